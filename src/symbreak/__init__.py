@@ -1,0 +1,49 @@
+"""symbreak: atomic-scale symmetry breaking in 4D-STEM data.
+
+Rotationally invariant variational autoencoders (rrVAE) next to centre-of-mass (COM/DPC),
+virtual detectors and PCA/NMF, with abTEM simulations of the reference data sets.
+
+The public API is imported on first use, so ``import symbreak`` stays fast and does not
+pull in PyTorch or abTEM until they are needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Calibration": "symbreak.calibration",
+    "electron_wavelength": "symbreak.calibration",
+    "Dataset4D": "symbreak.dataset",
+    "as_dataset": "symbreak.convert",
+    "to_hyperspy": "symbreak.convert",
+    "to_py4dstem": "symbreak.convert",
+    "load": "symbreak.io",
+    "save": "symbreak.io",
+    "simulate": "symbreak.simulate",
+    "com": "symbreak.classical",
+    "virtual_image": "symbreak.classical",
+    "decompose": "symbreak.classical",
+    "RotationalVAE": "symbreak.vae",
+    "analyze": "symbreak.pipeline",
+    "report": "symbreak.report",
+    "SymbreakError": "symbreak.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symbreak' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

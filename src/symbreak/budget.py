@@ -1,0 +1,88 @@
+"""The memory budget every stage honours, and chunk shapes that fit it."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import SettingsError
+
+DEFAULT_FRACTION = 0.25
+ENV_VAR = "SYMBREAK_MEMORY_BUDGET"
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``, or the cgroup limit if smaller)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(path).read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            avail = min(avail, int(text))
+    return int(avail)
+
+
+def parse_size(value: str | int | float) -> int:
+    """Parse ``"4GB"``, ``"512 MiB"``, ``"0.5"`` (fraction of available memory) or bytes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    else:
+        text = str(value).strip().upper().replace(" ", "")
+        i = len(text)
+        while i and not (text[i - 1].isdigit() or text[i - 1] == "."):
+            i -= 1
+        try:
+            number = float(text[:i])
+        except ValueError:
+            raise SettingsError(
+                f"cannot read memory size {value!r}; write e.g. '4GB', '512MiB' or 0.25 "
+                "(a fraction of available memory)"
+            ) from None
+        unit = text[i:].removesuffix("B").removesuffix("I")
+    factors = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    if unit not in factors:
+        raise SettingsError(f"unknown unit in memory size {value!r}; use KB, MB, GB or TB")
+    if number <= 0:
+        raise SettingsError(f"memory size must be positive, got {value!r}")
+    if unit == "" and number <= 1:
+        return int(number * available_memory())
+    return int(number * factors[unit])
+
+
+def memory_budget(budget: str | int | float | None = None) -> int:
+    """The budget in bytes: the argument, else ``$SYMBREAK_MEMORY_BUDGET``, else 25 % of
+    available memory."""
+    if budget is None:
+        budget = os.environ.get(ENV_VAR, DEFAULT_FRACTION)
+    return parse_size(budget)
+
+
+def scan_chunks(
+    shape: tuple[int, ...], itemsize: int, budget: int, copies: float = 4.0
+) -> tuple[int, int, int, int]:
+    """Chunk shape (rows, cols, ky, kx) for a 4-D array so that ``copies`` chunks fit in
+    ``budget`` bytes. Whole patterns are never split; whole scan rows are preferred."""
+    ny, nx, ky, kx = (int(n) for n in shape)
+    pattern = ky * kx * itemsize
+    target = max(int(budget / copies), pattern)
+    # at most ~64 MiB per chunk: larger chunks only add latency and memory
+    per_chunk = max(1, min(target // pattern, max(1, 64 * 2**20 // pattern)))
+    if per_chunk >= nx:
+        rows = int(min(ny, max(1, per_chunk // nx)))
+        return (rows, nx, ky, kx)
+    return (1, int(per_chunk), ky, kx)
+
+
+def rows_per_chunk_bytes(nbytes_per_row: int, budget: int, copies: float = 4.0) -> int:
+    """How many scan rows of ``nbytes_per_row`` fit ``copies`` times in ``budget``."""
+    return int(max(1, budget // max(1, int(copies * nbytes_per_row))))

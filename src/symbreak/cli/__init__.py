@@ -1,0 +1,62 @@
+"""The ``symbreak`` command. Thin: parses arguments, calls the API, shows progress.
+
+Each sub-command lives in its own module ``symbreak.cli.<name>`` exposing
+``add_parser(subparsers)``, which registers the command and sets ``func`` to a callable
+taking the parsed arguments and returning an exit status. Heavy libraries are imported
+inside ``func`` so that ``symbreak --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import SymbreakError
+
+COMMANDS = (
+    "info", "convert", "simulate", "com", "virtual", "decompose",
+    "train", "encode", "analyze", "demo", "reproduce",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symbreak",
+        description="Find atomic-scale symmetry breaking in 4D-STEM data: rotationally "
+        "invariant VAE, COM/DPC, virtual detectors, PCA/NMF, abTEM simulations.",
+    )
+    parser.add_argument("--version", action="version", version=f"symbreak {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"symbreak.cli.{name}") is None:
+            continue
+        importlib.import_module(f"symbreak.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except SymbreakError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"symbreak {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"symbreak {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"symbreak {args.command}: error: {exc}", file=sys.stderr)
+        return 1
