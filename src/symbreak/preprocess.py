@@ -1,0 +1,210 @@
+"""Preparing patterns for PCA and the rrVAE: crop, bin, resize, subtract the mean,
+PCA-denoise, min-max normalise (the paper's recipe by default).
+
+Every step works on the lazy (dask) array chunk by chunk, updates the calibration of
+the detector axes, and appends a provenance entry. :func:`preprocess` chains them; the
+step functions are public for pipelines that need the intermediate results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from scipy import ndimage
+
+from .calibration import Calibration
+from .convert import as_dataset
+from .dataset import Dataset4D
+from .errors import DataError, SettingsError
+from .progress import DaskProgress
+from .settings import CROP_PER_DISK_DIAMETER, PreprocessSettings
+
+FLOAT = np.float32
+
+
+def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:
+    """Mean diffraction pattern (ky, kx) [counts], computed chunk by chunk in float64."""
+    with DaskProgress("mean pattern", progress):
+        return np.asarray(data.to_dask().astype(np.float64).mean(axis=(0, 1)).compute())
+
+
+def pattern_center(pattern: np.ndarray) -> tuple[float, float]:
+    """Centre of mass (ky, kx) [px] of one pattern (negative values clipped to zero)."""
+    weights = np.clip(np.asarray(pattern, dtype=np.float64), 0, None)
+    if not weights.sum() > 0:
+        raise DataError("the mean pattern has no positive intensity; cannot find its centre")
+    cy, cx = ndimage.center_of_mass(weights)
+    return float(cy), float(cx)
+
+
+def disk_radius(pattern: np.ndarray, calibration: Calibration | None = None) -> float:
+    """Radius [px] of the bright-field disk: from the semi-angle and the detector
+    sampling when both are known, else from the area above half the maximum."""
+    cal = calibration or Calibration()
+    if cal.semiangle is not None and cal.angular_sampling is not None:
+        return cal.semiangle / float(np.mean(cal.angular_sampling))
+    pattern = np.asarray(pattern, dtype=np.float64)
+    area = np.count_nonzero(pattern > 0.5 * pattern.max())
+    return math.sqrt(area / math.pi)
+
+
+def default_crop(pattern: np.ndarray, calibration: Calibration) -> int:
+    """The paper's crop scaled to this disk: 1.16 x disk diameter, even, <= pattern."""
+    side = int(round(2 * disk_radius(pattern, calibration) * CROP_PER_DISK_DIAMETER / 2)) * 2
+    return int(max(2, min(side, *pattern.shape)))
+
+
+def crop_window(center: tuple[float, float], size: int, shape: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner (y0, x0) [px] of a ``size`` square centred on ``center`` and
+    shifted as needed to stay inside a pattern of ``shape``."""
+    origin = []
+    for c, n in zip(center, shape):
+        start = int(round(c - (size - 1) / 2))
+        origin.append(min(max(start, 0), n - size))
+    return origin[0], origin[1]
+
+
+def crop(data: Dataset4D, size: int, center: tuple[float, float]) -> Dataset4D:
+    """Cut a ``size`` x ``size`` window [px] around ``center`` (ky, kx) [px] from every pattern."""
+    if size > min(data.pattern_shape):
+        raise DataError(f"crop {size} px is larger than the patterns {data.pattern_shape} px")
+    y0, x0 = crop_window(center, size, data.pattern_shape)
+    out = data[:, :, y0 : y0 + size, x0 : x0 + size]
+    return out.replace(step={"step": "crop", "size": size, "origin": [y0, x0],
+                             "center": [round(center[0], 3), round(center[1], 3)]})
+
+
+def _scale_detector(cal: Calibration, factor: float, center: tuple[float, float] | None) -> Calibration:
+    """Calibration after resampling the detector by ``factor`` (new px = factor old px)."""
+    values: dict[str, Any] = {}
+    if cal.angular_sampling is not None:
+        values["angular_sampling"] = tuple(a * factor for a in cal.angular_sampling)
+    elif cal.k_sampling is not None:
+        values["k_sampling"] = tuple(k * factor for k in cal.k_sampling)
+    if center is not None:
+        values["detector_center"] = center
+    return cal.replace(source="derived", **values) if values else cal
+
+
+def bin_patterns(data: Dataset4D, factor: int) -> Dataset4D:
+    """Average ``factor`` x ``factor`` detector pixels (excess rows/columns trimmed)."""
+    if factor == 1:
+        return data
+    array = da.coarsen(np.mean, data.to_dask().astype(FLOAT), {2: factor, 3: factor},
+                       trim_excess=True)
+    cal = data.calibration
+    center = None
+    if cal.detector_center is not None:
+        center = tuple((c - (factor - 1) / 2) / factor for c in cal.detector_center)
+    return data.replace(array=array, calibration=_scale_detector(cal, factor, center),
+                        step={"step": "bin", "factor": factor})
+
+
+def _zoom_block(block: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
+    return ndimage.zoom(block, (1, 1, *factors), order=3, grid_mode=True, mode="nearest")
+
+
+def resize_patterns(data: Dataset4D, size: int) -> Dataset4D:
+    """Resample every pattern to ``size`` x ``size`` px with cubic splines (bicubic)."""
+    ky, kx = data.pattern_shape
+    if (ky, kx) == (size, size):
+        return data
+    factors = (size / ky, size / kx)
+    array = data.to_dask().astype(FLOAT).rechunk({2: -1, 3: -1})
+    chunks = array.chunks[:2] + ((size,), (size,))
+    array = array.map_blocks(_zoom_block, factors, chunks=chunks, dtype=FLOAT)
+    cal = data.calibration
+    center = None
+    if cal.detector_center is not None:
+        center = tuple((c + 0.5) * f - 0.5 for c, f in zip(cal.detector_center, factors))
+    if cal.angular_sampling is not None or cal.k_sampling is not None:
+        if not math.isclose(factors[0], factors[1]):
+            raise DataError(f"resize to a square needs square patterns, got {(ky, kx)} px")
+    return data.replace(array=array, calibration=_scale_detector(cal, 1 / factors[0], center),
+                        step={"step": "resize", "size": size, "from": [ky, kx], "order": 3})
+
+
+def subtract_mean(data: Dataset4D, mean: np.ndarray) -> Dataset4D:
+    """Subtract the mean pattern ``mean`` (ky, kx) from every pattern."""
+    mean = np.asarray(mean, dtype=FLOAT)
+    if mean.shape != data.pattern_shape:
+        raise DataError(f"mean pattern {mean.shape} does not match patterns {data.pattern_shape}")
+    array = data.to_dask().astype(FLOAT) - mean
+    return data.replace(array=array, step={"step": "subtract_mean"})
+
+
+def normalize(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
+    """Min-max normalise the whole stack to [0, 1] (one global minimum and maximum)."""
+    array = data.to_dask().astype(FLOAT)
+    with DaskProgress("normalise", progress):
+        low, high = (float(v) for v in da.compute(array.min(), array.max()))
+    if not high > low:
+        raise DataError(f"all values equal ({low:g}); min-max normalisation is undefined")
+    array = (array - FLOAT(low)) / FLOAT(high - low)
+    return data.replace(array=array, step={"step": "normalize", "min": low, "max": high})
+
+
+def denoise(data: Dataset4D, n_components: int, keep: int) -> Dataset4D:
+    """PCA denoising (``classical.pca_denoise``): keep the first ``keep`` of
+    ``n_components`` components."""
+    from .classical import pca_denoise  # classical imports torch-free modules only
+
+    result = pca_denoise(data, n_components=n_components, keep=keep)
+    out = as_dataset(result) if not isinstance(result, Dataset4D) else result
+    if out.calibration != data.calibration:
+        out = dataclasses.replace(out, calibration=data.calibration)
+    return out.replace(step={"step": "pca_denoise", "n_components": n_components, "keep": keep})
+
+
+def geometry(data: Dataset4D, settings: PreprocessSettings, mean: np.ndarray | None = None,
+             progress: bool | None = None) -> Dataset4D:
+    """Crop around the COM of the mean pattern, bin and resize (no intensity changes)."""
+    settings.check_pattern_shape(data.pattern_shape)
+    if mean is None:
+        mean = mean_pattern(data, progress)
+    size = settings.crop if settings.crop is not None else default_crop(mean, data.calibration)
+    out = crop(data, size, pattern_center(mean))
+    out = bin_patterns(out, settings.bin)
+    if settings.resize is not None:
+        out = resize_patterns(out, settings.resize)
+    return out
+
+
+def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
+               progress: bool | None = None, **options: Any) -> Dataset4D:
+    """Prepare 4D-STEM patterns for PCA and the rrVAE.
+
+    Crop to ``crop`` px around the centre of mass of the mean pattern, bin, resize,
+    subtract the mean pattern, PCA-denoise (optional), min-max normalise to [0, 1].
+
+    Parameters
+    ----------
+    data
+        Dataset4D, numpy/dask array (scan_y, scan_x, ky, kx) or anything ``as_dataset`` takes.
+    settings
+        A :class:`PreprocessSettings`; keywords (``crop=78``) override its fields.
+
+    Returns
+    -------
+    Dataset4D
+        Lazy float32 patterns with updated detector calibration and provenance.
+    """
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(PreprocessSettings)})
+    if unknown:
+        raise SettingsError(f"unknown preprocessing option(s) {unknown}; known: "
+                            f"{[f.name for f in dataclasses.fields(PreprocessSettings)]}")
+    settings = dataclasses.replace(settings or PreprocessSettings(), **options)
+    data = as_dataset(data)
+    settings.check_pattern_shape(data.pattern_shape)
+    out = geometry(data, settings, progress=progress)
+    if settings.subtract_mean:
+        out = subtract_mean(out, mean_pattern(out, progress))
+    if settings.denoise:
+        out = denoise(out, settings.denoise_components, settings.denoise_keep)
+    if settings.normalize:
+        out = normalize(out, progress)
+    return out
