@@ -1,0 +1,118 @@
+"""Helpers shared by the readers and writers: path checks, chunk choice, JSON-safe values."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from ..budget import memory_budget, scan_chunks
+from ..errors import DataError, FormatError
+
+MAX_CHUNK_BYTES = 32 * 2**20
+
+
+def existing_path(path: str | os.PathLike) -> Path:
+    """The path as :class:`Path`; a clear error if it does not exist."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            near = sorted(p.name for p in path.parent.iterdir() if p.stem == path.stem)[:5]
+            if near:
+                hint = f" (files with that stem here: {', '.join(near)})"
+        raise FormatError(f"{path}: no such file or directory; check the path{hint}")
+    return path
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes a file or a directory tree occupies (sum of file sizes)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def check_4d(shape: tuple[int, ...], dtype: Any, path: Path, what: str = "data") -> None:
+    """Reject arrays that are not 4-D real numbers before wrapping them."""
+    dtype = np.dtype(dtype)
+    if len(shape) != 4:
+        fix = (
+            "pass scan_shape=(ny, nx) to reshape a stack of patterns"
+            if len(shape) == 3
+            else "select or reduce the extra axes first and save a 4-D array "
+            "(scan_y, scan_x, ky, kx)"
+        )
+        raise DataError(f"{path}: {what} has {len(shape)} dimensions {tuple(shape)}, "
+                        f"expected 4 (scan_y, scan_x, ky, kx); {fix}")
+    if dtype.kind not in "biuf":
+        raise DataError(
+            f"{path}: {what} has dtype {dtype}, not a real number type; 4D-STEM data must be "
+            "integer counts or float intensities (store abs(psi)**2 for complex waves)"
+        )
+    if 0 in shape:
+        raise DataError(f"{path}: {what} is empty, shape {tuple(shape)}")
+
+
+def reshape_stack(array: Any, scan_shape: tuple[int, int] | None, path: Path) -> Any:
+    """Reshape a 3-D stack (n, ky, kx) to (ny, nx, ky, kx) when ``scan_shape`` is given."""
+    if scan_shape is None or array.ndim != 3:
+        return array
+    ny, nx = (int(n) for n in scan_shape)
+    if ny * nx != array.shape[0]:
+        raise DataError(f"{path}: scan_shape {(ny, nx)} has {ny * nx} positions but the "
+                        f"stack holds {array.shape[0]} patterns; give a matching scan_shape")
+    return array.reshape(ny, nx, *array.shape[1:])
+
+
+def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
+    """Whole-pattern chunks of at most :data:`MAX_CHUNK_BYTES` that fit the memory budget."""
+    ny, nx, ky, kx = shape
+    budget = min(memory_budget(), 8 * MAX_CHUNK_BYTES)
+    return scan_chunks(shape, itemsize, budget, copies=8.0)
+
+
+def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:
+    """Wrap an array-like (h5py dataset, zarr array, memmap) lazily in dask."""
+    if isinstance(chunks, str) and chunks == "auto":
+        chunks = default_chunks(tuple(array.shape), np.dtype(array.dtype).itemsize)
+    return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False)
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples and bytes recursively to JSON types."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 1024 else f"<array {value.shape} {value.dtype}>"
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value))
+
+
+def loads(text: Any, default: Any) -> Any:
+    if text is None:
+        return default
+    if isinstance(text, bytes):
+        text = text.decode()
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return default

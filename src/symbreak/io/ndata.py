@@ -1,0 +1,118 @@
+"""Nion Swift ``.ndata1``: a zip archive of ``data.npy`` and ``metadata.json``.
+
+``data.npy`` is memory-mapped straight from the archive when the member is stored
+uncompressed (Nion Swift's default): its data offset is the local file header offset +
+30 + name length + extra length, plus the .npy header. A deflated member is read into
+memory if it fits the memory budget. Calibration comes from ``dimensional_calibrations``
+(or the older ``spatial_calibrations``): scan axes in nm / Å, detector axes in rad /
+mrad / 1/nm; beam energy from a ``high_tension`` [V] entry of the metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..budget import memory_budget
+from ..dataset import Dataset4D
+from ..errors import FormatError
+from . import common
+from .axes import calibration_from_axes
+from .npy import check_size, read_header
+
+LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+
+
+def _member_offset(fh: Any, info: zipfile.ZipInfo, path: Path) -> int:
+    fh.seek(info.header_offset)
+    fields = LOCAL_HEADER.unpack(fh.read(LOCAL_HEADER.size))
+    if fields[0] != b"PK\x03\x04":
+        raise FormatError(f"{path}: corrupt zip (bad local header for data.npy); copy the "
+                          "file again")
+    return info.header_offset + LOCAL_HEADER.size + fields[9] + fields[10]
+
+
+def _find(values: Any, key: str) -> Any:
+    if isinstance(values, Mapping):
+        if key in values:
+            return values[key]
+        for value in values.values():
+            found = _find(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _calibration(meta: Mapping[str, Any]) -> Any:
+    cals = meta.get("dimensional_calibrations") or meta.get("spatial_calibrations") or []
+    axes = [{"scale": c.get("scale", 1.0), "offset": c.get("offset", 0.0),
+             "units": c.get("units", "")} for c in cals]
+    cal = calibration_from_axes(axes)
+    volts = _find(meta.get("metadata", meta), "high_tension")
+    try:
+        energy = float(volts) if volts is not None else None
+    except (TypeError, ValueError):
+        energy = None
+    if energy and energy > 0:
+        cal = cal.replace(source="file", energy=energy)
+    return cal
+
+
+def _open(path: Path) -> zipfile.ZipFile:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FormatError(f"{path}: not a valid .ndata1 zip archive ({exc}); the file is "
+                          "corrupt or truncated: export it again from Nion Swift") from None
+    names = archive.namelist()
+    if "data.npy" not in names or "metadata.json" not in names:
+        raise FormatError(f"{path}: .ndata1 archive lacks data.npy or metadata.json "
+                          f"(members: {names[:6]}); export it again from Nion Swift")
+    return archive
+
+
+def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
+    info = archive.getinfo("data.npy")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as fh:
+            start = _member_offset(fh, info, path)
+            fh.seek(start)
+            shape, fortran, dtype = read_header(fh, path)
+            offset = fh.tell()
+        common.check_4d(shape if len(shape) == 4 else (1,) * 4, dtype, path, "data.npy")
+        check_size(path, shape, dtype, offset, start + info.file_size)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                         order="F" if fortran else "C")
+    with archive.open("data.npy") as member:
+        shape, fortran, dtype = read_header(member, path)
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if needed > memory_budget():
+        raise FormatError(f"{path}: data.npy is compressed inside the archive and its "
+                          f"{needed:,} bytes exceed the memory budget; re-zip it stored "
+                          "(zip -0) or raise SYMBREAK_MEMORY_BUDGET")
+    try:
+        return np.load(io.BytesIO(archive.read("data.npy")))
+    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FormatError(f"{path}: data.npy in the archive is corrupt ({exc})") from None
+
+
+def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
+         scan_shape: tuple[int, int] | None) -> Dataset4D:
+    with _open(path) as archive:
+        try:
+            meta = json.loads(archive.read("metadata.json"))
+        except (ValueError, zipfile.BadZipFile) as exc:
+            raise FormatError(f"{path}: metadata.json is not valid JSON ({exc})") from None
+        array = _array(path, archive)
+    array = common.reshape_stack(array, scan_shape, path)
+    common.check_4d(array.shape, array.dtype, path, "data.npy")
+    if not (isinstance(chunks, str) and chunks == "auto"):
+        array = common.as_dask(array, chunks)
+    return Dataset4D(array=array, calibration=_calibration(meta),
+                     metadata=common.jsonable(meta), source=str(path))

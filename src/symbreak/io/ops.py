@@ -1,0 +1,85 @@
+"""Lazy cropping and detector binning used by ``symbreak convert``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..dataset import Dataset4D
+from ..errors import SettingsError
+
+
+def parse_crop(text: str) -> tuple[str, tuple[slice, slice]]:
+    """Parse ``scan=Y0:Y1,X0:X1`` or ``detector=KY0:KY1,KX0:KX1`` (empty bounds = edge)."""
+    where, sep, spec = text.partition("=")
+    where = where.strip().lower()
+    if not sep or where not in ("scan", "detector"):
+        raise SettingsError(f"cannot read crop {text!r}; write scan=Y0:Y1,X0:X1 or "
+                            "detector=KY0:KY1,KX0:KX1 (pixels, end exclusive, e.g. scan=0:32,:)")
+    parts = spec.split(",")
+    if len(parts) != 2:
+        raise SettingsError(f"crop {text!r} needs two ranges separated by a comma, "
+                            "e.g. scan=0:32,16:48")
+    slices = []
+    for part in parts:
+        bounds = part.split(":") if ":" in part else None
+        try:
+            if bounds is None or len(bounds) != 2:
+                raise ValueError
+            lo, hi = (int(b) if b.strip() else None for b in bounds)
+        except ValueError:
+            raise SettingsError(f"cannot read range {part!r} in crop {text!r}; "
+                                "write START:STOP in pixels, e.g. 16:48 or : for all") from None
+        slices.append(slice(lo, hi))
+    return where, (slices[0], slices[1])
+
+
+def crop(data: Dataset4D, scan: tuple[slice, slice] | None = None,
+         detector: tuple[slice, slice] | None = None) -> Dataset4D:
+    """Crop scan and/or detector axes (lazy); the detector centre moves with the crop."""
+    key = tuple(scan or (slice(None),) * 2) + tuple(detector or (slice(None),) * 2)
+    for axis, (s, n) in enumerate(zip(key, data.shape)):
+        start, stop, _ = s.indices(n)
+        if stop <= start:
+            raise SettingsError(f"crop range {s.start}:{s.stop} is empty on axis {axis} of "
+                                f"size {n}; choose a range inside 0:{n}")
+    return data[key]
+
+
+def binned_dtype(dtype: np.dtype) -> np.dtype:
+    """Sums of counts need more bits: (u)int8/16 -> (u)int32, 32 -> 64; floats kept."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return np.dtype(np.uint32)
+    if dtype.kind in "iu":
+        return np.dtype(f"{dtype.kind}{max(4, min(8, dtype.itemsize * 2))}")
+    return dtype
+
+
+def bin_detector(data: Dataset4D, factor: int) -> Dataset4D:
+    """Sum over ``factor`` x ``factor`` detector pixels (edges that do not fill a bin are
+    dropped); detector sampling is multiplied by ``factor`` and the centre rescaled."""
+    if not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise SettingsError(f"bin factor must be a positive integer, got {factor!r}")
+    if factor == 1:
+        return data
+    ky, kx = data.pattern_shape
+    if ky < factor or kx < factor:
+        raise SettingsError(f"bin factor {factor} is larger than the patterns {ky} x {kx}")
+    array = data.to_dask()[:, :, : ky - ky % factor, : kx - kx % factor]
+    dtype = binned_dtype(data.dtype)
+    binned = array.astype(dtype).reshape(
+        array.shape[:2] + (ky // factor, factor, kx // factor, factor)).sum(axis=(3, 5),
+                                                                            dtype=dtype)
+    cal = data.calibration
+    changes = {}
+    for name in ("angular_sampling", "k_sampling"):
+        if getattr(cal, name) is not None:
+            changes[name] = tuple(v * factor for v in getattr(cal, name))
+    if cal.detector_center is not None:
+        changes["detector_center"] = tuple((c - (factor - 1) / 2) / factor
+                                           for c in cal.detector_center)
+    cal = dataclasses.replace(cal, **changes)
+    return data.replace(array=binned, calibration=cal,
+                        step={"step": "bin_detector", "factor": int(factor)})

@@ -1,0 +1,85 @@
+"""Formats read through RosettaSciIO (lazily): Merlin .mib, Gatan .dm3/.dm4, EMPAD
+.xml + .raw, HyperSpy .hspy, ASTAR .blo, MRC. Calibration from their axes and metadata."""
+
+from __future__ import annotations
+
+import importlib
+import struct
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import h5py
+
+from ..dataset import Dataset4D
+from ..errors import FormatError
+from . import common
+from .axes import calibration_from_axes
+
+PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
+           "empad": "empad", "blo": "blockfile", "mrc": "mrc"}
+# readers that take a navigation shape (HyperSpy order: x, y)
+NAVIGATION_SHAPE = {"mib", "mrc"}
+READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+               struct.error, EOFError, RuntimeError)
+
+
+def detect_hspy(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("file_format", b"")
+    except OSError:
+        return False
+    return (kind.decode() if isinstance(kind, bytes) else str(kind)) == "HyperSpy"
+
+
+def _signals(path: Path, format: str, scan_shape: tuple[int, int] | None) -> list[dict]:
+    module = importlib.import_module(f"rsciio.{PLUGINS[format]}")
+    kwargs: dict[str, Any] = {"lazy": True}
+    if scan_shape is not None and format in NAVIGATION_SHAPE:
+        kwargs["navigation_shape"] = (int(scan_shape[1]), int(scan_shape[0]))
+    try:
+        return module.file_reader(str(path), **kwargs)
+    except READ_ERRORS as exc:
+        raise FormatError(f"{path}: RosettaSciIO could not read it as {format} "
+                          f"({type(exc).__name__}: {exc}); the file is corrupt, truncated or "
+                          f"not {format}: check it opens in HyperSpy, or pass format=NAME") from None
+
+
+def _choose(signals: list[dict], path: Path, dataset: str | None) -> dict:
+    if dataset is not None:
+        try:
+            return signals[int(dataset)]
+        except (ValueError, IndexError):
+            raise FormatError(f"{path}: dataset= must be a signal index 0..{len(signals) - 1} "
+                              f"for this format, got {dataset!r}") from None
+    four_d = [s for s in signals if getattr(s["data"], "ndim", 0) == 4]
+    if len(four_d) > 1:
+        raise FormatError(f"{path}: holds {len(four_d)} 4-D signals; choose one with "
+                          "dataset=INDEX (--dataset INDEX)")
+    return four_d[0] if four_d else signals[0]
+
+
+def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
+         scan_shape: tuple[int, int] | None) -> Dataset4D:
+    if format == "empad" and path.suffix.lower() == ".raw":
+        raise FormatError(f"{path}: open the EMPAD .xml file that describes this .raw file")
+    signals = _signals(path, format, scan_shape)
+    if not signals:
+        raise FormatError(f"{path}: RosettaSciIO found no data in this file")
+    signal = _choose(signals, path, dataset)
+    data = signal["data"]
+    if format not in NAVIGATION_SHAPE:
+        data = common.reshape_stack(data, scan_shape, path)
+    common.check_4d(tuple(data.shape), data.dtype, path)
+    if isinstance(data, da.Array):
+        if not (isinstance(chunks, str) and chunks == "auto"):
+            data = data.rechunk(chunks)
+    elif not (isinstance(chunks, str) and chunks == "auto"):
+        data = common.as_dask(data, chunks)
+    axes = sorted(signal["axes"], key=lambda a: a.get("index_in_array", 0))
+    calibration = calibration_from_axes(axes, signal.get("metadata", {}))
+    metadata = {"rosettasciio_plugin": PLUGINS[format],
+                "metadata": common.jsonable(signal.get("metadata", {})),
+                "original_metadata_keys": sorted(signal.get("original_metadata", {}))}
+    return Dataset4D(array=data, calibration=calibration, metadata=metadata, source=str(path))

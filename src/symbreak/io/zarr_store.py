@@ -1,0 +1,206 @@
+"""zarr stores (directory or zip, zarr format 2 or 3).
+
+Read: the symbreak layout (below), abTEM's ``to_zarr`` output (``array0`` with
+``metadata0`` attrs; abTEM's axis order (x, y, kx, ky) is transposed to ours), HyperSpy
+``.zspy`` (``Experiments/<title>/data`` with ``axis-i`` groups), and any store holding one
+4-D array (or the one named by ``dataset=``).
+
+Layout symbreak writes (zarr format 3, readable with ``xarray.open_zarr``)::
+
+    /            attrs["symbreak"] = {format, version, calibration, metadata, provenance}
+    data         (scan_y, scan_x, ky, kx), dimension_names, Blosc-zstd, whole-pattern chunks
+    scan_y ...   1-D coordinates [Å or px; mrad, 1/Å or px] with "units" attrs
+    ground_truth/   the ground-truth xarray.Dataset written by xarray.to_zarr
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+import zarr
+from zarr.codecs import BloscCodec
+from zarr.storage import ZipStore
+
+from ..calibration import Calibration
+from ..dataset import AXES, Dataset4D
+from ..errors import FormatError
+from . import common
+from .axes import calibration_from_axes
+from .stream import store, write_chunks
+
+LAYOUT = "symbreak-4dstem"
+LAYOUT_VERSION = 1
+TRUTH_GROUP = "ground_truth"
+
+
+def _store(path: Path) -> Any:
+    if path.is_dir():
+        return str(path)
+    if not zipfile.is_zipfile(path):
+        raise FormatError(f"{path}: not a zarr directory or zip store (corrupt or truncated "
+                          "zip); copy the file again or pass format=NAME")
+    return ZipStore(path, mode="r")
+
+
+def open_root(path: Path) -> zarr.Group | zarr.Array:
+    """Open a zarr store read-only with a clear error."""
+    try:
+        node = zarr.open(_store(path), mode="r")
+    except (FileNotFoundError, ValueError, KeyError, OSError, TypeError) as exc:
+        raise FormatError(f"{path}: cannot be opened as a zarr store ({exc}); it is not "
+                          "zarr, or it is incomplete (no zarr.json / .zgroup)") from None
+    return node
+
+
+def _arrays_4d(root: Any) -> list[str]:
+    found = []
+    for name, node in root.members(max_depth=None):
+        if isinstance(node, zarr.Array) and node.ndim == 4:
+            found.append(name)
+    return sorted(found)
+
+
+def _pick(root: Any, path: Path, dataset: str | None) -> tuple[str, zarr.Array]:
+    if isinstance(root, zarr.Array):
+        return "(root)", root
+    if dataset is not None:
+        try:
+            node = root[dataset]
+        except KeyError:
+            node = None
+        if not isinstance(node, zarr.Array):
+            raise FormatError(f"{path}: no array {dataset!r}; 4-D arrays in the store: "
+                              f"{_arrays_4d(root) or 'none'}")
+        return dataset, node
+    if "data" in root and isinstance(root["data"], zarr.Array):
+        return "data", root["data"]
+    found = _arrays_4d(root)
+    if len(found) == 1:
+        return found[0], root[found[0]]
+    if not found:
+        raise FormatError(f"{path}: no 4-D array (scan_y, scan_x, ky, kx) in this zarr store; "
+                          "pass dataset=NAME (and scan_shape=(ny, nx) for a stack of patterns)")
+    raise FormatError(f"{path}: holds several 4-D arrays ({', '.join(found)}); choose one "
+                      "with dataset=NAME (--dataset NAME)")
+
+
+def _attrs_tree(group: Any) -> dict[str, Any]:
+    out: dict[str, Any] = dict(group.attrs)
+    for name, node in group.members():
+        if isinstance(node, zarr.Group):
+            out[name] = _attrs_tree(node)
+    return out
+
+
+# --------------------------------------------------------------------------- readers
+def _read_symbreak(path: Path, root: Any, array: zarr.Array) -> dict[str, Any]:
+    info = dict(root.attrs.get("symbreak", {}))
+    truth = None
+    if TRUTH_GROUP in root:
+        truth = xr.open_zarr(_store(path), group=TRUTH_GROUP, consolidated=False)
+    return {"calibration": Calibration.from_dict(info.get("calibration", {})),
+            "metadata": info.get("metadata", {}), "provenance": info.get("provenance", []),
+            "ground_truth": truth}
+
+
+def _abtem_axes(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    axes = [meta.get("axes", {}).get(f"axis_{i}", {}) for i in range(4)]
+    kinds = [a.get("type") for a in axes]
+    if kinds != ["ScanAxis", "ScanAxis", "ReciprocalSpaceAxis", "ReciprocalSpaceAxis"]:
+        raise FormatError(
+            f"abTEM array with axes {kinds}; symbreak reads 4D-STEM diffraction patterns "
+            "(two ScanAxis + two reciprocal axes): reduce other ensemble axes (e.g. "
+            ".mean over frozen phonons) before to_zarr"
+        )
+    # abTEM order is (x, y, kx, ky); ours is (y, x, ky, kx)
+    return [{"scale": a.get("sampling"), "offset": a.get("offset", 0.0),
+             "units": a.get("units")} for a in (axes[1], axes[0], axes[3], axes[2])]
+
+
+def _read_abtem(root: Any, index: str) -> dict[str, Any]:
+    meta = dict(root.attrs[f"metadata{index}"])
+    cal = calibration_from_axes(_abtem_axes(meta))
+    values: dict[str, Any] = {}
+    if meta.get("energy"):
+        values["energy"] = float(meta["energy"])
+    if meta.get("semiangle_cutoff"):
+        values["semiangle"] = float(meta["semiangle_cutoff"])
+    cal = cal.replace(source="file", **values)
+    keep = {k: v for k, v in meta.items() if k not in ("axes", "kwargs")}
+    keep["axis_order_note"] = "transposed from abTEM (x, y, kx, ky) to (scan_y, scan_x, ky, kx)"
+    return {"calibration": cal, "metadata": keep, "provenance": [], "ground_truth": None}
+
+
+def _read_zspy(root: Any, name: str) -> dict[str, Any]:
+    group = root[name.rsplit("/", 1)[0]] if "/" in name else root
+    axes = [dict(group[f"axis-{i}"].attrs) if f"axis-{i}" in group else {} for i in range(4)]
+    metadata = _attrs_tree(group["metadata"]) if "metadata" in group else {}
+    cal = calibration_from_axes(axes, metadata)
+    return {"calibration": cal, "metadata": common.jsonable(metadata), "provenance": [],
+            "ground_truth": None}
+
+
+def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
+         scan_shape: tuple[int, int] | None) -> Dataset4D:
+    root = open_root(path)
+    abtem_index = None
+    if isinstance(root, zarr.Array):
+        pass
+    elif dataset is None and "array0" in root and "metadata0" in root.attrs:
+        dataset, abtem_index = "array0", "0"
+    elif dataset is not None and dataset.startswith("array") and f"metadata{dataset[5:]}" in root.attrs:
+        abtem_index = dataset[5:]
+    name, array = _pick(root, path, dataset)
+    lazy = common.reshape_stack(common.as_dask(array, chunks if array.ndim == 4 else
+                                               (1,) + array.shape[1:]), scan_shape, path)
+    common.check_4d(lazy.shape, lazy.dtype, path, f"array {name}")
+    if abtem_index is not None:
+        info = _read_abtem(root, abtem_index)
+        lazy = lazy.transpose(1, 0, 3, 2)
+    elif isinstance(root, zarr.Group) and "symbreak" in root.attrs:
+        info = _read_symbreak(path, root, array)
+    elif isinstance(root, zarr.Group) and (name.startswith("Experiments/") or format == "zspy"):
+        info = _read_zspy(root, name)
+    else:
+        info = {"calibration": Calibration(), "metadata": {}, "provenance": [],
+                "ground_truth": None}
+    info["metadata"] = dict(info["metadata"]) | {"zarr_array": name}
+    return Dataset4D(array=lazy, calibration=info["calibration"], metadata=info["metadata"],
+                     provenance=tuple(info["provenance"]), source=str(path),
+                     ground_truth=info["ground_truth"])
+
+
+# --------------------------------------------------------------------------- writer
+def _compressor(dtype: np.dtype) -> BloscCodec:
+    shuffle = "bitshuffle" if dtype.itemsize == 1 else "shuffle"
+    return BloscCodec(cname="zstd", clevel=3, shuffle=shuffle)
+
+
+def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) -> None:
+    """Write ``data`` as a new zarr v3 directory store at ``path``, streaming."""
+    chunk_shape = write_chunks(data, chunks)
+    root = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    root.attrs["symbreak"] = common.jsonable({
+        "format": LAYOUT, "version": LAYOUT_VERSION,
+        "calibration": data.calibration.to_dict(), "metadata": dict(data.metadata),
+        "provenance": list(data.provenance), "source": data.source,
+    })
+    for axis, (values, unit) in data.coords().items():
+        coord = root.create_array(axis, shape=values.shape, dtype=values.dtype,
+                                  dimension_names=(axis,), compressors=None)
+        coord[:] = values
+        coord.attrs["units"] = unit
+    target = root.create_array(
+        "data", shape=data.shape, dtype=data.dtype, chunks=chunk_shape,
+        compressors=[_compressor(data.dtype)], dimension_names=AXES, fill_value=0,
+    )
+    target.attrs.update({"long_name": "intensity",
+                         "units": "counts" if data.dtype.kind in "biu" else "arb. unit"})
+    if data.ground_truth is not None:
+        data.ground_truth.to_zarr(str(path), group=TRUTH_GROUP, mode="w", zarr_format=3,
+                                  consolidated=False)
+    store(data, target, chunks=chunk_shape, progress=progress)
