@@ -1,0 +1,253 @@
+"""Centre of mass (COM / DPC) of every diffraction pattern, chunk by chunk.
+
+The kernel multiplies each chunk, reshaped to (patterns, ky*kx), by a (ky*kx, 3) matrix
+whose columns are the mask, mask * kx and mask * ky: one BLAS pass gives the total
+intensity and both first moments of every pattern. The same kernel serves numpy arrays,
+memory maps (a loop over scan chunks) and dask arrays (``map_blocks``).
+
+Sign and axes: ``com_x`` is along kx (detector columns, right), ``com_y`` along ky
+(detector rows, *down*), both measured from a reference (by default the COM of the mean
+pattern) and, once a scan rotation/flip is applied, expressed in the scan frame (see
+:mod:`symbreak.classical.rotation`). ``com_angle = arctan2(com_y, com_x)`` [rad].
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..convert import as_dataset
+from ..dataset import Dataset4D
+from ..errors import CalibrationError, SettingsError
+from ._stream import map_patterns
+from .masks import build_mask, pixel_sampling
+from .results import SCAN_DIMS, axis_coords, base_attrs
+from .rotation import detector_to_scan, find_rotation
+
+REFERENCES = ("mean", "center", "plane")
+UNITS = ("px", "mrad", "1/A")
+_SUB_BLOCK_BYTES = 1 << 20  # convert this much at a time: stays in cache
+
+
+def moment_weights(shape: tuple[int, int], mask: np.ndarray | None, dtype: Any) -> np.ndarray:
+    """(ky*kx, 3) matrix with columns [mask, mask*(kx - x0), mask*(ky - y0)], where
+    (y0, x0) is the geometric pattern centre (centred moments keep float32 precise)."""
+    ky, kx = shape
+    y = np.arange(ky) - (ky - 1) / 2
+    x = np.arange(kx) - (kx - 1) / 2
+    w = np.empty((ky, kx, 3), dtype=np.float64)
+    w[..., 0] = 1.0
+    w[..., 1] = x[None, :]
+    w[..., 2] = y[:, None]
+    if mask is not None:
+        w *= mask[..., None]
+    return w.reshape(ky * kx, 3).astype(dtype)
+
+
+def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None = None
+                 ) -> np.ndarray:
+    """Kernel: (a, b, ky, kx) patterns -> (a, b, n) products with ``weights`` (ky*kx, n).
+
+    Works in sub-blocks that fit in cache; pixels below ``threshold`` count as zero.
+    """
+    a, b, ky, kx = block.shape
+    flat = block.reshape(a * b, ky * kx)
+    out = np.empty((a * b, weights.shape[1]), dtype=np.float64)
+    step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
+    for i in range(0, a * b, step):
+        sub = flat[i:i + step].astype(weights.dtype, copy=True)
+        if threshold is not None:
+            sub[sub < threshold] = 0
+        out[i:i + step] = sub @ weights
+    return out.reshape(a, b, weights.shape[1])
+
+
+def kernel_dtype(data: Dataset4D) -> type:
+    """float64 for float64 data, else float32 (exact for counts up to 2^24)."""
+    return np.float64 if data.dtype == np.float64 else np.float32
+
+
+def mean_pattern_center(data: Dataset4D, memory_budget: Any = None, progress: bool | None = None
+                        ) -> tuple[float, float]:
+    """COM (ky, kx) [px, from pixel (0, 0)] of the mean pattern, in one pass."""
+    weights = moment_weights(data.pattern_shape, None, kernel_dtype(data))
+    sums = map_patterns(data, functools.partial(pattern_sums, weights=weights), 3,
+                        memory_budget=memory_budget, progress=progress, desc="beam centre")
+    return _mean_com(sums, data.pattern_shape)
+
+
+def _mean_com(sums: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
+    good = np.isfinite(sums).all(axis=-1) & (sums[..., 0] > 0)
+    if not good.any():
+        raise CalibrationError("no pattern has positive finite intensity: cannot find the beam")
+    total = sums[good].sum(axis=0)
+    return (float(total[2] / total[0] + (shape[0] - 1) / 2),
+            float(total[1] / total[0] + (shape[1] - 1) / 2))
+
+
+def _validate(reference: str, units: str, threshold: Any, rotation: Any, flip: Any,
+              data: Dataset4D) -> None:
+    if reference not in REFERENCES:
+        raise SettingsError(f"reference must be one of {REFERENCES}, got {reference!r}")
+    if units not in UNITS:
+        raise SettingsError(f"units must be one of {UNITS}, got {units!r}")
+    pixel_sampling(data.calibration, units)
+    if threshold is not None and not np.isfinite(float(threshold)):
+        raise SettingsError(f"threshold must be a finite number of counts, got {threshold!r}")
+    if rotation is not None and rotation != "auto" and not np.isfinite(_as_float(rotation)):
+        raise SettingsError(f"rotation must be None, 'auto' or an angle [rad], got {rotation!r}")
+    if flip not in (None, True, False):
+        raise SettingsError(f"flip must be None, True or False, got {flip!r}")
+    if reference == "center" and data.calibration.detector_center is None:
+        raise CalibrationError(
+            "reference='center' needs the calibrated detector_center (ky, kx) [px]; set it "
+            "with as_dataset(data, detector_center=(cy, cx)) or use reference='mean'"
+        )
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _warn_bad(bad: np.ndarray, what: str) -> None:
+    if bad.any():
+        warnings.warn(
+            f"{int(bad.sum())} of {bad.size} patterns have zero, negative or non-finite total "
+            f"intensity; their {what} is NaN", RuntimeWarning, stacklevel=3,
+        )
+
+
+def _plane_residual(values: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Subtract the least-squares plane a + b*y + c*x (NaN ignored); return coefficients."""
+    iy, ix = np.indices(values.shape, dtype=float)
+    ok = np.isfinite(values)
+    design = np.stack([np.ones(ok.sum()), iy[ok], ix[ok]], axis=1)
+    coef, *_ = np.linalg.lstsq(design, values[ok], rcond=None)
+    return values - (coef[0] + coef[1] * iy + coef[2] * ix), [float(c) for c in coef]
+
+
+def _reference(sums: np.ndarray, com_abs: tuple[np.ndarray, np.ndarray], reference: str,
+               data: Dataset4D) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    if reference == "mean":
+        ref = _mean_com(sums, data.pattern_shape)
+        return (com_abs[0] - ref[0], com_abs[1] - ref[1]), {"reference_center_px": list(ref)}
+    if reference == "center":
+        ref = data.calibration.detector_center
+        return (com_abs[0] - ref[0], com_abs[1] - ref[1]), {"reference_center_px": list(ref)}
+    ry, cy = _plane_residual(com_abs[0])
+    rx, cx = _plane_residual(com_abs[1])
+    return (ry, rx), {"descan_plane_y_px": cy, "descan_plane_x_px": cx}
+
+
+def _resolve_rotation(rotation: Any, flip: Any, data: Dataset4D, com_y: np.ndarray,
+                      com_x: np.ndarray) -> tuple[float, bool, str]:
+    cal = data.calibration
+    if rotation == "auto":
+        step = cal.scan_step or (1.0, 1.0)
+        fit = find_rotation(com_y, com_x, scan_step=step, flip=flip)
+        return fit.rotation, fit.flip, f"auto (minimum curl, curl ratio {fit.curl_ratio:.3g})"
+    if rotation is not None:
+        return float(rotation), bool(flip), "user"
+    if cal.scan_rotation is not None or cal.scan_flip is not None:
+        return (cal.scan_rotation or 0.0, bool(cal.scan_flip) if flip is None else flip,
+                "calibration")
+    return 0.0, bool(flip), "none" if not flip else "user"
+
+
+def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float | None = None,
+        reference: str = "mean", units: str = "px", rotation: float | str | None = None,
+        flip: bool | None = None, memory_budget: Any = None, progress: bool | None = None
+        ) -> xr.Dataset:
+    """Centre of mass of every diffraction pattern.
+
+    Parameters
+    ----------
+    data
+        Anything :func:`symbreak.as_dataset` accepts, shape (scan_y, scan_x, ky, kx).
+    mask
+        None (all pixels), a disk radius, an ``(inner, outer)`` annulus (``inner <= r <
+        outer``) around the detector centre (calibrated, else the COM of the mean
+        pattern), or a boolean (ky, kx) array.
+    mask_units
+        Units of the mask radii: "px", "mrad" or "1/A".
+    threshold
+        Pixels below this intensity [counts] are ignored.
+    reference
+        Where the COM is measured from: "mean" (COM of the mean pattern, the paper's
+        choice), "center" (``Calibration.detector_center``) or "plane" (a least-squares
+        plane fitted to the COM over the scan is removed: descan).
+    units
+        Output units: "px", "mrad" (needs ``angular_sampling``) or "1/A" (``k_sampling``).
+    rotation
+        Scan rotation [rad] to correct (see :mod:`symbreak.classical.rotation`); None uses
+        the calibration (or none), "auto" finds it by minimum curl.
+    flip
+        Scan flip; None uses the calibration (or, with "auto", finds it).
+    memory_budget
+        Bytes (or "4GB", or a fraction of available memory) the computation may use.
+    progress
+        Show a progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``com_x``, ``com_y``, ``com_magnitude`` [units], ``com_angle`` [rad] and
+        ``intensity`` (summed counts in the mask) on (scan_y, scan_x); attrs record the
+        reference, rotation, flip and how they were found. Patterns with zero or
+        non-finite intensity give NaN (with one warning).
+    """
+    ds = as_dataset(data)
+    _validate(reference, units, threshold, rotation, flip, ds)
+    center = ds.calibration.detector_center
+    center_source = "calibration"
+    if mask is not None and not isinstance(mask, np.ndarray) and center is None:
+        center = mean_pattern_center(ds, memory_budget, progress)
+        center_source = "mean pattern"
+    mask_arr = build_mask(mask, ds.pattern_shape, center, ds.calibration, mask_units)
+    weights = moment_weights(ds.pattern_shape, mask_arr, kernel_dtype(ds))
+    kernel = functools.partial(pattern_sums, weights=weights,
+                               threshold=None if threshold is None else float(threshold))
+    sums = map_patterns(ds, kernel, 3, memory_budget=memory_budget, progress=progress, desc="COM")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bad = ~np.isfinite(sums).all(axis=-1) | (sums[..., 0] <= 0)
+        ky, kx = ds.pattern_shape
+        com_abs = (sums[..., 2] / sums[..., 0] + (ky - 1) / 2,
+                   sums[..., 1] / sums[..., 0] + (kx - 1) / 2)
+    com_abs[0][bad] = np.nan
+    com_abs[1][bad] = np.nan
+    _warn_bad(bad, "COM")
+    (com_y, com_x), ref_attrs = _reference(sums, com_abs, reference, ds)
+    sampling = pixel_sampling(ds.calibration, units)
+    com_y, com_x = com_y * sampling[0], com_x * sampling[1]
+    angle, flipped, how = _resolve_rotation(rotation, flip, ds, com_y, com_x)
+    com_y, com_x = detector_to_scan(com_y, com_x, angle, flipped)
+    unit = "1/Å" if units == "1/A" else units
+    settings = {"mask": mask, "mask_units": mask_units, "threshold": threshold,
+                "reference": reference, "units": units, "rotation": rotation, "flip": flip}
+    attrs = base_attrs(ds, settings)
+    attrs.update(ref_attrs, reference=reference, scan_rotation=angle, scan_flip=flipped,
+                 rotation_source=how, mask_center_px=list(center) if center is not None else [],
+                 mask_center_source=center_source if mask is not None else "",
+                 n_bad_patterns=int(bad.sum()))
+    return _com_dataset(ds, com_y, com_x, sums[..., 0], unit, attrs)
+
+
+def _com_dataset(ds: Dataset4D, com_y: np.ndarray, com_x: np.ndarray, total: np.ndarray,
+                 unit: str, attrs: dict[str, Any]) -> xr.Dataset:
+    coords = axis_coords(ds, SCAN_DIMS)
+    variables = {
+        "com_x": (SCAN_DIMS, com_x, {"units": unit, "long_name": "COM along scan x"}),
+        "com_y": (SCAN_DIMS, com_y, {"units": unit, "long_name": "COM along scan y (down)"}),
+        "com_magnitude": (SCAN_DIMS, np.hypot(com_x, com_y), {"units": unit}),
+        "com_angle": (SCAN_DIMS, np.arctan2(com_y, com_x),
+                      {"units": "rad", "long_name": "arctan2(com_y, com_x)"}),
+        "intensity": (SCAN_DIMS, total, {"units": "counts", "long_name": "intensity in mask"}),
+    }
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
