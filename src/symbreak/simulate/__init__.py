@@ -1,0 +1,149 @@
+"""4D-STEM reference data simulated with abTEM (multislice) on ASE structures.
+
+:func:`simulate` builds a lazy dask graph (abTEM's) and returns a
+:class:`~symbreak.dataset.Dataset4D` with full calibration and ground truth; nothing is
+computed until the data is used or saved, and saving streams it chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import abtem
+import ase
+
+from ..calibration import Calibration, electron_wavelength
+from ..dataset import Dataset4D
+from ..io import load, save
+from ..io.atomic import check_output
+from .engine import measurement
+from .noise import add_poisson_noise
+from .geometry import Plan, make_plan
+from .presets import PRESETS, describe_presets
+from .settings import FIELDS, Settings, resolve
+from .truth import ground_truth
+
+__all__ = ["simulate", "plan", "PRESETS", "describe_presets", "Settings", "FIELDS"]
+
+
+def plan(system_or_preset: str | os.PathLike = "graphene-vacancy", **options: Any
+         ) -> tuple[Settings, Plan]:
+    """Validate options and fix the geometry without computing anything.
+
+    Returns the resolved :class:`Settings` and the :class:`~symbreak.simulate.plan.Plan`
+    (supercell, probe positions, grids); raises SettingsError on bad input.
+    """
+    settings = resolve(system_or_preset, options)
+    return settings, make_plan(settings)
+
+
+def simulate(
+    system_or_preset: str | os.PathLike = "graphene-vacancy",
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> Dataset4D:
+    """Simulate a 4D-STEM data set with abTEM.
+
+    Parameters
+    ----------
+    system_or_preset
+        A preset (``graphene-cell``, ``graphene-cell-incoherent``, ``graphene-vacancy``,
+        ``graphene-si``, ``zns-110``), a system (``graphene``, ``zns``) or the path of a
+        structure file ASE can read. Options override the preset's.
+    out
+        Write the result there (``.zarr`` or ``.h5``), streaming, and return the data
+        loaded back from the file.
+    overwrite
+        Replace an existing ``out``.
+    progress
+        Progress bar while saving (default: when stderr is a terminal).
+    seed
+        Seed of the frozen phonons and of the Poisson noise.
+    **options
+        See docs/simulation.md: ``energy`` [eV], ``semiangle`` [mrad], ``defocus`` [Å],
+        ``cs`` [mm], ``max_angle`` [mrad], ``detector_pixels``, ``scan_region``,
+        ``scan_shape``, ``scan_step`` [Å], ``defect``, ``defect_site``, ``tiling``,
+        ``zone_axis``, ``thickness``, ``source_size`` [Å], ``phonons``,
+        ``phonon_sigma`` [Å], ``dose`` [e/Å^2], ``sampling`` [Å], ``slice_thickness``
+        [Å], ``parametrization``.
+
+    Returns
+    -------
+    Dataset4D
+        Lazy float32 data (scan_y, scan_x, ky, kx): beam-normalised intensities, or
+        electron counts when ``dose`` is given; calibration from the simulation and
+        ``ground_truth``.
+    """
+    if out is not None:
+        check_output(Path(out).expanduser(), overwrite)
+    settings, geometry = plan(system_or_preset, seed=seed, **options)
+    array = measurement(geometry, settings)
+    if settings.dose is not None:
+        array = add_poisson_noise(array, settings.dose, geometry.scan_step, settings.seed)
+    data = Dataset4D(
+        array=array,
+        calibration=_calibration(geometry, settings),
+        metadata=_metadata(geometry, settings),
+        provenance=({"step": "simulate", "settings": settings.to_dict(),
+                     "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},),
+        ground_truth=ground_truth(geometry),
+    )
+    if out is None:
+        return data
+    path = save(data, out, overwrite=overwrite, progress=progress)
+    return load(path)
+
+
+def _calibration(geometry: Plan, s: Settings) -> Calibration:
+    wavelength = electron_wavelength(s.energy)
+    n = s.detector_pixels
+    values = dict(
+        energy=s.energy,
+        semiangle=s.semiangle,
+        scan_step=geometry.scan_step,
+        k_sampling=geometry.k_sampling,
+        angular_sampling=tuple(k * wavelength * 1e3 for k in geometry.k_sampling),
+        detector_center=(float(n // 2), float(n // 2)),
+        scan_rotation=0.0,
+        scan_flip=False,
+    )
+    return Calibration(**values, sources={k: "simulation" for k in values})
+
+
+def _metadata(geometry: Plan, s: Settings) -> dict[str, Any]:
+    specimen = geometry.specimen
+    return {
+        "simulation": {
+            "settings": s.to_dict(),
+            "supercell": {"extent_yx": list(specimen.extent), "tiling_yx": list(specimen.tiling),
+                          "unit_cell_yx": list(specimen.unit_cell), "atoms": len(specimen.atoms)},
+            "potential_gpts_yx": list(geometry.gpts),
+            "native_k_sampling": list(geometry.native_k_sampling),
+            "resampled": geometry.resample,
+            "slice_thickness": geometry.slice_thickness,
+            "units": "beam-normalised intensity" if s.dose is None else "electron counts",
+            "abtem_version": abtem.__version__,
+            "ase_version": ase.__version__,
+        }
+    }
+
+
+class _CallableModule(types.ModuleType):
+    """``symbreak.simulate`` is both this package and the function: once the package is
+    imported Python binds the name ``symbreak.simulate`` to the module, so the module
+    forwards calls to :func:`simulate`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Dataset4D:
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

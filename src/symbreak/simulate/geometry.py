@@ -1,0 +1,216 @@
+"""The geometry of a simulation, fixed before anything is computed: the specimen
+supercell, the probe positions, the real-space grid and the detector.
+
+Conventions: positions are (y, x) [Å] in the supercell, y along the second cell vector
+(scan rows), x along the first (scan columns). abTEM orders everything (x, y); the engine
+transposes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..calibration import electron_wavelength
+from ..errors import SettingsError
+from .settings import Settings
+from .structures import (
+    Specimen,
+    add_defect,
+    graphene_cell,
+    read_structure,
+    supercell,
+    zincblende_cell,
+)
+
+PROBE_MARGIN = 4.0  # [Å] of specimen kept around the scan so probe tails do not wrap
+ANTIALIAS = 2.0 / 3.0  # abTEM's antialias aperture (fraction of Nyquist)
+DETECTOR_MARGIN_PX = 2  # native pixels read beyond the output detector before resampling
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything the engine needs, in Å, mrad and pixels."""
+
+    specimen: Specimen
+    gpts: tuple[int, int]  # real-space grid (y, x)
+    scan_start: tuple[float, float]  # (y, x) [Å] of the first computed probe
+    scan_step: tuple[float, float]  # (y, x) [Å]
+    scan_gpts: tuple[int, int]  # computed probe positions (y, x), before padding/appending
+    source_pad: tuple[int, int]  # probes computed beyond each edge for the source blur
+    periodic_append: bool  # append the first row and column (one cell made periodic)
+    native_k_sampling: tuple[float, float]  # (ky, kx) [1/Å per px]
+    k_sampling: tuple[float, float]  # output (ky, kx) [1/Å per px]
+    resample: bool
+    read_angle: float  # angle abTEM's detector keeps before resampling [mrad]
+    slice_thickness: float  # [Å]
+
+    @property
+    def output_scan_shape(self) -> tuple[int, int]:
+        extra = 1 if self.periodic_append else 0
+        return (self.scan_gpts[0] + extra, self.scan_gpts[1] + extra)
+
+    def probe_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(y, x) [Å] of the output probes, each of shape ``output_scan_shape``; an appended
+        row/column repeats the first one's position shifted by one cell."""
+        ny, nx = self.output_scan_shape
+        y = self.scan_start[0] + self.scan_step[0] * np.arange(ny)
+        x = self.scan_start[1] + self.scan_step[1] * np.arange(nx)
+        return np.meshgrid(y, x, indexing="ij")
+
+
+def build_specimen(s: Settings, tiling: tuple[int, int]) -> Specimen:
+    """The supercell with its defect; ``tiling`` is (y, x) unit cells."""
+    if s.system == "graphene":
+        cell, repeat_z = graphene_cell(), 1
+    elif s.system == "zns":
+        cell, repeat_z = zincblende_cell(s.zone_axis), s.thickness
+    else:
+        cell, repeat_z = read_structure(s.system), s.thickness
+    lengths = cell.cell.lengths()
+    atoms = supercell(cell, tiling, repeat_z)
+    specimen = Specimen(atoms=atoms, unit_cell=(float(lengths[1]), float(lengths[0])),
+                        tiling=tiling)
+    if s.defect is not None:
+        element = None if s.defect_kind != "substitution" else s.defect
+        specimen = add_defect(specimen, s.defect_kind, s.defect_site, element)
+    return specimen
+
+
+def unit_cell_size(s: Settings) -> tuple[float, float]:
+    """(y, x) size of the rectangular unit cell [Å] without building the supercell."""
+    if s.system == "graphene":
+        lengths = graphene_cell().cell.lengths()
+    elif s.system == "zns":
+        lengths = zincblende_cell(s.zone_axis).cell.lengths()
+    else:
+        lengths = read_structure(s.system).cell.lengths()
+    return (float(lengths[1]), float(lengths[0]))
+
+
+def make_plan(s: Settings) -> Plan:
+    """Validate the geometry of ``s`` and fix every size; raises SettingsError."""
+    wavelength = electron_wavelength(s.energy)
+    cell = unit_cell_size(s)
+    if s.scan_region == "cell":
+        shape = s.scan_shape if s.scan_step is None else tuple(
+            max(1, round(c / d)) for c, d in zip(cell, s.scan_step))
+        step = tuple(c / n for c, n in zip(cell, shape))
+        window = cell
+    elif s.scan_region is None:
+        shape, step = s.scan_shape, s.scan_step
+        window = tuple(n * d for n, d in zip(shape, step))
+    else:
+        y0, x0, y1, x1 = s.scan_region
+        step = s.scan_step
+        shape = (max(1, round((y1 - y0) / step[0])), max(1, round((x1 - x0) / step[1])))
+        window = (y1 - y0, x1 - x0)
+    pad = _source_pad(s, step)
+    tiling = s.tiling or _auto_tiling(s, cell, window, pad, step, wavelength)
+    specimen = build_specimen(s, tiling)
+    extent = specimen.extent
+    start = _scan_start(s, specimen, shape, step)
+    _check_scan_inside(start, shape, step, pad, extent, s)
+    native = (1 / extent[0], 1 / extent[1])
+    if s.max_angle is None:
+        k_out, resample = native, False
+    else:
+        k = s.max_angle * 2 / s.detector_pixels * 1e-3 / wavelength
+        _check_native_finer(native, k, s, wavelength, cell)
+        resample = not all(math.isclose(n, k, rel_tol=1e-9) for n in native)
+        k_out = (k, k)
+    half = tuple(s.detector_pixels / 2 * k * wavelength * 1e3 for k in k_out)
+    read_angle = max(half) + DETECTOR_MARGIN_PX * max(native) * wavelength * 1e3
+    corner = math.hypot(*half) + max(native) * wavelength * 1e3
+    gpts = _grid(s, extent, corner, wavelength)
+    thickness = s.slice_thickness or (2.0 if s.system == "graphene" else 1.0)
+    return Plan(
+        specimen=specimen, gpts=gpts, scan_start=start, scan_step=tuple(step),
+        scan_gpts=tuple(shape), source_pad=pad,
+        periodic_append=s.scan_region == "cell" and s.periodic,
+        native_k_sampling=native, k_sampling=k_out, resample=resample,
+        read_angle=read_angle, slice_thickness=thickness,
+    )
+
+
+def _source_pad(s: Settings, step) -> tuple[int, int]:
+    if s.source_size == 0 or s.scan_region == "cell":
+        return (0, 0)  # a cell scan is periodic: the blur wraps around exactly
+    return tuple(int(math.ceil(4 * s.source_size / d)) for d in step)  # type: ignore[return-value]
+
+
+def _auto_tiling(s, cell, window, pad, step, wavelength) -> tuple[int, int]:
+    need = [w + 2 * p * d + 2 * PROBE_MARGIN for w, p, d in zip(window, pad, step)]
+    if s.max_angle is not None:
+        k = s.max_angle * 2 / s.detector_pixels * 1e-3 / wavelength
+        need = [max(n, 1 / k) for n in need]
+    return tuple(max(1, math.ceil(n / c - 1e-9)) for n, c in zip(need, cell))  # type: ignore
+
+
+def _scan_start(s: Settings, specimen: Specimen, shape, step) -> tuple[float, float]:
+    if s.scan_region == "cell":
+        ty, tx = specimen.tiling
+        return ((ty // 2) * specimen.unit_cell[0], (tx // 2) * specimen.unit_cell[1])
+    if s.scan_region is None:
+        if specimen.defects:
+            centre = (specimen.defects[0][0], specimen.defects[0][1])
+        else:
+            centre = (specimen.extent[0] / 2, specimen.extent[1] / 2)
+        return tuple(c - (n // 2) * d for c, n, d in zip(centre, shape, step))  # type: ignore
+    return (s.scan_region[0], s.scan_region[1])
+
+
+def _check_scan_inside(start, shape, step, pad, extent, s: Settings) -> None:
+    for axis, name in enumerate(("y", "x")):
+        lo = start[axis] - pad[axis] * step[axis]
+        hi = start[axis] + (shape[axis] - 1 + pad[axis]) * step[axis]
+        if lo < -1e-9 or hi >= extent[axis] - 1e-9:
+            raise SettingsError(
+                f"the scan region spans {name} = {lo:.4g} .. {hi:.4g} Å (with "
+                f"{pad[axis]} probes of padding for the source size), outside the supercell "
+                f"[0, {extent[axis]:.4g}) Å; move or shrink scan_region/scan_shape, or enlarge "
+                f"tiling (now {s.tiling})"
+            )
+
+
+def _check_native_finer(native, k, s: Settings, wavelength, cell) -> None:
+    for n, c, name in zip(native, cell, ("y", "x")):
+        if n > k * (1 + 1e-9):
+            need = math.ceil(1 / k / c - 1e-9)
+            raise SettingsError(
+                f"the supercell is too small along {name} for the detector: its reciprocal "
+                f"sampling {n * wavelength * 1e3:.4g} mrad/px is coarser than the requested "
+                f"{k * wavelength * 1e3:.4g} mrad/px (2 x max_angle / detector_pixels); use "
+                f"tiling of at least {need} cells along {name}, fewer detector_pixels or a "
+                "larger max_angle"
+            )
+
+
+def _grid(s: Settings, extent, corner_mrad: float, wavelength: float) -> tuple[int, int]:
+    """Real-space grid points (y, x) whose antialias cutoff reaches ``corner_mrad``."""
+    max_sampling = ANTIALIAS * wavelength / (2 * corner_mrad * 1e-3)
+    if s.sampling is not None:
+        if s.sampling > max_sampling * (1 + 1e-9):
+            raise SettingsError(
+                f"sampling {s.sampling:g} Å is too coarse for the detector: abTEM's antialias "
+                f"cutoff would be {ANTIALIAS * wavelength / (2 * s.sampling) * 1e3:.4g} mrad "
+                f"but the detector reaches {corner_mrad:.4g} mrad (corner); use sampling <= "
+                f"{max_sampling:.4g} Å, or a smaller max_angle / fewer detector_pixels"
+            )
+        return tuple(int(math.ceil(e / s.sampling)) for e in extent)  # type: ignore
+    # +2: abTEM's cutoff is an integer number of pixels; keep clear of rounding
+    return tuple(_fft_size(math.ceil(e / max_sampling) + 2) for e in extent)  # type: ignore
+
+
+def _fft_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (fast FFT lengths)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1

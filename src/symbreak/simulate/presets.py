@@ -1,0 +1,53 @@
+"""Named simulation presets: the paper's data sets and the project's demo data.
+
+Each preset is a dict of options for :func:`symbreak.simulate`; options given by the user
+override the preset's. docs/simulation.md lists them with their reasons.
+"""
+
+from __future__ import annotations
+
+PRESETS: dict[str, dict] = {
+    # The paper's coherent graphene set: one 4.268 x 2.464 Å cell scanned at 24 x 14
+    # positions, periodic -> 25 x 15; 12 x 20 tiling gives its 0.01953 x 0.02029 1/Å
+    # pixels; 256 x 256 native (non-square) pixels, no resampling.
+    "graphene-cell": dict(
+        system="graphene", energy=60e3, semiangle=32.0, defocus=0.0,
+        scan_region="cell", scan_shape=(14, 24), tiling=(20, 12),
+        detector_pixels=256, max_angle=None,
+    ),
+    # The same with a finite source (Gaussian, sigma 0.25 Å) and 8 frozen-phonon
+    # configurations (thermal rms displacement 0.08 Å).
+    "graphene-cell-incoherent": dict(
+        system="graphene", energy=60e3, semiangle=32.0, defocus=0.0,
+        scan_region="cell", scan_shape=(14, 24), tiling=(20, 12),
+        detector_pixels=256, max_angle=None,
+        source_size=0.25, phonons=8, phonon_sigma=0.08,
+    ),
+    # The demo: a vacancy in a 34 x 34 Å graphene sheet, 40 x 40 probes at 0.25 Å
+    # (10 x 10 Å around the vacancy), 64 x 64 px at 1.5 mrad/px (±48 mrad: the
+    # bright-field disk of radius 32 mrad = 21.3 px plus a 16 mrad dark-field margin).
+    "graphene-vacancy": dict(
+        system="graphene", defect="vacancy", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    # A substitutional Si dopant, same geometry as the demo.
+    "graphene-si": dict(
+        system="graphene", defect="Si", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    # ZnS along [110] (Zn-S dumbbells 1.35 Å apart along y), 5 cells (19.1 Å) thick;
+    # one 3.825 x 5.409 Å cell scanned at 0.2 Å steps, periodic.
+    "zns-110": dict(
+        system="zns", zone_axis="110", thickness=5, energy=60e3, semiangle=32.0,
+        scan_region="cell", scan_shape=(27, 19), detector_pixels=64, max_angle=48.0,
+    ),
+}
+
+
+def describe_presets() -> list[tuple[str, str]]:
+    """(name, one-line summary) of every preset, for ``symbreak simulate --list``."""
+    rows = []
+    for name, opts in PRESETS.items():
+        parts = [f"{k}={v}" for k, v in opts.items()]
+        rows.append((name, ", ".join(parts)))
+    return rows
