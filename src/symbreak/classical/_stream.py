@@ -7,7 +7,8 @@ array) and the dask path (``map_blocks``) run the same function and give the sam
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import mmap
+from typing import Any, Callable, Iterator
 
 import dask
 import dask.array as da
@@ -59,7 +60,16 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     for ys, xs in track(blocks, desc=desc, progress=progress, unit="chunk"):
         block = np.asarray(data.array[ys, xs])
         out[ys, xs] = kernel(block) if extra is None else kernel(block, extra[ys, xs])
+        release_pages(data.array)
     return out
+
+
+def release_pages(array: Any) -> None:
+    """Drop the pages of a read memory map from this process (they stay in the OS page
+    cache), so that streaming through a file does not grow the resident set size."""
+    mapping = getattr(array, "_mmap", None)
+    if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _with_extra(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,

@@ -23,7 +23,7 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
-from ._stream import chunk_shape
+from ._stream import chunk_shape, release_pages
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
@@ -76,7 +76,9 @@ def iter_batches(ds: Dataset4D, batches: list[slice], desc: str, progress: Any
     for rows in track(batches, desc=desc, progress=progress, unit="batch"):
         block = ds.array[rows]
         block = block.compute() if isinstance(block, da.Array) else np.asarray(block)
-        yield block.reshape(-1, n_pix).astype(np.float32)
+        batch = block.reshape(-1, n_pix).astype(np.float32)
+        release_pages(ds.array)
+        yield batch
 
 
 def _check_finite(x: np.ndarray, method: str) -> None:
