@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from .calibration import Calibration
+from .classical import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
 from .errors import DataError, SettingsError
@@ -148,16 +149,11 @@ def normalize(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
     return data.replace(array=array, step={"step": "normalize", "min": low, "max": high})
 
 
-def denoise(data: Dataset4D, n_components: int, keep: int) -> Dataset4D:
-    """PCA denoising (``classical.pca_denoise``): keep the first ``keep`` of
+def denoise(data: Dataset4D, n_components: int, keep: int,
+            progress: bool | None = None) -> Dataset4D:
+    """PCA denoising (:func:`symbreak.classical.pca_denoise`): keep the first ``keep`` of
     ``n_components`` components."""
-    from .classical import pca_denoise  # classical imports torch-free modules only
-
-    result = pca_denoise(data, n_components=n_components, keep=keep)
-    out = as_dataset(result) if not isinstance(result, Dataset4D) else result
-    if out.calibration != data.calibration:
-        out = dataclasses.replace(out, calibration=data.calibration)
-    return out.replace(step={"step": "pca_denoise", "n_components": n_components, "keep": keep})
+    return pca_denoise(data, n_components=n_components, keep=keep, progress=progress)
 
 
 def geometry(data: Dataset4D, settings: PreprocessSettings, mean: np.ndarray | None = None,
@@ -204,7 +200,7 @@ def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
     if settings.subtract_mean:
         out = subtract_mean(out, mean_pattern(out, progress))
     if settings.denoise:
-        out = denoise(out, settings.denoise_components, settings.denoise_keep)
+        out = denoise(out, settings.denoise_components, settings.denoise_keep, progress)
     if settings.normalize:
         out = normalize(out, progress)
     return out

@@ -1,0 +1,65 @@
+"""``report(results_dir)``: read ``results.zarr``, draw the figures, write the page."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..errors import DataError
+from ..io.atomic import atomic_output
+from . import figures
+from .html import build_page
+
+
+def _png(fig: Figure, dpi: int = 110) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def open_results(results_dir: str | os.PathLike) -> xr.Dataset:
+    """The saved results of ``symbreak analyze`` in ``results_dir`` (loaded into memory)."""
+    store = Path(results_dir) / "results.zarr"
+    if not store.exists():
+        raise DataError(
+            f"no results in {results_dir}: {store} does not exist; run symbreak analyze "
+            "with --out pointing at this folder first"
+        )
+    with xr.open_zarr(store) as results:
+        return results.load()
+
+
+def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write ``results_dir/report.html`` and ``results_dir/figures/*.png``.
+
+    Parameters
+    ----------
+    results_dir
+        Folder written by :func:`symbreak.analyze` (it holds ``results.zarr``).
+    overwrite
+        Replace an earlier report in that folder (default: yes, it is symbreak's own).
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the HTML page.
+    """
+    folder = Path(results_dir)
+    results = open_results(folder)
+    pngs = {name: None if fig is None else _png(fig)
+            for name, fig in figures.all_figures(results).items()}
+    with atomic_output(folder / "figures", overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        for name, png in pngs.items():
+            if png is not None:
+                (tmp / f"{name}.png").write_bytes(png)
+    page = folder / "report.html"
+    with atomic_output(page, overwrite=overwrite) as tmp:
+        tmp.write_text(build_page(results, pngs), encoding="utf-8")
+    return page

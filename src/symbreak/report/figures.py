@@ -1,0 +1,320 @@
+"""The report's figures, drawn with matplotlib from the saved results only.
+
+Every function takes the results ``xarray.Dataset`` and returns a matplotlib Figure (or
+None when the results lack what it shows). Maps are drawn in Å with the scan origin at
+the top left, patterns in mrad; colour bars carry units; known atoms and defects are
+overlaid on the maps.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.colors import hsv_to_rgb  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Circle, Rectangle  # noqa: E402
+
+PANEL = 2.9  # inches per map panel
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 100})
+
+
+# ---------------------------------------------------------------------- geometry
+def _extent(results: xr.Dataset, y: str = "scan_y", x: str = "scan_x") -> list[float]:
+    ys, xs = results[y].values, results[x].values
+    dy = ys[1] - ys[0] if ys.size > 1 else 1.0
+    dx = xs[1] - xs[0] if xs.size > 1 else 1.0
+    return [xs[0] - dx / 2, xs[-1] + dx / 2, ys[-1] + dy / 2, ys[0] - dy / 2]
+
+
+def _unit(results: xr.Dataset, dim: str) -> str:
+    return results[dim].attrs.get("units", "px")
+
+
+def _label_scan(ax: Any, results: xr.Dataset) -> None:
+    ax.set_xlabel(f"x [{_unit(results, 'scan_x')}]")
+    ax.set_ylabel(f"y [{_unit(results, 'scan_y')}]")
+
+
+def truth_markers(results: xr.Dataset) -> dict[str, np.ndarray]:
+    """Atom and defect positions (x, y) in the scan frame [Å], from ``truth_*`` variables.
+
+    The probe positions ``truth_probe_x/y`` tie the simulation frame to the scan
+    coordinates; without them the positions are used as they are.
+    """
+    ox = oy = 0.0
+    if "truth_probe_x" in results and "truth_probe_y" in results:
+        ox = float(results["truth_probe_x"].values.flat[0]) - float(results["scan_x"][0])
+        oy = float(results["truth_probe_y"].values.flat[0]) - float(results["scan_y"][0])
+    out = {}
+    for key, (xn, yn) in {"atoms": ("truth_atom_x", "truth_atom_y"),
+                          "defects": ("truth_defect_x", "truth_defect_y")}.items():
+        if xn in results and yn in results:
+            out[key] = np.column_stack([results[xn].values - ox, results[yn].values - oy])
+    if "truth_atom_number" in results and "atoms" in out:
+        out["atom_number"] = results["truth_atom_number"].values
+    return out
+
+
+def overlay_truth(ax: Any, results: xr.Dataset, markers: dict[str, np.ndarray]) -> None:
+    """Draw atoms (rings, coloured by element) and defects (red crosses) inside the map."""
+    x0, x1, y1, y0 = _extent(results)
+    margin = 0.3
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        return ((points[:, 0] >= x0 - margin) & (points[:, 0] <= x1 + margin)
+                & (points[:, 1] >= y0 - margin) & (points[:, 1] <= y1 + margin))
+
+    if "atoms" in markers:
+        atoms = markers["atoms"]
+        keep = inside(atoms)
+        numbers = markers.get("atom_number", np.zeros(len(atoms)))[keep]
+        for z, colour in zip(np.unique(numbers), ("white", "yellow", "cyan", "lime")):
+            sel = atoms[keep][numbers == z]
+            ax.scatter(sel[:, 0], sel[:, 1], s=28, facecolors="none", edgecolors=colour,
+                       linewidths=0.9, label=f"atom Z={int(z)}" if z else "atom")
+    if "defects" in markers:
+        defects = markers["defects"][inside(markers["defects"])]
+        ax.scatter(defects[:, 0], defects[:, 1], s=70, marker="x", c="red", linewidths=2,
+                   label="defect")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
+
+
+def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: str,
+         unit: str, markers: dict[str, np.ndarray], cmap: str = "viridis",
+         **kwargs: Any) -> None:
+    im = ax.imshow(values, extent=_extent(results), origin="upper", cmap=cmap,
+                   interpolation="nearest", **kwargs)
+    ax.set_title(title)
+    _label_scan(ax, results)
+    overlay_truth(ax, results, markers)
+    bar = fig.colorbar(im, ax=ax, shrink=0.85)
+    bar.set_label(f"[{unit}]" if unit else "")
+
+
+def _grid(n: int, ncols: int = 4) -> tuple[Figure, np.ndarray]:
+    ncols = min(n, ncols)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL * 1.25 * ncols, PANEL * nrows),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def _settings(results: xr.Dataset) -> dict[str, Any]:
+    return json.loads(results.attrs.get("settings", "{}"))
+
+
+# ------------------------------------------------------------------------ figures
+def mean_pattern_figure(results: xr.Dataset) -> Figure:
+    """Whole-detector mean pattern (log scale) with the virtual detectors and the crop,
+    next to the mean pattern on the analysis grid."""
+    fig, axes = plt.subplots(1, 2, figsize=(PANEL * 2.6, PANEL * 1.15), layout="constrained")
+    raw = results["raw_mean_pattern"]
+    ky, kx = raw.dims
+    unit = _unit(results, kx)
+    ext = _extent(results, ky, kx)
+    im = axes[0].imshow(np.log10(np.clip(raw.values, 1e-6 * raw.values.max(), None)),
+                        extent=ext, cmap="magma", origin="upper")
+    fig.colorbar(im, ax=axes[0], shrink=0.85).set_label("log10 [counts]")
+    axes[0].set_title("mean pattern, whole detector")
+    det = _settings(results).get("detectors", {})
+    if det.get("detector_units", unit) == unit:
+        center = _crop_center(results)
+        for name, colour in (("bf", "cyan"), ("adf", "lime")):
+            radii = [r for r in det.get(name) or [] if r > 0]
+            for k, radius in enumerate(radii):
+                axes[0].add_patch(Circle(center, radius, fill=False, ec=colour, lw=1,
+                                         ls="--", label=name.upper() if k == 0 else None))
+    inner = results["mean_pattern"]
+    ex2 = _extent(results, "ky", "kx")
+    axes[0].add_patch(Rectangle((ex2[0], ex2[3]), ex2[1] - ex2[0], ex2[2] - ex2[3],
+                                fill=False, ec="white", lw=1, label="analysis crop"))
+    axes[0].legend(loc="lower right", fontsize=7, framealpha=0.6)
+    im = axes[1].imshow(inner.values, extent=ex2, cmap="magma", origin="upper")
+    fig.colorbar(im, ax=axes[1], shrink=0.85).set_label(f"[{inner.attrs.get('units', '')}]")
+    axes[1].set_title("mean pattern, analysis grid")
+    for ax, (a, b) in zip(axes, ((ky, kx), ("ky", "kx"))):
+        ax.set_xlabel(f"kx [{_unit(results, b)}]")
+        ax.set_ylabel(f"ky [{_unit(results, a)}]")
+    return fig
+
+
+def _crop_center(results: xr.Dataset) -> tuple[float, float]:
+    """Detector centre (x, y) in detector coordinates: the calibrated centre (the origin
+    of the coordinates) or else the centre of mass of the mean pattern."""
+    calibration = json.loads(results.attrs.get("calibration", "{}"))
+    if calibration.get("detector_center") is not None:
+        return (0.0, 0.0)
+    raw = np.clip(results["raw_mean_pattern"].values, 0, None)
+    ky, kx = results["raw_mean_pattern"].dims
+    iy, ix = (np.arange(n) for n in raw.shape)
+    total = raw.sum()
+    cy, cx = (raw.sum(axis=1) @ iy) / total, (raw.sum(axis=0) @ ix) / total
+    return (float(np.interp(cx, ix, results[kx].values)), float(np.interp(cy, iy, results[ky].values)))
+
+
+def virtual_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
+    fig, axes = _grid(2, 2)
+    det = _settings(results).get("detectors", {})
+    unit = det.get("detector_units", "")
+    for ax, name, cmap in zip(axes, ("bf", "adf"), ("gray", "inferno")):
+        rng = det.get(name) or ["?", "?"]
+        _map(fig, ax, results, results[name].values,
+             f"{name.upper()} {rng[0]:g}-{rng[1]:g} {unit}" if rng[0] != "?" else name.upper(),
+             results[name].attrs.get("units", "counts"), markers, cmap)
+    return fig
+
+
+def com_colors(angle: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """RGB image: hue = COM direction, value = magnitude / its 99th percentile."""
+    hue = (np.mod(angle, 2 * np.pi)) / (2 * np.pi)
+    finite = magnitude[np.isfinite(magnitude)]
+    scale = np.percentile(finite, 99) if finite.size and np.percentile(finite, 99) > 0 else 1.0
+    value = np.clip(np.nan_to_num(magnitude / scale), 0, 1)
+    hsv = np.stack([np.nan_to_num(hue), np.ones_like(hue), value], axis=-1)
+    return hsv_to_rgb(hsv)
+
+
+def color_wheel(ax: Any, n: int = 201) -> None:
+    """Legend of :func:`com_colors`: direction as hue, magnitude as brightness."""
+    y, x = np.mgrid[-1 : 1 : n * 1j, -1 : 1 : n * 1j]
+    r = np.hypot(x, y)
+    # image y points down, so the angle is measured as in the maps (arctan2(y_down, x))
+    rgb = com_colors(np.arctan2(y, x), np.clip(r, 0, 1) * 0.99)
+    rgba = np.concatenate([rgb, (r <= 1)[..., None].astype(float)], axis=-1)
+    ax.imshow(rgba, extent=[-1, 1, 1, -1], origin="upper")
+    for label, (tx, ty) in {"+x": (1.25, 0), "+y (down)": (0, 1.3), "-x": (-1.3, 0),
+                            "-y": (0, -1.25)}.items():
+        ax.text(tx, ty, label, ha="center", va="center", fontsize=8)
+    ax.set_xlim(-1.6, 1.6)
+    ax.set_ylim(1.5, -1.5)
+    ax.set_title("COM direction / magnitude")
+    ax.axis("off")
+
+
+def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
+    fig, axes = _grid(5, 3)
+    unit = results["com_x"].attrs.get("units", "")
+    for ax, name in zip(axes, ("com_x", "com_y", "com_magnitude")):
+        _map(fig, ax, results, results[name].values, name, unit, markers,
+             "RdBu_r" if name != "com_magnitude" else "viridis",
+             **(_symmetric(results[name].values) if name != "com_magnitude" else {}))
+    rgb = com_colors(results["com_angle"].values, results["com_magnitude"].values)
+    ax = axes[3]
+    ax.imshow(rgb, extent=_extent(results), origin="upper", interpolation="nearest")
+    ax.set_title("COM angle (hue) and magnitude (brightness)")
+    _label_scan(ax, results)
+    overlay_truth(ax, results, markers)
+    color_wheel(axes[4])
+    return fig
+
+
+def _symmetric(values: np.ndarray) -> dict[str, float]:
+    vmax = float(np.nanpercentile(np.abs(values), 99.5)) or 1.0
+    return {"vmin": -vmax, "vmax": vmax}
+
+
+def pca_figure(results: xr.Dataset, markers: dict[str, np.ndarray], n: int = 4) -> Figure:
+    n = min(n, results.sizes["component"])
+    fig, axes = plt.subplots(2, n, figsize=(PANEL * 1.2 * n, PANEL * 2.1), squeeze=False,
+                             layout="constrained")
+    ratio = results["pca_explained_variance_ratio"].values
+    for i in range(n):
+        scores = results["pca_scores"].isel(component=i).values
+        _map(fig, axes[0, i], results, scores, f"PCA score {i} ({100 * ratio[i]:.1f} %)",
+             "a.u.", markers, "RdBu_r", **_symmetric(scores))
+        comp = results["pca_components"].isel(component=i).values
+        im = axes[1, i].imshow(comp, extent=_extent(results, "ky", "kx"), cmap="RdBu_r",
+                               origin="upper", **_symmetric(comp))
+        axes[1, i].set_title(f"PCA component {i}")
+        axes[1, i].set_xlabel(f"kx [{_unit(results, 'kx')}]")
+        axes[1, i].set_ylabel(f"ky [{_unit(results, 'ky')}]")
+        fig.colorbar(im, ax=axes[1, i], shrink=0.85).set_label("[a.u.]")
+    return fig
+
+
+def vae_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
+    n_latent = results.sizes["latent"]
+    fig, axes = _grid(2 + n_latent, 4)
+    _map(fig, axes[0], results, results["latent_angle"].values, "rrVAE angle latent", "rad",
+         markers, "twilight", vmin=-np.pi, vmax=np.pi)
+    for i in range(n_latent):
+        _map(fig, axes[1 + i], results, results["latent_z"].isel(latent=i).values,
+             f"rrVAE content latent z{i + 1}", "1", markers, "cividis")
+    _map(fig, axes[1 + n_latent], results, results["reconstruction_error"].values,
+         "reconstruction error", results["reconstruction_error"].attrs.get("units", ""),
+         markers, "magma")
+    return fig
+
+
+def manifold_figure(results: xr.Dataset) -> Figure | None:
+    if "manifold" not in results:
+        return None
+    grid = results["manifold"].values
+    ny, nx, h, w = grid.shape
+    mosaic = grid.transpose(0, 2, 1, 3).reshape(ny * h, nx * w)
+    fig, ax = plt.subplots(figsize=(PANEL * 2, PANEL * 2), layout="constrained")
+    im = ax.imshow(mosaic, cmap="magma", origin="upper",
+                   extent=_manifold_extent(results, nx, ny))
+    for k in range(1, nx):
+        ax.axvline(ax.get_xlim()[0] + k * (ax.get_xlim()[1] - ax.get_xlim()[0]) / nx,
+                   color="white", lw=0.3)
+    for k in range(1, ny):
+        ax.axhline(ax.get_ylim()[1] + k * (ax.get_ylim()[0] - ax.get_ylim()[1]) / ny,
+                   color="white", lw=0.3)
+    ax.set_xlabel("content latent z1")
+    ax.set_ylabel("content latent z2")
+    ax.set_title(f"decoded manifold ({ny} x {nx}), angle latent fixed at 0")
+    fig.colorbar(im, ax=ax, shrink=0.8).set_label("[normalised intensity]")
+    return fig
+
+
+def _manifold_extent(results: xr.Dataset, nx: int, ny: int) -> list[float]:
+    if "manifold_x" in results.coords and "manifold_y" in results.coords:
+        zx, zy = results["manifold_x"].values, results["manifold_y"].values
+        hx = (zx[-1] - zx[0]) / max(nx - 1, 1) / 2
+        hy = (zy[-1] - zy[0]) / max(ny - 1, 1) / 2
+        return [zx[0] - hx, zx[-1] + hx, zy[-1] + hy, zy[0] - hy]
+    return [0, nx, ny, 0]
+
+
+def training_figure(results: xr.Dataset) -> Figure | None:
+    names = [n for n in results.data_vars if n.startswith("history_") and n.endswith("loss")]
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=(PANEL * 2, PANEL * 1.2), layout="constrained")
+    for name in names:
+        values = results[name].values
+        ax.plot(np.arange(1, values.size + 1), values, label=name.removeprefix("history_"))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per pattern [a.u.]")
+    if all(np.nanmin(results[n].values) > 0 for n in names):
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("rrVAE training")
+    return fig
+
+
+def all_figures(results: xr.Dataset) -> dict[str, Figure | None]:
+    """Every report figure, keyed by its file stem."""
+    markers = truth_markers(results)
+    return {
+        "mean_pattern": mean_pattern_figure(results),
+        "virtual_images": virtual_figure(results, markers),
+        "com": com_figure(results, markers),
+        "pca": pca_figure(results, markers),
+        "rrvae": vae_figure(results, markers),
+        "manifold": manifold_figure(results),
+        "training": training_figure(results),
+    }
