@@ -140,7 +140,6 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
         common.check_4d(lazy.shape, lazy.dtype, path, f"dataset {array.name}")
         calibration = _calibration(group, array)
         metadata = common.loads(group.attrs.get("symbreak_metadata"), {})
-        metadata.setdefault("hdf5_dataset", array.name)
         provenance = common.loads(group.attrs.get("symbreak_provenance"), [])
         truth = h5_truth.read(group[h5_truth.GROUP]) if h5_truth.GROUP in group else None
     except BaseException:

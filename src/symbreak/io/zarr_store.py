@@ -168,7 +168,6 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
     else:
         info = {"calibration": Calibration(), "metadata": {}, "provenance": [],
                 "ground_truth": None}
-    info["metadata"] = dict(info["metadata"]) | {"zarr_array": name}
     return Dataset4D(array=lazy, calibration=info["calibration"], metadata=info["metadata"],
                      provenance=tuple(info["provenance"]), source=str(path),
                      ground_truth=info["ground_truth"])
