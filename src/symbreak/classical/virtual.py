@@ -125,8 +125,8 @@ def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
     if not isinstance(detectors, Mapping) or not detectors:
         raise SettingsError(f"detectors must be a non-empty dict name -> (inner, outer), got "
                             f"{detectors!r}")
-    sampling = pixel_sampling(ds.calibration, units)
     radial = {k: v for k, v in detectors.items() if not isinstance(v, np.ndarray)}
+    sampling = pixel_sampling(ds.calibration, units) if radial else (1.0, 1.0)
     if shifts is not None and len(radial) < len(detectors):
         raise SettingsError("per-pattern shifts work with radial detectors only, not masks")
     for name, spec in detectors.items():
