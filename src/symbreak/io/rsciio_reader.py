@@ -21,7 +21,27 @@ PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
 # readers that take a navigation shape (HyperSpy order: x, y)
 NAVIGATION_SHAPE = {"mib", "mrc"}
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
-               struct.error, EOFError, RuntimeError)
+               struct.error, EOFError, RuntimeError, ArithmeticError)
+MIB_DEPTH = {"U01": 1, "U08": 1, "U16": 2, "U32": 4, "R64": 8}
+
+
+def check_mib_header(path: Path) -> None:
+    """Refuse a MIB whose first header declares frames larger than the file."""
+    with open(path, "rb") as fh:
+        head = fh.read(384).decode("ascii", "replace").split(",")
+    try:
+        header_bytes, width, height = int(head[2]), int(head[4]), int(head[5])
+        depth = MIB_DEPTH[head[6]]
+    except (IndexError, ValueError, KeyError):
+        raise FormatError(f"{path}: no valid Merlin MIB header (expected 'MQ1,frame,"
+                          "header size,chips,width,height,depth,...'); the file is corrupt "
+                          "or not a MIB file") from None
+    frame = header_bytes + width * height * depth
+    if frame > path.stat().st_size:
+        raise FormatError(
+            f"{path}: header declares {width} x {height} {head[6]} frames of {frame:,} bytes "
+            f"but the file has only {path.stat().st_size:,} bytes; the file is truncated or "
+            "its header is corrupt")
 
 
 def detect_hspy(path: Path) -> bool:
@@ -64,6 +84,8 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
          scan_shape: tuple[int, int] | None) -> Dataset4D:
     if format == "empad" and path.suffix.lower() == ".raw":
         raise FormatError(f"{path}: open the EMPAD .xml file that describes this .raw file")
+    if format == "mib":
+        check_mib_header(path)
     signals = _signals(path, format, scan_shape)
     if not signals:
         raise FormatError(f"{path}: RosettaSciIO found no data in this file")

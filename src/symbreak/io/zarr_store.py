@@ -96,12 +96,23 @@ def _attrs_tree(group: Any) -> dict[str, Any]:
     return out
 
 
+def _strings(truth: xr.Dataset, kind: str) -> xr.Dataset:
+    """Fixed-width unicode <-> object strings: zarr v3 has a stable spec only for the
+    variable-length string type, so text goes to disk as objects and comes back as str."""
+    source_kind = "U" if kind == "O" else "O"
+    changed = {name: var.astype(str if kind == "U" else object)
+               for name, var in truth.variables.items() if var.dtype.kind == source_kind}
+    return truth.assign_coords({k: v for k, v in changed.items() if k in truth.coords}).assign(
+        {k: v for k, v in changed.items() if k not in truth.coords})
+
+
 # --------------------------------------------------------------------------- readers
 def _read_symbreak(path: Path, root: Any, array: zarr.Array) -> dict[str, Any]:
     info = dict(root.attrs.get("symbreak", {}))
     truth = None
     if TRUTH_GROUP in root:
-        truth = xr.open_zarr(_store(path), group=TRUTH_GROUP, consolidated=False)
+        truth = _strings(xr.open_zarr(_store(path), group=TRUTH_GROUP, consolidated=False),
+                         "U")
     return {"calibration": Calibration.from_dict(info.get("calibration", {})),
             "metadata": info.get("metadata", {}), "provenance": info.get("provenance", []),
             "ground_truth": truth}
@@ -200,6 +211,6 @@ def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) ->
     target.attrs.update({"long_name": "intensity",
                          "units": "counts" if data.dtype.kind in "biu" else "arb. unit"})
     if data.ground_truth is not None:
-        data.ground_truth.to_zarr(str(path), group=TRUTH_GROUP, mode="w", zarr_format=3,
+        _strings(data.ground_truth, "O").to_zarr(str(path), group=TRUTH_GROUP, mode="w", zarr_format=3,
                                   consolidated=False)
     store(data, target, chunks=chunk_shape, progress=progress)
