@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,9 +52,18 @@ def save_results(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike,
         obj = obj.to_dataset(name=obj.name or "data")
     if not isinstance(obj, xr.Dataset):
         raise SettingsError(f"save_results takes an xarray Dataset or DataArray, got {type(obj)}")
-    with atomic_output(path, overwrite) as tmp:
-        obj.to_zarr(tmp, mode="w", consolidated=False)
+    with atomic_output(path, overwrite) as tmp, warnings.catch_warnings():
+        # zarr 3 notes that consolidated metadata is outside its spec; xarray reads it
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        obj.to_zarr(tmp, mode="w", consolidated=True)
     return str(path)
+
+
+def load_results(path: str | os.PathLike) -> xr.Dataset:
+    """Open a result written by :func:`save_results` (lazily, as xarray does)."""
+    if not os.path.exists(path):
+        raise SettingsError(f"no results at {path}; write them with save_results first")
+    return xr.open_zarr(path)
 
 
 def _json_default(value: Any) -> Any:

@@ -1,0 +1,37 @@
+"""``symbreak decompose DATA --out PATH.zarr --method pca -n 10``: PCA / NMF of the patterns."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ._classical import add_data_options
+
+    parser = subparsers.add_parser(
+        "decompose", help="PCA or NMF of the patterns (scores maps, component patterns)",
+        description="PCA (mean subtracted) or NMF of the diffraction patterns; in memory when "
+        "the data fit the memory budget, else incremental PCA / streamed NMF that never hold "
+        "the data set.")
+    add_data_options(parser)
+    parser.add_argument("--method", choices=("pca", "nmf"), default="pca")
+    parser.add_argument("-n", "--n-components", type=int, default=10)
+    parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=None,
+                        help="force out-of-core (or in-memory) fitting; default by budget")
+    parser.add_argument("--seed", type=int, default=0, help="random state")
+    parser.add_argument("--max-iter", type=int, default=200,
+                        help="most passes over the data for out-of-core NMF")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..classical import decompose, save_results
+    from ._classical import load_data
+
+    data = load_data(args)
+    result = decompose(data, args.method, args.n_components, incremental=args.incremental,
+                       random_state=args.seed, max_iter=args.max_iter,
+                       memory_budget=args.memory_budget, progress=args.progress)
+    save_results(result, args.out, overwrite=args.overwrite)
+    print(f"{args.method.upper()} with {args.n_components} components -> {args.out}")
+    return 0
