@@ -204,8 +204,8 @@ def add_defect(specimen: Specimen, kind: str, site, element: str | None = None) 
     extent = specimen.extent
     index = site_index(atoms, site, extent)
     yx = atoms.positions[:, [1, 0]]
-    nn = nearest_neighbour_distance(atoms)
     dist = projected_distances(yx[index : index + 1], yx, extent)[0]
+    nn = float(dist[dist > 1e-3].min())
     labels = atoms.arrays["site_label"].astype(object)
     if kind == "substitution":
         sites = [index]
