@@ -1,0 +1,5 @@
+"""Rotationally invariant variational autoencoders (rrVAE / rVAE) for 4D-STEM patterns."""
+
+from .api import RotationalVAE
+
+__all__ = ["RotationalVAE"]

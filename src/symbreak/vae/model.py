@@ -1,0 +1,230 @@
+"""The rotationally invariant VAE as PyTorch modules: encoders, decoders and the model.
+
+Latent layout: one angle [rad], optionally two shifts (x, y) and ``latent_dim`` content
+latents. Both decoders render the unrotated pattern as a function of the content latents and
+sample it at ``R(-angle) (r - shift)`` (see :mod:`symbreak.vae.geometry`), so a decoded
+pattern at angle ``a`` is the angle-0 pattern rotated by ``a``: invariance is structural.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .geometry import canvas_size, coordinate_grid, inverse_transform, pixel_unit, sample_patterns
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """Everything needed to rebuild the network (stored in config.json)."""
+
+    pattern_shape: tuple[int, int]
+    latent_dim: int = 2
+    translation: bool = False
+    encoder: str = "mlp"
+    decoder: str = "spatial"
+    hidden: int = 128
+    output: str = "softplus"
+    angle_head: str = "linear"
+    translation_prior: float = 0.1
+
+    @property
+    def n_shift(self) -> int:
+        return 2 if self.translation else 0
+
+
+@dataclasses.dataclass
+class Posterior:
+    """Means and log standard deviations of the latents for a batch."""
+
+    angle: torch.Tensor
+    angle_logsd: torch.Tensor
+    shift: torch.Tensor | None
+    shift_logsd: torch.Tensor | None
+    z: torch.Tensor
+    z_logsd: torch.Tensor
+
+
+class MLPEncoder(nn.Module):
+    """Flatten -> [Linear, tanh] x 2 -> mean and log-sd heads (the paper's encoder)."""
+
+    def __init__(self, n_pixels: int, n_mean: int, n_sd: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(n_pixels, hidden), nn.Tanh(),
+                                  nn.Linear(hidden, hidden), nn.Tanh())
+        self.mean = nn.Linear(hidden, n_mean)
+        self.logsd = nn.Linear(hidden, n_sd)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(x)
+        return self.mean(h), self.logsd(h)
+
+
+class ConvEncoder(nn.Module):
+    """Three stride-2 convolutions (16, 32, 64 channels), 4 x 4 pooling, Linear, tanh."""
+
+    def __init__(self, n_mean: int, n_sd: int, hidden: int = 128) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = (1, 16, 32, 64)
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GELU()]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.body = nn.Sequential(nn.Linear(64 * 16, hidden), nn.Tanh())
+        self.mean = nn.Linear(hidden, n_mean)
+        self.logsd = nn.Linear(hidden, n_sd)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(self.features(x.unsqueeze(1)))
+        return self.mean(h), self.logsd(h)
+
+
+def _activate(y: torch.Tensor, output: str) -> torch.Tensor:
+    return F.softplus(y) if output == "softplus" else y
+
+
+class SpatialDecoder(nn.Module):
+    """Bepler et al.'s coordinate generator: a per-pixel MLP of (rotated coordinate, z).
+
+    Linear(2, h)(q) + Linear(n_z, h, no bias)(z) -> tanh -> [Linear(h, h), tanh] x 2 ->
+    Linear(h, 1) -> softplus (or linear), evaluated at q = R(-angle) (r - shift).
+    """
+
+    def __init__(self, shape: tuple[int, int], latent_dim: int, hidden: int = 128,
+                 output: str = "softplus") -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.output = output
+        self.register_buffer("coords", coordinate_grid(self.shape), persistent=False)
+        self.fc_coord = nn.Linear(2, hidden)
+        self.fc_latent = nn.Linear(latent_dim, hidden, bias=False) if latent_dim else None
+        self.hidden = nn.ModuleList([nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)])
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, z: torch.Tensor, angle: torch.Tensor,
+                shift: torch.Tensor | None = None) -> torch.Tensor:
+        q = inverse_transform(self.coords, angle, shift)            # (B, P, 2)
+        h = self.fc_coord(q)
+        if self.fc_latent is not None:
+            h = h + self.fc_latent(z).unsqueeze(1)
+        h = torch.tanh(h)
+        for layer in self.hidden:
+            h = torch.tanh(layer(h))
+        y = self.out(h).squeeze(-1)
+        return _activate(y, self.output).reshape(-1, *self.shape)
+
+    def render(self, z: torch.Tensor) -> torch.Tensor:
+        """The unrotated, unshifted pattern (angle 0)."""
+        return self.forward(z, z.new_zeros(z.shape[0]))
+
+
+class RotateDecoder(nn.Module):
+    """Fast decoder: an MLP renders the unrotated pattern on a canvas that covers every
+    rotation, which is then sampled bilinearly at q = R(-angle) (r - shift).
+
+    z -> [Linear(n_z, h), tanh] -> [Linear(h, h), tanh] -> Linear(h, canvas^2) -> activation.
+    """
+
+    def __init__(self, shape: tuple[int, int], latent_dim: int, hidden: int = 128,
+                 output: str = "softplus") -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.output = output
+        self.side = canvas_size(self.shape)
+        extent = (self.side - 1) / 2 / pixel_unit(self.shape)
+        self.extent = (extent, extent)
+        self.register_buffer("coords", coordinate_grid(self.shape), persistent=False)
+        n_in = max(latent_dim, 1)
+        self.body = nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(),
+                                  nn.Linear(hidden, hidden), nn.Tanh(),
+                                  nn.Linear(hidden, self.side * self.side))
+        self.latent_dim = latent_dim
+
+    def canvas(self, z: torch.Tensor) -> torch.Tensor:
+        if self.latent_dim == 0:
+            z = z.new_zeros(z.shape[0], 1)
+        y = self.body(z).reshape(-1, self.side, self.side)
+        return _activate(y, self.output)
+
+    def forward(self, z: torch.Tensor, angle: torch.Tensor,
+                shift: torch.Tensor | None = None) -> torch.Tensor:
+        where = inverse_transform(self.coords, angle, shift)
+        return sample_patterns(self.canvas(z), self.extent, where, self.shape)
+
+    def render(self, z: torch.Tensor) -> torch.Tensor:
+        return self.forward(z, z.new_zeros(z.shape[0]))
+
+
+class RotationalVAEModule(nn.Module):
+    """Encoder + decoder with the latent bookkeeping of the rrVAE / rVAE."""
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        n_pixels = arch.pattern_shape[0] * arch.pattern_shape[1]
+        n_angle_mean = 2 if arch.angle_head == "circular" else 1
+        n_mean = n_angle_mean + arch.n_shift + arch.latent_dim
+        n_sd = 1 + arch.n_shift + arch.latent_dim
+        if arch.encoder == "conv":
+            self.encoder = ConvEncoder(n_mean, n_sd, arch.hidden)
+        else:
+            self.encoder = MLPEncoder(n_pixels, n_mean, n_sd, arch.hidden)
+        decoder_cls = RotateDecoder if arch.decoder == "rotate" else SpatialDecoder
+        self.decoder = decoder_cls(arch.pattern_shape, arch.latent_dim, arch.hidden, arch.output)
+
+    def encode(self, x: torch.Tensor) -> Posterior:
+        mean, logsd = self.encoder(x)
+        if self.arch.angle_head == "circular":
+            angle = torch.atan2(mean[:, 1], mean[:, 0])
+            rest = mean[:, 2:]
+        else:
+            angle = mean[:, 0]
+            rest = mean[:, 1:]
+        ns = self.arch.n_shift
+        shift = rest[:, :ns] if ns else None
+        shift_logsd = logsd[:, 1:1 + ns] if ns else None
+        return Posterior(angle, logsd[:, 0], shift, shift_logsd, rest[:, ns:], logsd[:, 1 + ns:])
+
+    def decode(self, z: torch.Tensor, angle: torch.Tensor,
+               shift_latent: torch.Tensor | None = None) -> torch.Tensor:
+        """Patterns for content ``z``, ``angle`` [rad] and standardised shift latents."""
+        shift = None
+        if shift_latent is not None:
+            shift = shift_latent * self.arch.translation_prior
+        return self.decoder(z, angle, shift)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, Posterior]:
+        """Encode, sample the latents (reparameterisation) and decode."""
+        post = self.encode(x)
+        angle = _sample(post.angle, post.angle_logsd, generator)
+        z = _sample(post.z, post.z_logsd, generator)
+        shift = None
+        if post.shift is not None:
+            shift = _sample(post.shift, post.shift_logsd, generator)
+        return self.decode(z, angle, shift), post
+
+
+def _sample(mean: torch.Tensor, logsd: torch.Tensor,
+            generator: torch.Generator | None) -> torch.Tensor:
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+    return mean + eps * torch.exp(logsd)
+
+
+def build_model(arch: Architecture, seed: int) -> RotationalVAEModule:
+    """Build the network with weights initialised from ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RotationalVAEModule(arch)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+__all__ = ["Architecture", "Posterior", "MLPEncoder", "ConvEncoder", "SpatialDecoder",
+           "RotateDecoder", "RotationalVAEModule", "build_model", "count_parameters"]

@@ -1,0 +1,250 @@
+"""The training loop, separate from the model: batches, schedule, validation, early
+stopping, one atomic checkpoint per epoch and exact resume.
+
+All randomness (shuffling, latent sampling, augmentation angles) comes from generators
+seeded by ``random_state`` and saved in the checkpoint, so a resumed run continues the very
+same sequence of batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import FormatError, SettingsError
+from ..progress import enabled
+from .geometry import rotate_patterns
+from .loss import consistency, negative_elbo
+from .model import RotationalVAEModule
+from .settings import Settings
+
+CHECKPOINT = "checkpoint.pt"
+VALIDATION_BATCH = 256
+
+
+def autocast(settings: Settings) -> contextlib.AbstractContextManager:
+    """Reduced-precision autocast for the forward pass, or nothing for float32."""
+    if settings.precision == "float32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if settings.precision == "bf16" else torch.float16
+    return torch.autocast(device_type=settings.device, dtype=dtype)
+
+
+def learning_rate(settings: Settings, epoch: float) -> float:
+    """Learning rate at a fractional epoch: linear warm-up, then constant or cosine."""
+    base = settings.learning_rate
+    warm = settings.warmup_epochs
+    if warm and epoch < warm:
+        return base * (epoch + 1e-3) / warm
+    if settings.schedule == "cosine":
+        span = max(settings.epochs - warm, 1)
+        progress = min((epoch - warm) / span, 1.0)
+        return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return base
+
+
+class Trainer:
+    """Fits a :class:`RotationalVAEModule` to training patterns, validating each epoch.
+
+    Parameters
+    ----------
+    model
+        The network (moved to ``settings.device``).
+    settings
+        Resolved settings (epochs, batch size, learning rate, loss weights, ...).
+    fingerprint
+        Identifies model + data; a checkpoint with another fingerprint is not resumed.
+    checkpoint_dir
+        Folder for ``checkpoint.pt`` (written atomically every epoch), or None.
+    progress
+        Show a progress bar (None: only on a terminal).
+    """
+
+    def __init__(self, model: RotationalVAEModule, settings: Settings, fingerprint: str,
+                 checkpoint_dir: str | os.PathLike | None = None,
+                 progress: bool | None = None) -> None:
+        self.settings = settings
+        self.device = torch.device(settings.device)
+        self.model = model.to(self.device)
+        self.fingerprint = fingerprint
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.progress = progress
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
+        self.shuffle = torch.Generator().manual_seed(settings.random_state)
+        self.noise = torch.Generator(device=self.device).manual_seed(settings.random_state + 1)
+        self.history: list[dict[str, float]] = []
+        self.best_val = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stale = 0
+
+    # ----------------------------------------------------------------- loop
+    def fit(self, train: torch.Tensor, val: torch.Tensor, resume: bool = False) -> list[dict]:
+        """Train on ``train`` (N, ky, kx), validate on ``val``; returns the history."""
+        if resume:
+            self.load_checkpoint()
+        s = self.settings
+        start = len(self.history)
+        elapsed = self.history[-1]["time"] if self.history else 0.0
+        bar = self._bar(start)
+        t0 = time.perf_counter() - elapsed
+        try:
+            for epoch in range(start, s.epochs):
+                if self._should_stop(time.perf_counter() - t0):
+                    break
+                train_loss = self._train_epoch(train, epoch)
+                val_loss = self.evaluate(val)
+                self._record(epoch, train_loss, val_loss, time.perf_counter() - t0)
+                self.save_checkpoint()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def _should_stop(self, elapsed: float) -> bool:
+        s = self.settings
+        if s.early_stopping is not None and self.stale >= s.early_stopping:
+            return True
+        return s.max_time is not None and elapsed >= s.max_time
+
+    def _bar(self, start: int) -> Any:
+        if not enabled(self.progress):
+            return None
+        from tqdm.auto import tqdm  # only when shown
+        return tqdm(total=self.settings.epochs, initial=start, desc="rrVAE", unit="epoch")
+
+    def _train_epoch(self, train: torch.Tensor, epoch: int) -> float:
+        s = self.settings
+        n = train.shape[0]
+        order = torch.randperm(n, generator=self.shuffle)
+        n_batches = max(1, math.ceil(n / s.batch_size))
+        total = 0.0
+        self.model.train()
+        for b in range(n_batches):
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(s, epoch + b / n_batches)
+            x = train[order[b * s.batch_size:(b + 1) * s.batch_size]].to(self.device)
+            loss = self._loss(x)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach()) * x.shape[0]
+        return total / n
+
+    def _loss(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        with autocast(s):
+            x_hat, post = self.model(x, self.noise)
+        loss = negative_elbo(x_hat, x, post, likelihood=s.likelihood, beta=s.beta,
+                             rotation_prior=s.rotation_prior).mean()
+        if s.consistency > 0:
+            applied = (torch.rand(x.shape[0], generator=self.noise, device=self.device) * 2 - 1
+                       ) * math.pi
+            with autocast(s):
+                post_rot = self.model.encode(rotate_patterns(x, applied))
+            angle_term, content_term = consistency(post, post_rot, applied)
+            weight = s.consistency * x[0].numel()  # scales with the summed reconstruction
+            loss = loss + weight * (angle_term + content_term).mean()
+        return loss
+
+    @torch.no_grad()
+    def evaluate(self, val: torch.Tensor) -> float:
+        """Mean -ELBO per validation pattern, with latent noise from a fixed seed."""
+        s = self.settings
+        gen = torch.Generator(device=self.device).manual_seed(s.random_state + 2)
+        total = 0.0
+        for i in range(0, val.shape[0], VALIDATION_BATCH):
+            x = val[i:i + VALIDATION_BATCH].to(self.device)
+            with autocast(s):
+                x_hat, post = self.model(x, gen)
+            loss = negative_elbo(x_hat, x, post, likelihood=s.likelihood, beta=s.beta,
+                                 rotation_prior=s.rotation_prior)
+            total += float(loss.sum())
+        return total / val.shape[0]
+
+    def _record(self, epoch: int, train_loss: float, val_loss: float, elapsed: float) -> None:
+        self.history.append({"epoch": epoch + 1, "train_loss": train_loss,
+                             "val_loss": val_loss, "time": elapsed,
+                             "learning_rate": self.optimizer.param_groups[0]["lr"]})
+        if not math.isfinite(train_loss) or not math.isfinite(val_loss):
+            raise SettingsError(
+                f"training diverged at epoch {epoch + 1} (loss {train_loss}, validation "
+                f"{val_loss}); lower learning_rate (now {self.settings.learning_rate}) or "
+                "check the data for extreme values")
+        if val_loss < self.best_val:
+            self.best_val = val_loss
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.stale = 0
+        else:
+            self.stale += 1
+
+    # ---------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "shuffle": self.shuffle.get_state(),
+            "noise": self.noise.get_state().cpu(),
+            "history": [dict(h) for h in self.history],
+            "best_val": self.best_val,
+            "best_state": self.best_state,
+            "stale": self.stale,
+        }
+
+    def save_checkpoint(self) -> None:
+        """Write the full training state atomically (temporary file, then rename)."""
+        if self.checkpoint_dir is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        final = self.checkpoint_dir / CHECKPOINT
+        tmp = final.with_name(f".{CHECKPOINT}.{os.getpid()}.tmp")
+        torch.save(self._state(), tmp)
+        os.replace(tmp, final)
+
+    def load_checkpoint(self) -> None:
+        """Restore the training state saved by :meth:`save_checkpoint` (no unpickling)."""
+        if self.checkpoint_dir is None:
+            raise SettingsError("resume=True needs checkpoint_dir, the folder of the "
+                                "interrupted run's checkpoints")
+        path = self.checkpoint_dir / CHECKPOINT
+        if not path.exists():
+            raise SettingsError(f"no checkpoint to resume from in {self.checkpoint_dir}; "
+                                "run without resume to start training")
+        state = read_checkpoint(path, self.device)
+        if state.get("fingerprint") != self.fingerprint:
+            raise SettingsError(
+                f"the checkpoint in {self.checkpoint_dir} belongs to another model or data set "
+                "(different settings or input shape); use another checkpoint_dir or resume=False")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffle.set_state(state["shuffle"])
+        self.noise.set_state(state["noise"].to(self.noise.get_state().device))
+        self.history = [dict(h) for h in state["history"]]
+        self.best_val = float(state["best_val"])
+        self.best_state = state["best_state"]
+        self.stale = int(state["stale"])
+
+
+def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; anything else is refused."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError,
+            AttributeError) as exc:
+        raise FormatError(
+            f"{path} is not a symbreak checkpoint (it contains objects other than tensors and "
+            f"plain values, or is damaged: {type(exc).__name__}); symbreak never unpickles "
+            "code from files. Delete it or choose another checkpoint_dir") from exc
