@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,39 @@ def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:
     if isinstance(chunks, str) and chunks == "auto":
         chunks = default_chunks(tuple(array.shape), np.dtype(array.dtype).itemsize)
     return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False)
+
+
+class ReleasingMemmap:
+    """Array-like over a :class:`numpy.memmap` that copies what is indexed and then drops
+    the mapping's resident pages (``MADV_DONTNEED``), so streaming through a file larger
+    than memory does not grow the process's resident set. The pages stay in the page
+    cache and are re-read on the next access; the file is never written."""
+
+    def __init__(self, array: np.memmap) -> None:
+        self.array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        out = np.array(self.array[key])
+        handle = getattr(self.array, "_mmap", None)
+        if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                handle.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):
+                pass
+        return out
+
+
+def lazy_array(array: Any, chunks: Any = "auto") -> da.Array:
+    """Any 4-D array as dask without reading it; memory maps through
+    :class:`ReleasingMemmap` so a full pass keeps memory bounded."""
+    if isinstance(array, da.Array):
+        if isinstance(chunks, str) and chunks == "auto":
+            return array
+        return array.rechunk(chunks)
+    if isinstance(array, np.memmap):
+        array = ReleasingMemmap(array)
+    return as_dask(array, chunks)
 
 
 def jsonable(value: Any) -> Any:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..dataset import Dataset4D
 from ..errors import SettingsError
+from .common import lazy_array
 
 
 def parse_crop(text: str) -> tuple[str, tuple[slice, slice]]:
@@ -57,6 +58,13 @@ def binned_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
+def _bin_block(block: np.ndarray, factor: int) -> np.ndarray:
+    """Sum factor x factor pixels, accumulating in the wider dtype without a widened copy."""
+    ny, nx, ky, kx = block.shape
+    shaped = block.reshape(ny, nx, ky // factor, factor, kx // factor, factor)
+    return shaped.sum(axis=(3, 5), dtype=binned_dtype(block.dtype))
+
+
 def bin_detector(data: Dataset4D, factor: int) -> Dataset4D:
     """Sum over ``factor`` x ``factor`` detector pixels (edges that do not fill a bin are
     dropped); detector sampling is multiplied by ``factor`` and the centre rescaled."""
@@ -67,11 +75,11 @@ def bin_detector(data: Dataset4D, factor: int) -> Dataset4D:
     ky, kx = data.pattern_shape
     if ky < factor or kx < factor:
         raise SettingsError(f"bin factor {factor} is larger than the patterns {ky} x {kx}")
-    array = data.to_dask()[:, :, : ky - ky % factor, : kx - kx % factor]
+    array = lazy_array(data.array).rechunk({2: -1, 3: -1})
+    array = array[:, :, : ky - ky % factor, : kx - kx % factor]
     dtype = binned_dtype(data.dtype)
-    binned = array.astype(dtype).reshape(
-        array.shape[:2] + (ky // factor, factor, kx // factor, factor)).sum(axis=(3, 5),
-                                                                            dtype=dtype)
+    binned = array.map_blocks(_bin_block, factor, dtype=dtype,
+                              chunks=array.chunks[:2] + ((ky // factor,), (kx // factor,)))
     cal = data.calibration
     changes = {}
     for name in ("angular_sampling", "k_sampling"):

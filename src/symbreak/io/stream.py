@@ -10,7 +10,7 @@ import dask.array as da
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..progress import DaskProgress
-from .common import default_chunks
+from .common import default_chunks, lazy_array
 
 
 def write_chunks(data: Dataset4D, chunks: Any = None) -> tuple[int, int, int, int]:
@@ -31,6 +31,6 @@ def write_chunks(data: Dataset4D, chunks: Any = None) -> tuple[int, int, int, in
 def store(data: Dataset4D, target: Any, *, chunks: Any, progress: bool | None,
           lock: bool = False) -> None:
     """Compute ``data`` chunk by chunk into ``target`` (zarr array or h5py dataset)."""
-    array = data.to_dask(chunks=write_chunks(data, chunks))
+    array = lazy_array(data.array, write_chunks(data, chunks))
     with dask.config.set(scheduler="threads"), DaskProgress("writing", progress):
         da.store(array, target, lock=lock, compute=True)
