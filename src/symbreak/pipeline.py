@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -31,7 +32,8 @@ from .dataset import Dataset4D
 from .errors import OutputExistsError, SettingsError
 from .io import load
 from .io.atomic import TEMP_MARK, atomic_output, remove
-from .progress import enabled
+from .budget import memory_budget
+from .progress import DaskProgress, enabled
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
 
@@ -83,16 +85,29 @@ def array_checksum(data: Dataset4D) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _open(data: Any) -> tuple[Dataset4D, str, str]:
-    """The data set, where it came from, and its checksum."""
+def _open(data: Any, calibration: Mapping[str, Any]) -> tuple[Dataset4D, str, Path | None]:
+    """The data set (lazy, with calibration overrides), its description, and its file."""
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
-        ds = load(path)
-        return ds, str(path.resolve()), file_checksum(path)
-    ds = as_dataset(data)
+        return load(path, **calibration), str(path.resolve()), path
+    ds = as_dataset(data, **calibration)
     if ds.source and Path(ds.source).exists():
-        return ds, str(ds.source), file_checksum(Path(ds.source))
-    return ds, f"in-memory {type(data).__name__}", array_checksum(ds)
+        return ds, str(ds.source), Path(ds.source)
+    return ds, f"in-memory {type(data).__name__}", None
+
+
+def checksum(data: Dataset4D, path: Path | None) -> str:
+    """sha256 of the input file(s), or of the array bytes for in-memory input."""
+    return file_checksum(path) if path is not None else array_checksum(data)
+
+
+def in_memory(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
+    """The data read once into memory when it fits a quarter of the memory budget, so
+    that the stages do not each read the file (or recompute a simulation) again."""
+    if not data.is_lazy or data.nbytes > memory_budget() // 4:
+        return data
+    with DaskProgress("reading data", progress):
+        return data.replace(array=data.to_numpy())
 
 
 def check_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -209,6 +224,9 @@ def _train(X: Dataset4D, s: AnalyzeSettings, out: Path | None, resume: bool,
                         checkpoint_dir=None if out is None else out / CHECKPOINTS,
                         progress=progress, **options)
     patterns = X.array
+    checkpoints = None if out is None else out / CHECKPOINTS
+    # a run interrupted before the rrVAE started has nothing to resume: start it afresh
+    resume = resume and checkpoints is not None and checkpoints.is_dir() and any(checkpoints.iterdir())
     vae.fit(patterns, resume=resume)
     return vae, vae.transform(patterns)
 
@@ -359,12 +377,15 @@ def _write(results: xr.Dataset, vae: Any, settings: AnalyzeSettings, out: Path,
     with atomic_output(out / "model", overwrite=True) as tmp:
         vae.save(tmp, extra=dict(manifest))
     with atomic_output(out / "results.zarr", overwrite=True) as tmp:
-        results.to_zarr(tmp, mode="w", consolidated=True)
+        with warnings.catch_warnings():
+            # zarr 3 warns that consolidated metadata is not in its spec; xarray reads it
+            warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            results.to_zarr(tmp, mode="w", consolidated=True)
     remove(out / CHECKPOINTS)
 
 
 def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = None,
-            resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+            calibration: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
             **options: Any) -> xr.Dataset:
     """Analyse a 4D-STEM data set: virtual images, COM, PCA and the rrVAE.
 
@@ -378,6 +399,9 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         is written and the model is not kept.
     settings
         :class:`~symbreak.settings.AnalyzeSettings`, a mapping, or a TOML/YAML file path.
+    calibration
+        Calibration values overriding the data's (``energy`` [eV], ``semiangle`` [mrad],
+        ``scan_step`` [Å], ``angular_sampling`` [mrad/px], ...).
     resume
         Continue an interrupted analysis in ``out`` from the rrVAE checkpoints.
     overwrite
@@ -398,11 +422,13 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     out_dir = None if out is None else Path(out)
     if out_dir is not None:
         check_out_dir(out_dir, resume=resume, overwrite=overwrite)
-    data, source, checksum = _open(data)
+    data, source, path = _open(data, calibration or {})
     s.preprocess.check_pattern_shape(data.pattern_shape)
     if out_dir is not None:
         out_dir.mkdir(exist_ok=True)
     stages = _Stages(progress)
+    data = stages.run("reading data", in_memory, data, progress)
+    digest = stages.run("checksum", checksum, data, path)
     raw_mean = stages.run("mean pattern", pp.mean_pattern, data, progress)
     s = resolve(s, data, raw_mean)
     virtual = stages.run("virtual images", _virtual, data, s, progress)
@@ -414,7 +440,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     results = _maps(data, X, raw_mean, mean, virtual, com, pca)
     results = xr.merge([results, _latents(vae, latent, X, s.vae.manifold_size), _truth(data)],
                        combine_attrs="override")
-    results.attrs = _attrs(data, X, s, source, checksum, stages.timings)
+    results.attrs = _attrs(data, X, s, source, digest, stages.timings)
     if out_dir is not None:
-        _write(results, vae, s, out_dir, {"input_file": source, "input_checksum": checksum})
+        _write(results, vae, s, out_dir, {"input_file": source, "input_checksum": digest})
     return results

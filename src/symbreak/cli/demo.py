@@ -1,0 +1,42 @@
+"""``symbreak demo``: simulate graphene with a vacancy, analyse it, write the report."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+PRESET = "graphene-vacancy"
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="simulate graphene with a vacancy, analyse it, show the report",
+        description="Simulate the graphene-vacancy preset with abTEM, run symbreak analyze "
+        "on it and print where the HTML report is (a few minutes on a laptop CPU).",
+    )
+    parser.add_argument("--out", default="symbreak-demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="rrVAE epochs (default: the fast recipe's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def run_demo(out: str, *, overwrite: bool = False, seed: int = 0, epochs: int | None = None,
+             progress: bool | None = None) -> Any:
+    """Simulate, analyse and report; returns the path of the HTML page."""
+    from .. import analyze, report, simulate
+
+    options = {} if epochs is None else {"epochs": epochs}
+    data = simulate(PRESET, seed=seed)
+    analyze(data, out=out, overwrite=overwrite, progress=progress, seed=seed, **options)
+    return report(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    page = run_demo(args.out, overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
+                    progress=False if args.quiet else None)
+    print(f"report: {page}")
+    print(f"open it with a browser, e.g. xdg-open {page}")
+    return 0
