@@ -227,3 +227,30 @@ def test_format_table_lists_every_suffix():
                    ".dm3", ".dm4", ".xml", ".hspy", ".zspy", ".blo", ".mrc"):
         assert suffix in suffixes
     assert table["zarr"]["writes"] and table["emd"]["writes"] and not table["mib"]["writes"]
+
+
+@pytest.mark.slow
+def test_abtem_simulation_to_zarr_and_lazy_save(tmp_path):
+    """A real (tiny) abTEM 4D-STEM run: its to_zarr output, and save() of its lazy array."""
+    import abtem
+    from ase.build import graphene
+
+    from symbreak.dataset import Dataset4D
+    from symbreak.io import save
+
+    atoms = abtem.orthogonalize_cell(graphene(a=2.46, vacuum=2))
+    potential = abtem.Potential(atoms, gpts=48, slice_thickness=2)
+    probe = abtem.Probe(energy=60e3, semiangle_cutoff=25)
+    scan = abtem.GridScan(start=(0, 0), end=(1.2, 1.0), gpts=(3, 4))
+    patterns = probe.scan(potential, scan=scan, detectors=abtem.PixelatedDetector(max_angle=40),
+                          lazy=True)
+    patterns.to_zarr(str(tmp_path / "sim.zarr"), progress_bar=False)
+    ds = load(tmp_path / "sim.zarr")
+    reference = patterns.compute().array
+    np.testing.assert_allclose(ds.to_numpy(), reference.transpose(1, 0, 3, 2))
+    assert ds.calibration.scan_step == pytest.approx((scan.sampling[1], scan.sampling[0]))
+    assert ds.calibration.energy == 60e3 and ds.calibration.semiangle == 25
+    lazy = probe.scan(potential, scan=scan, detectors=abtem.PixelatedDetector(max_angle=40),
+                      lazy=True).array
+    out = save(Dataset4D(array=lazy.transpose(1, 0, 3, 2)), tmp_path / "lazy.zarr")
+    np.testing.assert_allclose(load(out).to_numpy(), ds.to_numpy(), rtol=1e-6)
