@@ -1,40 +1,66 @@
 """Run a per-chunk kernel over every pattern of a data set, in memory or out of core.
 
 A kernel maps a block (a, b, ky, kx) of patterns to a block (a, b, n_out) of numbers and
-depends on nothing else, so the numpy path (a loop over scan chunks of a memory map or
-array) and the dask path (``map_blocks``) run the same function and give the same numbers.
+depends on nothing else. numpy arrays and memory maps are wrapped (not copied) in dask
+with chunks from the memory budget, so every input runs through the same ``map_blocks``
+call and gives the same numbers. Chunks run in a few threads (numpy releases the GIL),
+each with single-threaded BLAS: the kernels are memory bound and nested BLAS threads
+only fight over the cores.
 """
 
 from __future__ import annotations
 
 import mmap
-from typing import Any, Callable, Iterator
+import os
+from typing import Any, Callable
 
 import dask
 import dask.array as da
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..budget import memory_budget as _memory_budget
 from ..budget import scan_chunks
 from ..dataset import Dataset4D
-from ..progress import DaskProgress, track
+from ..progress import DaskProgress
 
-Kernel = Callable[[np.ndarray], np.ndarray]
+Kernel = Callable[..., np.ndarray]
+MAX_WORKERS = 4
 
 
-def chunk_shape(data: Dataset4D, budget: int | str | float | None, copies: float = 6.0
+def n_workers() -> int:
+    """Threads that process chunks at the same time."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def chunk_shape(data: Dataset4D, budget: int | str | float | None
                 ) -> tuple[int, int, int, int]:
-    """Scan chunk shape fitting the budget, counting a float32 copy besides the raw chunk."""
+    """Scan chunk shape such that every worker's raw chunk plus its float32 copy fit."""
     itemsize = max(data.dtype.itemsize, 4)
-    return scan_chunks(data.shape, itemsize, _memory_budget(budget), copies=copies)
+    return scan_chunks(data.shape, itemsize, _memory_budget(budget), copies=2.0 * n_workers() + 2)
 
 
-def iter_blocks(shape: tuple[int, ...], chunks: tuple[int, ...]) -> Iterator[tuple[slice, slice]]:
-    """(rows, cols) slices covering the scan in chunks."""
-    for y0 in range(0, shape[0], chunks[0]):
-        for x0 in range(0, shape[1], chunks[1]):
-            yield (slice(y0, min(y0 + chunks[0], shape[0])),
-                   slice(x0, min(x0 + chunks[1], shape[1])))
+def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
+    """The data as dask with whole patterns per chunk and chunks within the budget."""
+    chunks = chunk_shape(data, budget)
+    if data.is_lazy:
+        return data.array.rechunk(chunks)
+    return da.from_array(_NoCopy(data.array), chunks=chunks, asarray=True, name=False)
+
+
+class _NoCopy:
+    """Array-like view of a numpy array or memory map without a ``copy`` method:
+    ``dask.array.from_array`` copies anything that has one, which for a memory map
+    means reading the whole file into memory."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self._array[key]
 
 
 def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
@@ -46,43 +72,41 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     With ``extra`` (an array (scan_y, scan_x, ...) of per-pattern values) the kernel is
     called as ``kernel(block, extra[rows, cols])``.
     """
-    chunks = chunk_shape(data, memory_budget)
-    if data.is_lazy:
-        arr = data.array.rechunk(chunks)
-        out = arr.map_blocks(
-            _with_extra, kernel=kernel, extra=extra, dtype=dtype, drop_axis=(2, 3),
-            new_axis=2, chunks=arr.chunks[:2] + ((n_out,),),
-        )
-        with dask.config.set(scheduler="threads"), DaskProgress(desc, progress):
-            return np.asarray(out.compute())
-    out = np.empty(data.scan_shape + (n_out,), dtype=dtype)
-    blocks = list(iter_blocks(data.shape, chunks))
-    for ys, xs in track(blocks, desc=desc, progress=progress, unit="chunk"):
-        block = np.asarray(data.array[ys, xs])
-        out[ys, xs] = kernel(block) if extra is None else kernel(block, extra[ys, xs])
-        release_pages(data.array)
-    return out
+    arr = as_chunked(data, memory_budget)
+    # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
+    out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
+                         chunks=arr.chunks[:2] + ((1,), (n_out,)))
+    with threadpool_limits(limits=1, user_api="blas"), DaskProgress(desc, progress):
+        result = out.compute(scheduler="threads", num_workers=n_workers())
+    return np.asarray(result)[:, :, 0, :]
+
+
+def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
+           block_info: dict | None = None) -> np.ndarray:
+    if extra is None:
+        result = kernel(block)
+    else:
+        (y0, y1), (x0, x1) = block_info[0]["array-location"][:2]
+        result = kernel(block, extra[y0:y1, x0:x1])
+    release_pages(block)
+    return result[:, :, None, :]
 
 
 def release_pages(array: Any) -> None:
-    """Drop the pages of a read memory map from this process (they stay in the OS page
-    cache), so that streaming through a file does not grow the resident set size."""
-    mapping = getattr(array, "_mmap", None)
-    if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        mapping.madvise(mmap.MADV_DONTNEED)
-
-
-def _with_extra(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
-                block_info: dict | None = None) -> np.ndarray:
-    if extra is None:
-        return kernel(block)
-    (y0, y1), (x0, x1) = block_info[0]["array-location"][:2]
-    return kernel(block, extra[y0:y1, x0:x1])
+    """Drop the pages of a memory map that ``array`` views from this process (they stay
+    in the OS page cache and are read again if needed), so that streaming through a file
+    does not grow the resident set size."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type,
                       memory_budget: int | str | float | None = None) -> da.Array:
     """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk."""
-    chunks = chunk_shape(data, memory_budget)
-    arr = data.to_dask(chunks) if data.is_lazy else da.from_array(data.array, chunks=chunks)
-    return arr.map_blocks(kernel, dtype=dtype)
+    return as_chunked(data, memory_budget).map_blocks(kernel, dtype=dtype)

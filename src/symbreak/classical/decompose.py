@@ -11,6 +11,7 @@ component is positive (as scikit-learn's ``svd_flip`` does), so results are repr
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Iterator, Sequence
 
 import dask.array as da
@@ -23,7 +24,7 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
-from ._stream import chunk_shape, release_pages
+from ._stream import chunk_shape, lazy_map_patterns, release_pages
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
@@ -77,7 +78,7 @@ def iter_batches(ds: Dataset4D, batches: list[slice], desc: str, progress: Any
         block = ds.array[rows]
         block = block.compute() if isinstance(block, da.Array) else np.asarray(block)
         batch = block.reshape(-1, n_pix).astype(np.float32)
-        release_pages(ds.array)
+        release_pages(block)
         yield batch
 
 
@@ -250,7 +251,7 @@ def pca_denoise(data: Any, n_components: int = 20, keep: int | Sequence[int] = 1
         )
     basis = fitted.components[indices].astype(np.float32)
     mean = np.asarray(fitted.mean, dtype=np.float32)
-    arr = ds.to_dask(chunk_shape(ds, memory_budget))
-    lazy = arr.map_blocks(_reconstruct, basis=basis, mean=mean, dtype=np.float32)
+    lazy = lazy_map_patterns(ds, functools.partial(_reconstruct, basis=basis, mean=mean),
+                             dtype=np.float32, memory_budget=memory_budget)
     return ds.replace(array=lazy, step={"step": "pca_denoise", "n_components": n_components,
                                         "keep": [int(i) for i in indices]})
