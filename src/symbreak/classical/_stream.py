@@ -17,7 +17,7 @@ from typing import Any, Callable
 import dask
 import dask.array as da
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..budget import memory_budget as _memory_budget
 from ..budget import scan_chunks
@@ -26,6 +26,14 @@ from ..progress import DaskProgress
 
 Kernel = Callable[..., np.ndarray]
 MAX_WORKERS = 4
+_THREADPOOLS: list[ThreadpoolController] = []
+
+
+def single_threaded_blas() -> Any:
+    """Context manager limiting BLAS to one thread (the library scan is done once)."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
 def n_workers() -> int:
@@ -76,7 +84,7 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
     out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
                          chunks=arr.chunks[:2] + ((1,), (n_out,)))
-    with threadpool_limits(limits=1, user_api="blas"), DaskProgress(desc, progress):
+    with single_threaded_blas(), DaskProgress(desc, progress):
         result = out.compute(scheduler="threads", num_workers=n_workers())
     return np.asarray(result)[:, :, 0, :]
 
