@@ -39,8 +39,9 @@ def test_com_points_towards_the_nearest_atom():
     d = gt.distance_to_nearest_atom.values
     near = (d > 0.1) & (d < 0.5)
     assert near.sum() >= 10
+    com_x, com_y, dx, dy = com_x[near], com_y[near], dx[near], dy[near]
     cosine = (com_x * dx + com_y * dy) / np.hypot(com_x, com_y) / np.hypot(dx, dy)
-    assert np.all(cosine[near] > 0.95), cosine[near]
+    assert np.all(cosine > 0.95), cosine
 
 
 def test_on_atom_patterns_are_threefold_and_a_b_are_rotated_copies(graphene_sites, asymmetry_of,
@@ -97,17 +98,22 @@ def test_zns_110_zn_and_s_sites_differ():
     gt = data.ground_truth
     labels = gt.site_label.attrs["labels"]
     on = gt.distance_to_nearest_atom.values < 1e-3
-    zn = [(i, j) for i, j in zip(*np.nonzero(on)) if labels[gt.site_label.values[i, j]] == "Zn"]
-    s = [(i, j) for i, j in zip(*np.nonzero(on)) if labels[gt.site_label.values[i, j]] == "S"]
-    assert zn and s
-    p_zn, p_s = x[zn[0]], x[s[0]]
-    # two Zn sites of the grid agree (translation symmetry) far better than Zn and S
-    same = np.linalg.norm(x[zn[0]] - x[zn[-1]]) if len(zn) > 1 else 0.0
-    differ = np.linalg.norm(p_zn - p_s) / np.linalg.norm(p_zn)
-    assert differ > 0.05
-    assert same / np.linalg.norm(p_zn) < 0.01 * differ * 100
+    site = {(i, j): labels[gt.site_label.values[i, j]] for i, j in zip(*np.nonzero(on))}
+    # by hand: a 4 x 2 grid over the 5.409 x 3.825 Å cell hits Zn at (0, 0), (2, 1) and S
+    # 1.352 Å below them at (1, 0), (3, 1); the two columns of each species are related by
+    # the centring translation (their atoms sit at other depths)
+    assert [site[k] for k in [(0, 0), (2, 1), (1, 0), (3, 1)]] == ["Zn", "Zn", "S", "S"]
+
+    def rel(a, b):
+        return np.linalg.norm(x[a] - x[b]) / np.linalg.norm(x[a])
+
+    zn_s = min(rel((0, 0), (1, 0)), rel((2, 1), (3, 1)))
+    same = max(rel((0, 0), (2, 1)), rel((1, 0), (3, 1)))
+    # measured: Zn-S 0.15-0.18, same species in the other column <= 0.03
+    assert zn_s > 0.08
+    assert zn_s > 3 * same
     # the heavier Zn column scatters more out of the bright-field disk than S
     cy, cx = data.calibration.detector_center
-    ky, kx = np.indices(p_zn.shape)
+    ky, kx = np.indices(x.shape[-2:])
     outside = np.hypot(ky - cy, kx - cx) > 1.1 * 32 / 1.5
-    assert p_zn[outside].sum() > p_s[outside].sum()
+    assert x[0, 0][outside].sum() > x[1, 0][outside].sum()
