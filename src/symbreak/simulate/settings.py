@@ -17,6 +17,7 @@ from .presets import PRESETS
 from .structures import DEFECT_KINDS, SYSTEMS, ZONE_AXES, validate_element
 
 PARAMETRIZATIONS = ("lobato", "kirkland")
+CELL_SCAN_STEP = 0.2  # [Å] default step of a one-cell scan given without scan_shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,8 @@ def resolve(system_or_preset: str | Path, options: dict[str, Any]) -> Settings:
         )
     values.update(options)
     if values.get("scan_region") == "cell" and "scan_step" not in options:
-        values["scan_step"] = None
+        # a cell scan is given by positions per cell; without them, 0.2 Å steps
+        values["scan_step"] = None if "scan_shape" in values else CELL_SCAN_STEP
     return _validate(Settings(**values))
 
 
