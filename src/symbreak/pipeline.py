@@ -220,6 +220,8 @@ def _train(X: Dataset4D, s: AnalyzeSettings, out: Path | None, resume: bool,
     options: dict[str, Any] = {}
     if v.epochs is not None:
         options["epochs"] = v.epochs
+    if v.max_time is not None:
+        options["max_time"] = v.max_time
     vae = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
                         checkpoint_dir=None if out is None else out / CHECKPOINTS,
                         progress=progress, **options)

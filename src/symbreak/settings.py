@@ -180,6 +180,9 @@ class VAESettings:
         Random seed of the split, the initialisation and the sampling.
     manifold_size
         Side of the decoded manifold grid (the paper shows 9 x 9).
+    max_time
+        Stop training after this many seconds [s] (checked between epochs); ``None``: no
+        limit. Makes the result depend on the machine's speed: use it for demos.
     """
 
     latent_dim: int = 2
@@ -187,6 +190,7 @@ class VAESettings:
     epochs: int | None = None
     seed: int = 0
     manifold_size: int = 9
+    max_time: float | None = None
 
     def __post_init__(self) -> None:
         _int("latent_dim", self.latent_dim, 1)
@@ -196,6 +200,12 @@ class VAESettings:
             _int("epochs", self.epochs, 1)
         _int("seed", self.seed, 0)
         _int("manifold_size", self.manifold_size, 2)
+        if self.max_time is not None:
+            if isinstance(self.max_time, bool) or not isinstance(self.max_time, (int, float)) \
+                    or not self.max_time > 0:
+                raise SettingsError(f"max_time must be a positive number of seconds, got "
+                                    f"{self.max_time!r}")
+            object.__setattr__(self, "max_time", float(self.max_time))
 
 
 SECTIONS: dict[str, type] = {
@@ -209,6 +219,10 @@ OPTION_SECTION = {
     field.name: section
     for section, cls in SECTIONS.items()
     for field in dataclasses.fields(cls)
+}
+
+_DEFAULTS = {
+    field.name: field.default for cls in SECTIONS.values() for field in dataclasses.fields(cls)
 }
 
 
@@ -237,6 +251,8 @@ class AnalyzeSettings:
             )
         grouped: dict[str, dict[str, Any]] = {}
         for name, value in options.items():
+            if value is None and _DEFAULTS[name] is not None:
+                continue
             grouped.setdefault(OPTION_SECTION[name], {})[name] = value
         changes = {
             section: dataclasses.replace(getattr(self, section), **values)

@@ -29,6 +29,7 @@ HELP = {
     "epochs": "rrVAE training epochs (default: the recipe's)",
     "seed": "random seed of the rrVAE (default 0)",
     "manifold_size": "side of the decoded manifold grid (default 9)",
+    "max_time": "stop rrVAE training after this many seconds (default: no limit)",
 }
 CALIBRATION = {
     "energy": (float, "beam energy [eV]"),
@@ -52,6 +53,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
             elif kind is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                    help=HELP[field.name])
+            elif field.name == "max_time":
+                group.add_argument(flag, type=float, default=None, help=HELP[field.name])
             elif field.name in ("recipe", "com_reference", "detector_units"):
                 group.add_argument(flag, default=None, help=HELP[field.name])
             else:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 PRESET = "graphene-vacancy"
+VAE_SECONDS = 100.0  # keeps `symbreak demo` within a few minutes on a 2-core laptop
 
 
 def add_parser(subparsers: Any) -> None:
@@ -18,25 +19,28 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="rrVAE epochs (default: the fast recipe's)")
+                        help="rrVAE epochs (default: the fast recipe's, stopped after "
+                        f"{VAE_SECONDS:g} s)")
+    parser.add_argument("--max-time", type=float, default=VAE_SECONDS,
+                        help="stop rrVAE training after this many seconds (default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 
 def run_demo(out: str, *, overwrite: bool = False, seed: int = 0, epochs: int | None = None,
-             progress: bool | None = None) -> Any:
+             max_time: float | None = VAE_SECONDS, progress: bool | None = None) -> Any:
     """Simulate, analyse and report; returns the path of the HTML page."""
     from .. import analyze, report, simulate
 
-    options = {} if epochs is None else {"epochs": epochs}
     data = simulate(PRESET, seed=seed)
-    analyze(data, out=out, overwrite=overwrite, progress=progress, seed=seed, **options)
+    analyze(data, out=out, overwrite=overwrite, progress=progress, seed=seed, epochs=epochs,
+            max_time=max_time)
     return report(out)
 
 
 def run(args: argparse.Namespace) -> int:
     page = run_demo(args.out, overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
-                    progress=False if args.quiet else None)
+                    max_time=args.max_time, progress=False if args.quiet else None)
     print(f"report: {page}")
     print(f"open it with a browser, e.g. xdg-open {page}")
     return 0

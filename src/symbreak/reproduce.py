@@ -1,0 +1,167 @@
+"""``reproduce``: the paper's analyses on the simulated reference sets, scored against
+the simulation's ground truth.
+
+Numbers per data set:
+
+* ``angle_vs_com``: Fisher-Lee circular correlation of the rrVAE angle latent with the
+  COM angle (+1: same direction up to a constant offset, -1: mirrored, 0: unrelated).
+* ``defect_auc`` (sets with a defect): ROC-AUC of each map for telling probe positions
+  within ``DEFECT_RADIUS`` of a defect from the rest.
+* ``site_auc`` (ZnS): ROC-AUC of each map for telling probe positions on a Zn column from
+  positions on an S column (within ``SITE_RADIUS`` of the nearest atom).
+
+A map's sign is arbitrary, so AUCs are reported as max(AUC, 1 - AUC) in [0.5, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import xarray as xr
+
+from . import metrics
+from .errors import SettingsError
+from .pipeline import analyze
+from .report import report
+from .simulate import simulate
+
+SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
+DEFECT_RADIUS = 1.5  # Å
+SITE_RADIUS = 0.7  # Å, half the Zn-S dumbbell spacing in projection along [110]
+ZN, S = 30, 16
+
+
+def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
+    """The maps scored against ground truth: content latents, COM magnitude, the first
+    PCA scores, the reconstruction error, and the virtual images for reference."""
+    maps = {f"rrVAE z{i + 1}": results["latent_z"].isel(latent=i).values
+            for i in range(results.sizes["latent"])}
+    maps["COM magnitude"] = results["com_magnitude"].values
+    for i in range(min(n_pca, results.sizes["component"])):
+        maps[f"PCA score {i}"] = results["pca_scores"].isel(component=i).values
+    maps["rrVAE reconstruction error"] = results["reconstruction_error"].values
+    maps["BF (reference)"] = results["bf"].values
+    maps["ADF (reference)"] = results["adf"].values
+    return maps
+
+
+def defect_labels(results: xr.Dataset) -> np.ndarray | None:
+    """True where the probe is within DEFECT_RADIUS of a defect; None without defects."""
+    if "truth_distance_to_defect" not in results:
+        return None
+    distance = results["truth_distance_to_defect"].values
+    if not np.isfinite(distance).any():
+        return None
+    return distance <= DEFECT_RADIUS
+
+
+def site_labels(results: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """(is_zn, on_site): probes on a Zn vs an S column; None without Zn and S atoms."""
+    needed = ("truth_nearest_atom", "truth_atom_number", "truth_distance_to_nearest_atom")
+    if not all(n in results for n in needed):
+        return None
+    z = results["truth_atom_number"].values[results["truth_nearest_atom"].values]
+    if not ((z == ZN).any() and (z == S).any()):
+        return None
+    on_site = (results["truth_distance_to_nearest_atom"].values <= SITE_RADIUS) & np.isin(z, (ZN, S))
+    return z == ZN, on_site
+
+
+def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
+    """All numbers for one analysed data set, as table rows."""
+    rows = [{
+        "set": name, "metric": "angle_vs_com", "map": "rrVAE angle vs COM angle",
+        "value": metrics.circular_correlation(results["latent_angle"].values,
+                                              results["com_angle"].values),
+        "n_positive": "", "n_negative": "",
+    }]
+    maps = score_maps(results)
+    labels = defect_labels(results)
+    if labels is not None:
+        for key, values in maps.items():
+            rows.append({"set": name, "metric": "defect_auc", "map": key,
+                         "value": metrics.symmetric_auc(values, labels),
+                         "n_positive": int(labels.sum()), "n_negative": int((~labels).sum())})
+    sites = site_labels(results)
+    if sites is not None:
+        is_zn, on_site = sites
+        for key, values in maps.items():
+            rows.append({"set": name, "metric": "site_auc", "map": key,
+                         "value": metrics.symmetric_auc(values[on_site], is_zn[on_site]),
+                         "n_positive": int((is_zn & on_site).sum()),
+                         "n_negative": int((~is_zn & on_site).sum())})
+    return rows
+
+
+def markdown(rows: Iterable[dict[str, Any]]) -> str:
+    """The rows as markdown tables: angle correlation per set, AUCs map x set."""
+    rows = list(rows)
+    lines = ["### rrVAE angle vs COM angle (Fisher-Lee circular correlation)", "",
+             "| data set | correlation |", "|---|---|"]
+    lines += [f"| {r['set']} | {r['value']:+.3f} |" for r in rows if r["metric"] == "angle_vs_com"]
+    for metric, title in (("defect_auc", f"Defect detection: probes within {DEFECT_RADIUS} Å of "
+                           "the defect vs the rest"),
+                          ("site_auc", f"Zn vs S columns (probes within {SITE_RADIUS} Å of one)")):
+        sel = [r for r in rows if r["metric"] == metric]
+        if not sel:
+            continue
+        sets = list(dict.fromkeys(r["set"] for r in sel))
+        lines += ["", f"### {title}: ROC-AUC, reported as max(AUC, 1 - AUC)", "",
+                  "| map | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+        for key in dict.fromkeys(r["map"] for r in sel):
+            cells = [next((f"{r['value']:.3f}" for r in sel if r["set"] == s and r["map"] == key), "")
+                     for s in sets]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        counts = {r["set"]: (r["n_positive"], r["n_negative"]) for r in sel}
+        lines += ["", "positives / negatives: " + ", ".join(f"{s} {p}/{n}" for s, (p, n) in counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
+    """``reproduce.md``, ``reproduce.csv`` and ``reproduce.json`` in ``out``."""
+    paths = {"md": out / "reproduce.md", "csv": out / "reproduce.csv", "json": out / "reproduce.json"}
+    paths["md"].write_text(markdown(rows))
+    with open(paths["csv"], "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    paths["json"].write_text(json.dumps(rows, indent=1))
+    return paths
+
+
+def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-reproduce", *,
+              seed: int = 0, overwrite: bool = False, progress: bool | None = None,
+              **options: Any) -> list[dict[str, Any]]:
+    """Simulate, analyse and score each set; writes ``out/<set>/`` (results and report)
+    and the tables ``out/reproduce.{md,csv,json}``.
+
+    Parameters
+    ----------
+    sets
+        Preset names among :data:`SETS`.
+    out
+        Output folder.
+    seed
+        Seed of the simulations and the rrVAE.
+    **options
+        Analysis settings for every set (``epochs=100``, ``max_time=120``, ...).
+    """
+    sets = list(sets)
+    unknown = [s for s in sets if s not in SETS]
+    if unknown or not sets:
+        raise SettingsError(f"unknown data set(s) {unknown}; choose from {list(SETS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for name in sets:
+        results = analyze(simulate(name, seed=seed), out=out / name, overwrite=overwrite,
+                          progress=progress, seed=seed, **options)
+        report(out / name)
+        rows += evaluate(results, name)
+        write_table(rows, out)
+    return rows
