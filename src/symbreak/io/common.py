@@ -14,7 +14,7 @@ import numpy as np
 from ..budget import memory_budget, scan_chunks
 from ..errors import DataError, FormatError
 
-MAX_CHUNK_BYTES = 32 * 2**20
+MAX_CHUNK_BYTES = 16 * 2**20
 
 
 def existing_path(path: str | os.PathLike) -> Path:
