@@ -98,22 +98,8 @@ def make_plan(s: Settings) -> Plan:
     """Validate the geometry of ``s`` and fix every size; raises SettingsError."""
     wavelength = electron_wavelength(s.energy)
     cell = unit_cell_size(s)
-    if s.scan_region == "cell":
-        shape = s.scan_shape if s.scan_step is None else tuple(
-            max(1, round(c / d)) for c, d in zip(cell, s.scan_step))
-        step = tuple(c / n for c, n in zip(cell, shape))
-        window = cell
-    elif s.scan_region is None:
-        shape, step = s.scan_shape, s.scan_step
-        window = tuple(n * d for n, d in zip(shape, step))
-    else:
-        y0, x0, y1, x1 = s.scan_region
-        step = s.scan_step
-        shape = (max(1, round((y1 - y0) / step[0])), max(1, round((x1 - x0) / step[1])))
-        window = (y1 - y0, x1 - x0)
+    shape, step, window = _scan_geometry(s, cell)
     pad = _source_pad(s, step)
-    if isinstance(s.scan_region, tuple):
-        window = (s.scan_region[2], s.scan_region[3])  # the region starts at its offset
     tiling = s.tiling or _auto_tiling(s, cell, window, pad, step, wavelength)
     native = (1 / (tiling[0] * cell[0]), 1 / (tiling[1] * cell[1]))
     if s.max_angle is None:
@@ -140,6 +126,21 @@ def make_plan(s: Settings) -> Plan:
         native_k_sampling=native, k_sampling=k_out, resample=resample,
         read_angle=read_angle, slice_thickness=thickness,
     )
+
+
+def _scan_geometry(s: Settings, cell) -> tuple[tuple[int, int], tuple[float, float], tuple]:
+    """Probe grid shape, step [Å] and the extent [Å] the supercell must hold (from 0)."""
+    if s.scan_region == "cell":
+        shape = s.scan_shape if s.scan_step is None else tuple(
+            max(1, round(c / d)) for c, d in zip(cell, s.scan_step))
+        return shape, tuple(c / n for c, n in zip(cell, shape)), cell
+    if s.scan_region is None:
+        shape, step = s.scan_shape, s.scan_step
+        return shape, step, tuple(n * d for n, d in zip(shape, step))
+    y0, x0, y1, x1 = s.scan_region
+    step = s.scan_step
+    shape = (max(1, round((y1 - y0) / step[0])), max(1, round((x1 - x0) / step[1])))
+    return shape, step, (y1, x1)  # the region starts at its offset
 
 
 def _source_pad(s: Settings, step) -> tuple[int, int]:
