@@ -156,3 +156,24 @@ def test_py4dstem_reads_our_emd_file(tmp_path, sample):
     assert float(r_size) == pytest.approx(0.176)
     assert float(q_size) == pytest.approx(CAL.k_sampling[1])
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), data.array)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PY4DSTEM.exists(), reason="py4DSTEM reference venv not installed")
+def test_we_read_a_file_py4dstem_wrote(tmp_path, writers):
+    data = writers.counts((3, 4, 8, 8), np.uint16)
+    np.save(tmp_path / "a.npy", data)
+    script = (
+        "import sys, numpy as np, py4DSTEM\n"
+        "dc = py4DSTEM.DataCube(data=np.load(sys.argv[1]))\n"
+        "dc.calibration.set_R_pixel_size(0.25); dc.calibration.set_R_pixel_units('A')\n"
+        "dc.calibration.set_Q_pixel_size(0.015); dc.calibration.set_Q_pixel_units('A^-1')\n"
+        "py4DSTEM.save(sys.argv[2], dc, mode='o')\n")
+    result = subprocess.run([str(PY4DSTEM), "-c", script, str(tmp_path / "a.npy"),
+                             str(tmp_path / "p.h5")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ds = load(tmp_path / "p.h5")
+    np.testing.assert_array_equal(ds.to_numpy(), data)
+    assert ds.calibration.scan_step == (0.25, 0.25)
+    assert ds.calibration.k_sampling == (0.015, 0.015)
