@@ -219,3 +219,14 @@ def test_bad_save_target(tmp_path):
         save(np.zeros((1, 1, 2, 2)), tmp_path / "out.zarr", chunks=(1, 2))
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_blockfile_without_its_optional_dependency(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("skimage") is not None:
+        pytest.skip("scikit-image is installed: the .blo reader works")
+    (tmp_path / "a.blo").write_bytes(b"IMGBLO" + b"\0" * 100)
+    with pytest.raises(FormatError) as exc:
+        load(tmp_path / "a.blo")
+    _one_line(exc, "a.blo", "pip install scikit-image")

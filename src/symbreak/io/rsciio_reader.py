@@ -22,6 +22,7 @@ PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
 NAVIGATION_SHAPE = {"mib", "mrc"}
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
                struct.error, EOFError, RuntimeError, ArithmeticError)
+PIP_NAMES = {"skimage": "scikit-image"}
 MIB_DEPTH = {"U01": 1, "U08": 1, "U16": 2, "U32": 4, "R64": 8}
 
 
@@ -54,7 +55,13 @@ def detect_hspy(path: Path) -> bool:
 
 
 def _signals(path: Path, format: str, scan_shape: tuple[int, int] | None) -> list[dict]:
-    module = importlib.import_module(f"rsciio.{PLUGINS[format]}")
+    try:
+        module = importlib.import_module(f"rsciio.{PLUGINS[format]}")
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        raise FormatError(f"{path}: reading {format} files needs the package {missing!r}, "
+                          f"which is not installed; pip install {PIP_NAMES.get(missing, missing)}"
+                          ) from None
     kwargs: dict[str, Any] = {"lazy": True}
     if scan_shape is not None and format in NAVIGATION_SHAPE:
         kwargs["navigation_shape"] = (int(scan_shape[1]), int(scan_shape[0]))
