@@ -118,12 +118,12 @@ def _read_symbreak(path: Path, root: Any, array: zarr.Array) -> dict[str, Any]:
             "ground_truth": truth}
 
 
-def _abtem_axes(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _abtem_axes(meta: Mapping[str, Any], path: Path) -> list[dict[str, Any]]:
     axes = [meta.get("axes", {}).get(f"axis_{i}", {}) for i in range(4)]
     kinds = [a.get("type") for a in axes]
     if kinds != ["ScanAxis", "ScanAxis", "ReciprocalSpaceAxis", "ReciprocalSpaceAxis"]:
         raise FormatError(
-            f"abTEM array with axes {kinds}; symbreak reads 4D-STEM diffraction patterns "
+            f"{path}: abTEM array with axes {kinds}; symbreak reads 4D-STEM diffraction patterns "
             "(two ScanAxis + two reciprocal axes): reduce other ensemble axes (e.g. "
             ".mean over frozen phonons) before to_zarr"
         )
@@ -132,9 +132,20 @@ def _abtem_axes(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
              "units": a.get("units")} for a in (axes[1], axes[0], axes[3], axes[2])]
 
 
-def _read_abtem(root: Any, index: str) -> dict[str, Any]:
+def _abtem_index(root: Any, dataset: str | None) -> str | None:
+    """"0" for abTEM's ``array0`` / ``metadata0`` pair (or the index ``dataset`` names)."""
+    if not isinstance(root, zarr.Group):
+        return None
+    index = "0" if dataset is None else dataset.removeprefix("array")
+    if (dataset is None or dataset.startswith("array")) and f"metadata{index}" in root.attrs \
+            and f"array{index}" in root:
+        return index
+    return None
+
+
+def _read_abtem(root: Any, index: str, path: Path) -> dict[str, Any]:
     meta = dict(root.attrs[f"metadata{index}"])
-    cal = calibration_from_axes(_abtem_axes(meta))
+    cal = calibration_from_axes(_abtem_axes(meta, path))
     values: dict[str, Any] = {}
     if meta.get("energy"):
         values["energy"] = float(meta["energy"])
@@ -158,19 +169,19 @@ def _read_zspy(root: Any, name: str) -> dict[str, Any]:
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
          scan_shape: tuple[int, int] | None) -> Dataset4D:
     root = open_root(path)
-    abtem_index = None
-    if isinstance(root, zarr.Array):
-        pass
-    elif dataset is None and "array0" in root and "metadata0" in root.attrs:
-        dataset, abtem_index = "array0", "0"
-    elif dataset is not None and dataset.startswith("array") and f"metadata{dataset[5:]}" in root.attrs:
-        abtem_index = dataset[5:]
+    abtem_index = _abtem_index(root, dataset)
+    if abtem_index is not None:
+        dataset = f"array{abtem_index}"
     name, array = _pick(root, path, dataset)
-    lazy = common.reshape_stack(common.as_dask(array, chunks if array.ndim == 4 else
-                                               (1,) + array.shape[1:]), scan_shape, path)
+    if array.ndim == 3 and scan_shape is not None:
+        lazy = common.reshape_stack(common.as_dask(array, (scan_shape[1],) + array.shape[1:]),
+                                    scan_shape, path)
+    else:
+        common.check_4d(array.shape, array.dtype, path, f"array {name}")
+        lazy = common.as_dask(array, chunks)
     common.check_4d(lazy.shape, lazy.dtype, path, f"array {name}")
     if abtem_index is not None:
-        info = _read_abtem(root, abtem_index)
+        info = _read_abtem(root, abtem_index, path)
         lazy = lazy.transpose(1, 0, 3, 2)
     elif isinstance(root, zarr.Group) and "symbreak" in root.attrs:
         info = _read_symbreak(path, root, array)
