@@ -137,8 +137,62 @@ def write_mrc(path: Path, stack: np.ndarray) -> None:
         fh.write(stack.astype(stack.dtype.newbyteorder("<")).tobytes())
 
 
+def _dm_name(name: str) -> bytes:
+    return struct.pack(">H", len(name)) + name.encode()
+
+
+def _dm_data(name: str, info: list[int], payload: bytes) -> bytes:
+    body = b"%%%%" + struct.pack(">Q", len(info)) + struct.pack(f">{len(info)}Q", *info) + payload
+    return b"\x15" + _dm_name(name) + struct.pack(">Q", len(body)) + body
+
+
+def _dm_group(name: str, tags: list[bytes]) -> bytes:
+    body = b"\x00\x01" + struct.pack(">Q", len(tags)) + b"".join(tags)
+    return b"\x14" + _dm_name(name) + struct.pack(">Q", len(body)) + body
+
+
+def _dm_float(name: str, value: float) -> bytes:
+    return _dm_data(name, [6], struct.pack("<f", value))
+
+
+def _dm_text(name: str, text: str) -> bytes:
+    return _dm_data(name, [20, 4, len(text)], struct.pack(f"<{len(text)}H", *map(ord, text)))
+
+
+def write_dm4(path: Path, data: np.ndarray, scan=(0.2, "nm"), detector=(0.1, "1/nm"),
+              center=(16.0, 20.0), voltage=300e3) -> None:
+    """Gatan DM4 per the published tag-file layout: big-endian header (version 4, root
+    length, byte order), tag groups (id 20) and data tags (id 21, '%%%%', info array of
+    uint64, little-endian payload); ImageList/ImageData holds Data, DataType,
+    Dimensions (x fastest) and Calibrations (Origin [px], Scale, Units per dimension)."""
+    ny, nx, ky, kx = data.shape
+    dims = [(kx, detector, center[1]), (ky, detector, center[0]), (nx, scan, 0.0),
+            (ny, scan, 0.0)]
+    calibrations = _dm_group("Calibrations", [
+        _dm_group("Brightness", [_dm_float("Origin", 0), _dm_float("Scale", 1),
+                                 _dm_text("Units", "counts")]),
+        _dm_group("Dimension", [
+            _dm_group("", [_dm_float("Origin", origin), _dm_float("Scale", step),
+                           _dm_text("Units", unit)]) for _, (step, unit), origin in dims]),
+    ])
+    image_data = _dm_group("ImageData", [
+        calibrations,
+        _dm_data("Data", [20, 4, data.size], data.astype("<u2").tobytes()),
+        _dm_data("DataType", [3], struct.pack("<i", 10)),
+        _dm_group("Dimensions", [_dm_data("", [5], struct.pack("<I", n)) for n, _, _ in dims]),
+        _dm_data("PixelDepth", [5], struct.pack("<I", 2)),
+    ])
+    image_tags = _dm_group("ImageTags", [
+        _dm_group("Microscope Info", [_dm_float("Voltage", voltage)])])
+    image = _dm_group("", [image_data, image_tags, _dm_text("Name", "4D scan")])
+    root = b"\x00\x01" + struct.pack(">Q", 1) + _dm_group("ImageList", [image])
+    with open(path, "wb") as fh:
+        fh.write(struct.pack(">I", 4) + struct.pack(">Q", len(root)) + struct.pack(">I", 1))
+        fh.write(root + b"\0" * 8)
+
+
 @pytest.fixture
 def writers():
     return types.SimpleNamespace(
         counts=counts, emd=write_emd, paper=write_paper, ndata1=write_ndata1, mib=write_mib,
-        empad=write_empad, mrc=write_mrc)
+        empad=write_empad, mrc=write_mrc, dm4=write_dm4)

@@ -254,3 +254,17 @@ def test_abtem_simulation_to_zarr_and_lazy_save(tmp_path):
                       lazy=True).array
     out = save(Dataset4D(array=lazy.transpose(1, 0, 3, 2)), tmp_path / "lazy.zarr")
     np.testing.assert_allclose(load(out).to_numpy(), ds.to_numpy(), rtol=1e-6)
+
+
+def test_dm4_written_per_the_tag_file_layout(tmp_path, writers):
+    data = writers.counts((3, 4, 32, 40), np.uint16)
+    writers.dm4(tmp_path / "scan.dm4", data, scan=(0.2, "nm"), detector=(0.1, "1/nm"),
+                center=(16.0, 20.0), voltage=300e3)
+    ds = load(tmp_path / "scan.dm4")
+    assert ds.is_lazy
+    np.testing.assert_array_equal(ds.to_numpy(), data)
+    cal = ds.calibration
+    assert cal.scan_step == pytest.approx((2.0, 2.0))
+    assert cal.k_sampling == pytest.approx((0.01, 0.01))
+    assert cal.detector_center == pytest.approx((16.0, 20.0))
+    assert cal.energy == pytest.approx(300e3)

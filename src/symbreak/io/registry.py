@@ -63,7 +63,7 @@ FORMATS: tuple[FileFormat, ...] = (
     FileFormat("mib", (".mib",), "rsciio_reader", "Quantum Detectors Merlin (RosettaSciIO)",
                "none in the file (scan shape from .hdr / exposures)"),
     FileFormat("dm", (".dm3", ".dm4"), "rsciio_reader", "Gatan DigitalMicrograph (RosettaSciIO)",
-               "DM axes and beam_energy"),
+               "DM calibrations (Origin, Scale, Units); Microscope Info Voltage"),
     FileFormat("empad", (".xml",), "rsciio_reader", "EMPAD .xml + .raw (RosettaSciIO)",
                "scan field of view from the XML"),
     FileFormat("blo", (".blo",), "rsciio_reader", "NanoMegas ASTAR blockfile (RosettaSciIO)",

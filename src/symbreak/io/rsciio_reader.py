@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import struct
 from pathlib import Path
@@ -87,6 +88,35 @@ def _choose(signals: list[dict], path: Path, dataset: str | None) -> dict:
     return four_d[0] if four_d else signals[0]
 
 
+def _lookup(tree: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def mapped_metadata(signal: dict) -> dict:
+    """The signal's metadata with RosettaSciIO's ``mapping`` applied (original metadata
+    path -> metadata path, e.g. DM 'Microscope Info.Voltage' [V] -> beam_energy [kV]),
+    which HyperSpy would otherwise do when it builds a signal."""
+    metadata = copy.deepcopy(dict(signal.get("metadata", {})))
+    for source, (target, convert) in (signal.get("mapping") or {}).items():
+        value = _lookup(signal.get("original_metadata", {}), source.split("."))
+        if value is None:
+            continue
+        try:
+            value = convert(value) if convert is not None else value
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+            continue
+        node = metadata
+        *parents, leaf = target.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node.setdefault(leaf, value)
+    return metadata
+
+
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
          scan_shape: tuple[int, int] | None) -> Dataset4D:
     if format == "empad" and path.suffix.lower() == ".raw":
@@ -107,8 +137,9 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
     elif not (isinstance(chunks, str) and chunks == "auto"):
         data = common.as_dask(data, chunks)
     axes = sorted(signal["axes"], key=lambda a: a.get("index_in_array", 0))
-    calibration = calibration_from_axes(axes, signal.get("metadata", {}))
+    hs_metadata = mapped_metadata(signal)
+    calibration = calibration_from_axes(axes, hs_metadata)
     metadata = {"rosettasciio_plugin": PLUGINS[format],
-                "metadata": common.jsonable(signal.get("metadata", {})),
+                "metadata": common.jsonable(hs_metadata),
                 "original_metadata_keys": sorted(signal.get("original_metadata", {}))}
     return Dataset4D(array=data, calibration=calibration, metadata=metadata, source=str(path))
