@@ -14,7 +14,6 @@ import mmap
 import os
 from typing import Any, Callable
 
-import dask
 import dask.array as da
 import numpy as np
 from threadpoolctl import ThreadpoolController
