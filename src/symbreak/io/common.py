@@ -71,7 +71,6 @@ def reshape_stack(array: Any, scan_shape: tuple[int, int] | None, path: Path) ->
 
 def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
     """Whole-pattern chunks of at most :data:`MAX_CHUNK_BYTES` that fit the memory budget."""
-    ny, nx, ky, kx = shape
     budget = min(memory_budget(), 8 * MAX_CHUNK_BYTES)
     return scan_chunks(shape, itemsize, budget, copies=8.0)
 
