@@ -25,11 +25,13 @@ def best_of(fn, repeats):
 def main(path, cy, cx, inner, outer, repeats):
     warnings.simplefilter("ignore")
     cube = py4DSTEM.DataCube(data=np.load(path))
+    state = {}
 
     def com():
         dpc = py4DSTEM.process.phase.DPC(datacube=cube, energy=80e3, verbose=False)
         dpc.preprocess(force_com_rotation=0.0, force_com_transpose=False,
                        plot_center_of_mass=False, plot_rotation=False)
+        state["dpc"] = dpc
 
     def virtual():
         cube.get_virtual_image(mode="annulus", geometry=((cy, cx), (inner, outer)),
@@ -37,6 +39,12 @@ def main(path, cy, cx, inner, outer, repeats):
 
     out = {"com_s": best_of(com, repeats), "virtual_s": best_of(virtual, repeats),
            "version": py4DSTEM.__version__}
+    # its COM along its first detector axis ("x" = rows) and second ("y" = columns)
+    dpc = state["dpc"]
+    np.savez(path + ".py4dstem.npz", com_rows=np.asarray(dpc._com_measured_x),
+             com_cols=np.asarray(dpc._com_measured_y),
+             virtual=np.asarray(cube.get_virtual_image(
+                 mode="annulus", geometry=((cy, cx), (inner, outer)), verbose=False).data))
     print(json.dumps(out))
 
 
