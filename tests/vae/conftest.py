@@ -1,48 +1,28 @@
-"""Synthetic patterns with a known angle, content and shift, drawn analytically.
+"""Fixtures of the rrVAE tests: a dipole data set with known truth and a model fitted on it."""
 
-A soft isotropic disk plus one Gaussian lobe at radius 0.45 in direction ``angle`` whose
-width grows with ``content`` in [0, 1]: an anisotropic, dipole-like pattern with no
-rotational symmetry, so its angle is defined modulo 2 pi. Coordinates and the angle sense
-follow symbreak.vae.geometry (x right, y down, angle from +x towards +y).
-"""
+import os
+import sys
 
 import numpy as np
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))
 
-def dipole_patterns(angle, content, size=24, shift=None):
-    """Patterns (n, size, size) for angles [rad], contents [0..1] and shifts (y, x) [px]."""
-    angle = np.asarray(angle, dtype=float)[:, None, None]
-    content = np.asarray(content, dtype=float)[:, None, None]
-    unit = (size - 1) / 2
-    pix = (np.arange(size) - (size - 1) / 2) / unit
-    y, x = np.meshgrid(pix, pix, indexing="ij")
-    if shift is not None:
-        shift = np.asarray(shift, dtype=float) / unit
-        y = y[None] - shift[:, 0, None, None]
-        x = x[None] - shift[:, 1, None, None]
-    r2 = x ** 2 + y ** 2
-    disk = 0.5 * np.exp(-(r2 / 0.55 ** 2) ** 4)
-    width = 0.10 + 0.12 * content
-    lx, ly = 0.45 * np.cos(angle), 0.45 * np.sin(angle)
-    lobe = np.exp(-((x - lx) ** 2 + (y - ly) ** 2) / (2 * width ** 2))
-    return (disk + lobe).astype(np.float32)
-
-
-def circular_agreement(a, b):
-    """|mean exp(i (a - b))|: 1 when a - b is constant."""
-    return float(np.abs(np.mean(np.exp(1j * (np.asarray(a) - np.asarray(b))))))
-
-
-def circular_offset(a, b):
-    """Circular mean of a - b [rad]."""
-    return float(np.angle(np.mean(np.exp(1j * (np.asarray(a) - np.asarray(b))))))
+from vae_synthetic import dipole_patterns  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def dipole_set():
     rng = np.random.default_rng(7)
-    n = 1200
+    n = 1000
     angle = rng.uniform(-np.pi, np.pi, n)
     content = rng.uniform(0, 1, n)
     return {"X": dipole_patterns(angle, content), "angle": angle, "content": content}
+
+
+@pytest.fixture(scope="session")
+def fitted(dipole_set):
+    """The default recipe on the dipole set; latent_dim=1 as there is one true content."""
+    from symbreak import RotationalVAE
+
+    return RotationalVAE(latent_dim=1, epochs=15, random_state=0).fit(dipole_set["X"])

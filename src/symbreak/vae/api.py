@@ -25,10 +25,10 @@ from .loss import mean_from_output
 from .model import Architecture, RotationalVAEModule, build_model
 from .serialize import load_model, save_model
 from .settings import Settings, resolve, resolve_device
-from .train import Trainer
+from .train import Trainer, cpu_threads, default_threads
 
 INFERENCE_BATCH = 512
-_NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision")
+_NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads")
 
 
 class RotationalVAE(TransformerMixin, BaseEstimator):
@@ -94,6 +94,10 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         Folder for an atomic checkpoint every epoch; needed for ``fit(..., resume=True)``.
     progress
         Progress bar with training and validation loss (None: only on a terminal).
+    n_threads
+        PyTorch CPU threads while fitting and encoding; None: 1 for the rotate decoder
+        (its small operations run fastest single-threaded, above all on a shared machine),
+        PyTorch's setting otherwise. Restored afterwards.
     """
 
     def __init__(self, *, latent_dim: int = 2, translation: bool = False,
@@ -107,7 +111,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                  max_time: float | None = None, device: str = "auto",
                  precision: str = "auto", random_state: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, n_threads: int | None = None) -> None:
         self.latent_dim = latent_dim
         self.translation = translation
         self.encoder = encoder
@@ -132,6 +136,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, resume: bool = False) -> "RotationalVAE":
@@ -211,6 +216,9 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                 parts.setdefault(k, []).append(v.float().cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
+    def _threads(self) -> Any:
+        return cpu_threads(default_threads(Settings(**self.settings_)))
+
     def transform(self, X: Any) -> xr.Dataset:
         """Latent means and sds as an ``xarray.Dataset`` (maps over the scan for 4-D input).
 
@@ -220,7 +228,8 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         ``reconstruction_error`` (mean squared error per pixel).
         """
         patterns, scan_shape = self._patterns(X)
-        enc = self._encode(patterns)
+        with self._threads():
+            enc = self._encode(patterns)
         dims, coords = _sample_dims(X, scan_shape, patterns.shape[0])
         shape = scan_shape if scan_shape is not None else (patterns.shape[0],)
         angle = enc["angle"].reshape(shape)

@@ -79,11 +79,26 @@ def negative_elbo(x_hat: torch.Tensor, x: torch.Tensor, post: Posterior, *, like
 
 def consistency(post: Posterior, post_rot: Posterior, angle: torch.Tensor) -> tuple[
         torch.Tensor, torch.Tensor]:
-    """Equivariance of the angle and invariance of the content under an input rotation.
+    """Equivariance of the angle (and shift) and invariance of the content under an input
+    rotation by ``angle`` about the pattern centre.
 
-    Returns per pattern (B,): ``1 - cos(angle_rot - angle - applied)`` and the squared
-    distance between the content means.
+    Returns per pattern (B,): ``1 - cos(angle_rot - angle - applied)``, and the squared
+    distances between the content means and between the rotated shift and the shift of the
+    rotated input, in units of their batch variance (so that shrinking the latents cannot
+    satisfy them), averaged over latents.
     """
     angle_term = 1 - torch.cos(post_rot.angle.float() - post.angle.float() - angle)
-    content_term = torch.sum((post_rot.z.float() - post.z.float()) ** 2, dim=1)
-    return angle_term, content_term
+    pairs = []
+    if post.z.shape[1]:
+        pairs.append((post.z.float(), post_rot.z.float()))
+    if post.shift is not None:
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        sx, sy = post.shift[:, 0].float(), post.shift[:, 1].float()
+        turned = torch.stack([cos * sx - sin * sy, sin * sx + cos * sy], dim=1)
+        pairs.append((turned, post_rot.shift.float()))
+    if not pairs or angle.shape[0] < 2:
+        return angle_term, torch.zeros_like(angle_term)
+    expected = torch.cat([p[0] for p in pairs], dim=1)
+    observed = torch.cat([p[1] for p in pairs], dim=1)
+    scale = expected.detach().var(dim=0) + 1e-2
+    return angle_term, torch.mean((observed - expected) ** 2 / scale, dim=1)

@@ -60,6 +60,7 @@ class Settings:
     device: str
     precision: str
     random_state: int
+    n_threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,4 +159,6 @@ def resolve(params: Mapping[str, Any]) -> Settings:
         device=device,
         precision=resolve_precision(params["precision"], device),
         random_state=seed,
+        n_threads=None if params.get("n_threads") is None
+        else _positive_int("n_threads", params["n_threads"]),
     )

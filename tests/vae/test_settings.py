@@ -1,0 +1,86 @@
+"""The estimator contract and the rejection of bad settings and data."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from symbreak import RotationalVAE
+from symbreak.errors import DataError, SettingsError
+from symbreak.vae.settings import RECIPES, resolve
+
+X = np.random.default_rng(0).random((30, 8, 8)).astype(np.float32)
+
+
+def test_init_only_stores_and_clone_works():
+    model = RotationalVAE(latent_dim=0, recipe="nonsense")  # validated at fit, not here
+    assert model.latent_dim == 0
+    params = RotationalVAE(latent_dim=3, beta=0.5).get_params()
+    assert clone(RotationalVAE(latent_dim=3, beta=0.5)).get_params() == params
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(latent_dim=0), "latent_dim=0"),
+    (dict(latent_dim=1.5), "latent_dim"),
+    (dict(recipe="atomai"), "recipe='atomai'"),
+    (dict(encoder="transformer"), "encoder"),
+    (dict(decoder="pixel"), "decoder"),
+    (dict(likelihood="poisson"), "likelihood"),
+    (dict(learning_rate=-1e-3), "learning_rate"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(epochs=0), "epochs"),
+    (dict(rotation_prior=0), "rotation_prior"),
+    (dict(beta=float("nan")), "beta"),
+    (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(precision="int8"), "precision"),
+    (dict(random_state=-1), "random_state"),
+    (dict(early_stopping=0), "early_stopping"),
+])
+def test_bad_settings_are_rejected_at_fit(params, match):
+    with pytest.raises(SettingsError, match=match):
+        RotationalVAE(**params).fit(X)
+
+
+def test_bad_data_is_rejected():
+    with pytest.raises(DataError, match="3-D"):
+        RotationalVAE().fit(X[0])
+    bad = X.copy()
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        RotationalVAE().fit(bad)
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        RotationalVAE(likelihood="bernoulli").fit(X * 3)
+    with pytest.raises(DataError, match="at least 2 patterns"):
+        RotationalVAE().fit(X[:1])
+
+
+def test_paper_recipe_is_the_notebook():
+    s = resolve(RotationalVAE(recipe="paper").get_params())
+    assert (s.encoder, s.decoder, s.angle_head, s.hidden, s.output) == (
+        "mlp", "spatial", "linear", 128, "softplus")
+    assert (s.learning_rate, s.batch_size, s.epochs, s.rotation_prior) == (1e-4, 20, 1000, 0.1)
+    assert (s.consistency, s.early_stopping, s.likelihood, s.schedule) == (
+        0.0, None, "gaussian", "constant")
+    assert s.validation_fraction == 0.15 and s.random_state == 0
+    assert set(RECIPES) == {"default", "paper"}
+
+
+def test_not_fitted_and_shape_mismatch(fitted):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        RotationalVAE().transform(X)
+    with pytest.raises(DataError, match="do not match"):
+        fitted.transform(X)
+    with pytest.raises(DataError, match="z must have shape"):
+        fitted.decode([0.1, 0.2, 0.3])
+
+
+def test_other_likelihoods_and_encoder_run():
+    data = np.clip(X, 0, 1)
+    for kw in (dict(likelihood="bernoulli"), dict(likelihood="continuous_bernoulli"),
+               dict(encoder="conv", decoder="spatial", output="linear")):
+        model = RotationalVAE(epochs=2, hidden=16, **kw).fit(data)
+        rec = model.reconstruct(data)
+        assert np.isfinite(model.best_validation_loss_)
+        if kw.get("likelihood"):
+            assert rec.min() >= 0 and rec.max() <= 1
