@@ -7,6 +7,8 @@ import pytest
 import symbreak
 from symbreak.simulate import plan
 
+CS_ANGSTROM = 1e5  # cs=0.01 mm in abTEM's unit
+
 
 def direct_patterns(p, settings, positions_yx):
     """abTEM by hand: the same atoms, grid and probe, positions one by one (CustomScan),
@@ -14,7 +16,8 @@ def direct_patterns(p, settings, positions_yx):
     potential = abtem.Potential(p.specimen.atoms, gpts=p.gpts[::-1],
                                 slice_thickness=p.slice_thickness,
                                 parametrization="lobato", projection="infinite")
-    probe = abtem.Probe(energy=settings.energy, semiangle_cutoff=settings.semiangle)
+    probe = abtem.Probe(energy=settings.energy, semiangle_cutoff=settings.semiangle,
+                        defocus=settings.defocus, Cs=CS_ANGSTROM if settings.cs else 0.0)
     xy = np.stack([positions_yx[1].ravel(), positions_yx[0].ravel()], axis=1)
     waves = probe.multislice(potential, scan=abtem.CustomScan(xy), lazy=False)
     patterns = waves.diffraction_patterns(max_angle="full")
@@ -31,8 +34,9 @@ def direct_patterns(p, settings, positions_yx):
     # native (non-square) pixels as in the paper's set: no resampling
     dict(scan_region="cell", scan_shape=(2, 2), tiling=(10, 6), max_angle=None,
          detector_pixels=48),
-    # the demo's detector: resampled to 1.5 mrad square pixels
-    dict(scan_shape=(2, 3), scan_step=0.3, detector_pixels=64, max_angle=48.0),
+    # the demo's detector: resampled to 1.5 mrad square pixels; defocus and Cs
+    dict(scan_shape=(2, 3), scan_step=0.3, detector_pixels=64, max_angle=48.0,
+         defocus=40.0, cs=0.01),
 ])
 def test_same_patterns_as_abtem_directly(options):
     data = symbreak.simulate("graphene", **options)
