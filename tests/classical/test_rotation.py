@@ -72,3 +72,9 @@ def test_find_rotation_bad_input():
         find_rotation(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(DataError):
         find_rotation(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_auto_rotation_warns_on_noise():
+    noise = np.random.default_rng(0).poisson(50, (12, 12, 16, 16)).astype(float)
+    with pytest.warns(RuntimeWarning, match="unreliable"):
+        com(noise, rotation="auto")

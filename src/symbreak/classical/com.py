@@ -30,6 +30,7 @@ from .rotation import detector_to_scan, find_rotation
 
 REFERENCES = ("mean", "center", "plane")
 UNITS = ("px", "mrad", "1/A")
+UNRELIABLE_CURL_RATIO = 0.5  # residual curl of the best flip / the other's
 _SUB_BLOCK_BYTES = 2 << 20  # convert this much at a time: stays in cache
 
 
@@ -159,6 +160,13 @@ def _resolve_rotation(rotation: Any, flip: Any, data: Dataset4D, com_y: np.ndarr
     if rotation == "auto":
         step = cal.scan_step or (1.0, 1.0)
         fit = find_rotation(com_y, com_x, scan_step=step, flip=flip)
+        if flip is None and fit.curl_ratio > UNRELIABLE_CURL_RATIO:
+            warnings.warn(
+                f"the scan flip found by minimum curl is unreliable (curl ratio "
+                f"{fit.curl_ratio:.2f}: both flips leave similar curl, e.g. a noise-dominated "
+                "COM field); pass rotation=... and flip=... if you know them",
+                RuntimeWarning, stacklevel=3,
+            )
         return fit.rotation, fit.flip, f"auto (minimum curl, curl ratio {fit.curl_ratio:.3g})"
     if rotation is not None:
         return float(rotation), bool(flip), "user"
