@@ -64,10 +64,14 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
     flat = block.reshape(a * b, ky * kx)
     out = np.empty((a * b, padded.shape[1]), dtype=weights.dtype)
     step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
-    buffer = np.empty((min(step, a * b), ky * kx), dtype=weights.dtype)
+    direct = threshold is None and flat.dtype == weights.dtype and flat.flags.c_contiguous
+    buffer = None if direct else np.empty((min(step, a * b), ky * kx), dtype=weights.dtype)
     for i in range(0, a * b, step):
-        sub = buffer[:min(step, a * b - i)]
-        np.copyto(sub, flat[i:i + step], casting="unsafe")
+        if direct:  # already the working type: no copy needed
+            sub = flat[i:i + step]
+        else:
+            sub = buffer[:min(step, a * b - i)]
+            np.copyto(sub, flat[i:i + step], casting="unsafe")
         if threshold is not None:
             np.multiply(sub, sub >= threshold, out=sub)
         np.matmul(sub, padded, out=out[i:i + step])
