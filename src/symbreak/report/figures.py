@@ -100,11 +100,20 @@ def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: s
     bar.set_label(f"[{unit}]" if unit else "")
 
 
+def _subplots(nrows: int, ncols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
+    """Panels with fixed margins: no layout engine, which costs seconds per figure."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False)
+    fig.subplots_adjust(left=0.75 / (width * ncols), right=1 - 0.3 / (width * ncols),
+                        bottom=0.55 / (height * nrows), top=1 - 0.35 / (height * nrows),
+                        wspace=0.55, hspace=0.45)
+    return fig, axes
+
+
 def _grid(n: int, ncols: int = 4) -> tuple[Figure, np.ndarray]:
     ncols = min(n, ncols)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL * 1.25 * ncols, PANEL * nrows),
-                             squeeze=False, layout="constrained")
+    fig, axes = _subplots(nrows, ncols, PANEL * 1.25, PANEL)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat
@@ -118,7 +127,8 @@ def _settings(results: xr.Dataset) -> dict[str, Any]:
 def mean_pattern_figure(results: xr.Dataset) -> Figure:
     """Whole-detector mean pattern (log scale) with the virtual detectors and the crop,
     next to the mean pattern on the analysis grid."""
-    fig, axes = plt.subplots(1, 2, figsize=(PANEL * 2.6, PANEL * 1.15), layout="constrained")
+    fig, axes = _subplots(1, 2, PANEL * 1.3, PANEL * 1.15)
+    axes = axes[0]
     raw = results["raw_mean_pattern"]
     ky, kx = raw.dims
     unit = _unit(results, kx)
@@ -226,8 +236,7 @@ def _symmetric(values: np.ndarray) -> dict[str, float]:
 
 def pca_figure(results: xr.Dataset, markers: dict[str, np.ndarray], n: int = 4) -> Figure:
     n = min(n, results.sizes["component"])
-    fig, axes = plt.subplots(2, n, figsize=(PANEL * 1.2 * n, PANEL * 2.1), squeeze=False,
-                             layout="constrained")
+    fig, axes = _subplots(2, n, PANEL * 1.25, PANEL * 1.05)
     ratio = results["pca_explained_variance_ratio"].values
     for i in range(n):
         scores = results["pca_scores"].isel(component=i).values
@@ -263,7 +272,8 @@ def manifold_figure(results: xr.Dataset) -> Figure | None:
     grid = results["manifold"].values
     ny, nx, h, w = grid.shape
     mosaic = grid.transpose(0, 2, 1, 3).reshape(ny * h, nx * w)
-    fig, ax = plt.subplots(figsize=(PANEL * 2, PANEL * 2), layout="constrained")
+    fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 2)
+    ax = axes[0, 0]
     im = ax.imshow(mosaic, cmap="magma", origin="upper",
                    extent=_manifold_extent(results, nx, ny))
     for k in range(1, nx):
@@ -292,7 +302,8 @@ def training_figure(results: xr.Dataset) -> Figure | None:
     names = [n for n in results.data_vars if n.startswith("history_") and n.endswith("loss")]
     if not names:
         return None
-    fig, ax = plt.subplots(figsize=(PANEL * 2, PANEL * 1.2), layout="constrained")
+    fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 1.2)
+    ax = axes[0, 0]
     for name in names:
         values = results[name].values
         ax.plot(np.arange(1, values.size + 1), values, label=name.removeprefix("history_"))

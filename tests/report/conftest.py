@@ -1,0 +1,81 @@
+"""A results folder written by hand (no training): the report must read only this."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import symbreak
+from symbreak.settings import AnalyzeSettings
+
+NY, NX, K = 12, 14, 16
+STEP = 0.25
+
+
+def fake_results() -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:NY, :NX] * STEP
+    angle = np.arctan2(y - 1.5, x - 1.7)
+    mag = np.hypot(y - 1.5, x - 1.7)
+    scan = ("scan_y", "scan_x")
+    settings = AnalyzeSettings.from_options(crop=K, bf=(0, 9), adf=(13, 20), detector_units="mrad")
+    v = {
+        "raw_mean_pattern": (("detector_ky", "detector_kx"), rng.random((24, 24)) + 1, {"units": "counts"}),
+        "mean_pattern": (("ky", "kx"), rng.random((K, K)), {"units": "counts"}),
+        "bf": (scan, 100 - mag, {"units": "counts"}),
+        "adf": (scan, mag, {"units": "counts"}),
+        "com_x": (scan, mag * np.cos(angle), {"units": "mrad"}),
+        "com_y": (scan, mag * np.sin(angle), {"units": "mrad"}),
+        "com_magnitude": (scan, mag, {"units": "mrad"}),
+        "com_angle": (scan, angle, {"units": "rad"}),
+        "pca_scores": (("component",) + scan, rng.normal(size=(3, NY, NX)), {"units": "a.u."}),
+        "pca_components": (("component", "ky", "kx"), rng.normal(size=(3, K, K)), {"units": "a.u."}),
+        "pca_explained_variance_ratio": ("component", [0.5, 0.3, 0.1], {"units": "1"}),
+        "latent_angle": (scan, angle, {"units": "rad"}),
+        "latent_z": (("latent",) + scan, rng.normal(size=(2, NY, NX)), {"units": "1"}),
+        "latent_z_sd": (("latent",) + scan, rng.random((2, NY, NX)), {"units": "1"}),
+        "reconstruction_error": (scan, rng.random((NY, NX)), {"units": "intensity^2"}),
+        "manifold": (("manifold_y", "manifold_x", "ky", "kx"), rng.random((9, 9, K, K)), {"units": "a.u."}),
+        "history_train_loss": ("epoch", np.linspace(10, 1, 5), {"units": "a.u."}),
+        "history_val_loss": ("epoch", np.linspace(11, 2, 5), {"units": "a.u."}),
+        "truth_probe_x": (scan, x + 10.0, {"units": "Å"}),
+        "truth_probe_y": (scan, y + 20.0, {"units": "Å"}),
+        "truth_atom_x": ("atom", [10.5, 11.0, 50.0], {"units": "Å"}),
+        "truth_atom_y": ("atom", [20.5, 21.5, 50.0], {"units": "Å"}),
+        "truth_atom_number": ("atom", [6, 6, 6], {"units": ""}),
+        "truth_defect_x": ("defect", [11.7], {"units": "Å"}),
+        "truth_defect_y": ("defect", [21.5], {"units": "Å"}),
+    }
+    mrad = np.arange(K) * 1.5 - 11.25
+    coords = {
+        "scan_y": ("scan_y", np.arange(NY) * STEP, {"units": "Å"}),
+        "scan_x": ("scan_x", np.arange(NX) * STEP, {"units": "Å"}),
+        "ky": ("ky", mrad, {"units": "mrad"}), "kx": ("kx", mrad, {"units": "mrad"}),
+        "detector_ky": ("detector_ky", np.arange(24) * 1.5 - 17.25, {"units": "mrad"}),
+        "detector_kx": ("detector_kx", np.arange(24) * 1.5 - 17.25, {"units": "mrad"}),
+        "manifold_y": ("manifold_y", np.linspace(-1.6, 1.6, 9)),
+        "manifold_x": ("manifold_x", np.linspace(-1.6, 1.6, 9)),
+    }
+    attrs = {
+        "input_file": "fake.h5", "input_checksum": "sha256:0", "input_shape": [NY, NX, 24, 24],
+        "input_dtype": "float32", "symbreak_version": "0", "created": "now",
+        "calibration": json.dumps({"energy": 60e3, "semiangle": 9.0, "angular_sampling": [1.5, 1.5],
+                                   "detector_center": [11.5, 11.5]}),
+        "settings": settings.to_json(), "versions": json.dumps({"numpy": np.__version__}),
+        "provenance": json.dumps([{"step": "crop", "size": K}]),
+        "timings": json.dumps({"COM": 0.1, "rrVAE": 2.0}),
+    }
+    return xr.Dataset(v, coords=coords, attrs=attrs)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    """A results folder with its report already written (drawing takes seconds)."""
+    folder = tmp_path_factory.mktemp("results")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr 3: consolidated metadata not in the spec
+        fake_results().to_zarr(folder / "results.zarr", consolidated=True)
+    symbreak.report(folder)
+    return folder
