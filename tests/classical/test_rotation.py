@@ -63,6 +63,10 @@ def test_com_auto_rotation_end_to_end():
     assert np.rad2deg(result.attrs["scan_rotation"]) == pytest.approx(17, abs=0.5)
     assert result.attrs["scan_flip"] is True
     assert result.attrs["rotation_source"].startswith("auto")
+    curl = result.rotation_curl.sel(rotation_flip=True)
+    best = float(curl.rotation_angle[int(np.argmin(curl.values))])
+    assert abs((np.degrees(best) - 17 + 90) % 180 - 90) < 1.0  # the curve's minimum too
+    assert float(result.rotation_curl.sel(rotation_flip=False).min()) > 10 * float(curl.min())
     np.testing.assert_allclose(result.com_x.values, gx - gx.mean(), atol=2e-3)
     np.testing.assert_allclose(result.com_y.values, gy - gy.mean(), atol=2e-3)
 

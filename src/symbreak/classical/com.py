@@ -26,7 +26,7 @@ from ..errors import CalibrationError, SettingsError
 from ._stream import map_patterns
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
-from .rotation import detector_to_scan, find_rotation
+from .rotation import RotationFit, detector_to_scan, find_rotation
 
 REFERENCES = ("mean", "center", "plane")
 UNITS = ("px", "mrad", "1/A")
@@ -159,7 +159,7 @@ def _reference(sums: np.ndarray, com_abs: tuple[np.ndarray, np.ndarray], referen
 
 
 def _resolve_rotation(rotation: Any, flip: Any, data: Dataset4D, com_y: np.ndarray,
-                      com_x: np.ndarray) -> tuple[float, bool, str]:
+                      com_x: np.ndarray) -> tuple[float, bool, str, RotationFit | None]:
     cal = data.calibration
     if rotation == "auto":
         step = cal.scan_step or (1.0, 1.0)
@@ -171,13 +171,14 @@ def _resolve_rotation(rotation: Any, flip: Any, data: Dataset4D, com_y: np.ndarr
                 "COM field); pass rotation=... and flip=... if you know them",
                 RuntimeWarning, stacklevel=3,
             )
-        return fit.rotation, fit.flip, f"auto (minimum curl, curl ratio {fit.curl_ratio:.3g})"
+        how = f"auto (minimum curl, curl ratio {fit.curl_ratio:.3g})"
+        return fit.rotation, fit.flip, how, fit
     if rotation is not None:
-        return float(rotation), bool(flip), "user"
+        return float(rotation), bool(flip), "user", None
     if cal.scan_rotation is not None or cal.scan_flip is not None:
         return (cal.scan_rotation or 0.0, bool(cal.scan_flip) if flip is None else flip,
-                "calibration")
-    return 0.0, bool(flip), "none" if not flip else "user"
+                "calibration", None)
+    return 0.0, bool(flip), "none" if not flip else "user", None
 
 
 def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float | None = None,
@@ -245,7 +246,7 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
     (com_y, com_x), ref_attrs = _reference(sums, com_abs, reference, ds)
     sampling = pixel_sampling(ds.calibration, units)
     com_y, com_x = com_y * sampling[0], com_x * sampling[1]
-    angle, flipped, how = _resolve_rotation(rotation, flip, ds, com_y, com_x)
+    angle, flipped, how, fit = _resolve_rotation(rotation, flip, ds, com_y, com_x)
     com_y, com_x = detector_to_scan(com_y, com_x, angle, flipped)
     unit = "1/Å" if units == "1/A" else units
     settings = {"mask": mask, "mask_units": mask_units, "threshold": threshold,
@@ -255,7 +256,20 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
                  rotation_source=how, mask_center_px=list(center) if center is not None else [],
                  mask_center_source=center_source if mask is not None else "",
                  n_bad_patterns=int(bad.sum()))
-    return _com_dataset(ds, com_y, com_x, sums[..., 0], unit, attrs)
+    result = _com_dataset(ds, com_y, com_x, sums[..., 0], unit, attrs)
+    return result if fit is None else result.merge(_rotation_curves(fit))
+
+
+def _rotation_curves(fit: RotationFit) -> xr.Dataset:
+    """The curl and divergence-skewness curves of an automatic rotation fit."""
+    coords = {"rotation_angle": ("rotation_angle", fit.angles, {"units": "rad"}),
+              "rotation_flip": ("rotation_flip", np.array([False, True]), {"units": ""})}
+    dims = ("rotation_flip", "rotation_angle")
+    return xr.Dataset({
+        "rotation_curl": (dims, fit.curl, {"units": "1", "long_name":
+                                           "mean squared curl / mean squared gradient"}),
+        "rotation_divergence_skew": (dims, fit.divergence_skew, {"units": "1"}),
+    }, coords=coords)
 
 
 def _com_dataset(ds: Dataset4D, com_y: np.ndarray, com_x: np.ndarray, total: np.ndarray,
