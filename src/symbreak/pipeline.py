@@ -25,7 +25,6 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from . import classical
 from . import preprocess as pp
 from .convert import as_dataset
 from .dataset import Dataset4D
@@ -33,6 +32,9 @@ from .errors import OutputExistsError, SettingsError
 from .io import load
 from .io.atomic import TEMP_MARK, atomic_output, remove
 from .budget import memory_budget
+from .classical.com import com as center_of_mass
+from .classical.decompose import decompose
+from .classical.virtual import virtual_images
 from .progress import DaskProgress, enabled
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
@@ -191,13 +193,13 @@ class _Stages:
 
 def _virtual(data: Dataset4D, s: AnalyzeSettings, progress: bool | None) -> xr.Dataset:
     det = s.detectors
-    return classical.virtual_images(data, detectors={"bf": det.bf, "adf": det.adf},
-                                    units=det.detector_units, progress=progress)
+    return virtual_images(data, detectors={"bf": det.bf, "adf": det.adf},
+                          units=det.detector_units, progress=progress)
 
 
 def _com(data: Dataset4D, s: AnalyzeSettings, progress: bool | None) -> xr.Dataset:
     units = "mrad" if data.calibration.angular_sampling is not None else "px"
-    return classical.com(data, reference=s.com.com_reference, units=units, progress=progress)
+    return center_of_mass(data, reference=s.com.com_reference, units=units, progress=progress)
 
 
 def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray,
@@ -436,7 +438,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     virtual = stages.run("virtual images", _virtual, data, s, progress)
     com = stages.run("COM", _com, data, s, progress)
     X, mean = stages.run("preprocessing", _prepare, data, s, raw_mean, progress)
-    pca = stages.run("PCA", classical.decompose, X, method="pca",
+    pca = stages.run("PCA", decompose, X, method="pca",
                      n_components=min(s.pca.pca_components, int(np.prod(X.scan_shape))))
     vae, latent = stages.run("rrVAE", _train, X, s, out_dir, resume, progress)
     results = _maps(data, X, raw_mean, mean, virtual, com, pca)

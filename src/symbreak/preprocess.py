@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from .calibration import Calibration
-from .classical import pca_denoise
+from .classical.decompose import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
 from .errors import DataError, SettingsError

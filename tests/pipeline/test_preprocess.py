@@ -89,3 +89,20 @@ def test_bad_settings_are_rejected(options, match):
 def test_settings_validate_on_construction():
     with pytest.raises(SettingsError, match="crop"):
         PreprocessSettings(crop=0)
+
+
+def test_pca_denoising_matches_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    array = disk_stack(shape=(6, 7, 24, 24))
+    out = pp.preprocess(array, crop=12, denoise=True, denoise_components=5, denoise_keep=2,
+                        normalize=False).to_numpy()
+    cy, cx = ndimage.center_of_mass(array.astype(float).mean(axis=(0, 1)))
+    y0, x0 = int(round(cy - 5.5)), int(round(cx - 5.5))
+    x = array[:, :, y0 : y0 + 12, x0 : x0 + 12].astype(float)
+    flat = (x - x.mean(axis=(0, 1))).reshape(42, -1)
+    pca = PCA(n_components=5).fit(flat)
+    basis = pca.components_[:2]
+    ref = pca.mean_ + (flat - pca.mean_) @ basis.T @ basis
+    np.testing.assert_allclose(out.reshape(42, -1), ref, atol=1e-3)
+    assert out.shape == (6, 7, 12, 12)
