@@ -38,6 +38,8 @@ def as_patterns(data: Any) -> tuple[np.ndarray, tuple[int, int] | None]:
         raise DataError(f"patterns have dtype {array.dtype}; a real number type is needed")
     scan_shape = tuple(int(n) for n in array.shape[:2]) if array.ndim == 4 else None
     patterns = np.ascontiguousarray(array.reshape(-1, *array.shape[-2:]), dtype=np.float32)
+    if not patterns.flags.writeable:  # a read-only memory map: torch needs its own copy
+        patterns = patterns.copy()
     if patterns.shape[0] == 0 or min(patterns.shape[1:]) < 2:
         raise DataError(f"need at least one pattern of at least 2 x 2 pixels, got shape "
                         f"{tuple(array.shape)}")

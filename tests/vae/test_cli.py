@@ -1,0 +1,52 @@
+"""`symbreak train` and `symbreak encode` end to end on small .npy files."""
+
+import numpy as np
+import xarray as xr
+
+from symbreak import RotationalVAE
+from symbreak.cli import main
+from vae_synthetic import dipole_patterns
+
+
+def _data(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    return dipole_patterns(rng.uniform(-np.pi, np.pi, n), rng.uniform(0, 1, n), size=16)
+
+
+def test_train_then_encode(tmp_path, capsys):
+    X = _data().reshape(10, 12, 16, 16)
+    np.save(tmp_path / "scan.npy", X)
+    model_dir = tmp_path / "model"
+    rc = main(["train", str(tmp_path / "scan.npy"), "--out", str(model_dir), "--epochs", "2",
+               "--latent-dim", "1", "--hidden", "16"])
+    assert rc == 0 and "validation loss" in capsys.readouterr().out
+    assert (model_dir / "model.safetensors").is_file()
+    assert (tmp_path / "model.checkpoints" / "checkpoint.pt").is_file()
+    rc = main(["encode", str(tmp_path / "scan.npy"), "--model", str(model_dir),
+               "--out", str(tmp_path / "latents.zarr")])
+    assert rc == 0
+    saved = xr.open_zarr(tmp_path / "latents.zarr")
+    expected = RotationalVAE.load(model_dir).transform(X)
+    assert saved.latent_angle.dims == ("scan_y", "scan_x")
+    np.testing.assert_array_equal(saved.latent_angle.values, expected.latent_angle.values)
+    np.testing.assert_array_equal(saved.latent_z.values, expected.latent_z.values)
+    # existing outputs are never overwritten without --overwrite
+    rc = main(["encode", str(tmp_path / "scan.npy"), "--model", str(model_dir),
+               "--out", str(tmp_path / "latents.zarr")])
+    assert rc == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_train_resume_and_errors(tmp_path, capsys):
+    np.save(tmp_path / "stack.npy", _data())
+    out = tmp_path / "m"
+    args = ["train", str(tmp_path / "stack.npy"), "--out", str(out), "--epochs", "2",
+            "--hidden", "16", "--latent-dim", "1"]
+    assert main(args) == 0
+    assert main(args + ["--overwrite", "--epochs", "3", "--resume"]) == 0
+    assert RotationalVAE.load(out).n_epochs_ == 3
+    assert main(["train", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", str(tmp_path / "stack.npy"), "--out", str(tmp_path / "y"),
+                 "--latent-dim", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "latent_dim=0" in err
+    assert not (tmp_path / "y").exists()
