@@ -1,0 +1,28 @@
+"""`symbreak analyze FILE` on an uncalibrated .npy file: file checksum, px units,
+calibration overrides from the command line, settings from a config file."""
+
+import hashlib
+
+import numpy as np
+import xarray as xr
+
+from symbreak.cli import main
+
+
+def test_analyze_npy_file(scan, tmp_path, capsys):
+    path = tmp_path / "scan.npy"
+    np.save(path, scan.array)
+    config = tmp_path / "settings.toml"
+    config.write_text("[vae]\nepochs = 1\nmanifold_size = 3\n[pca]\npca_components = 2\n")
+    out = tmp_path / "out"
+    status = main(["analyze", str(path), "--out", str(out), "--config", str(config),
+                   "--crop", "16", "--scan-step", "0.5", "--no-report", "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    r = xr.open_zarr(out / "results.zarr")
+    assert r.attrs["input_checksum"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert r.attrs["input_file"] == str(path.resolve())
+    assert r.sizes["ky"] == 16 and r.sizes["epoch"] == 1 and r.sizes["component"] == 2
+    assert r["scan_x"].attrs["units"] == "Å" and r["kx"].attrs["units"] == "px"
+    np.testing.assert_allclose(r["scan_x"].values, 0.5 * np.arange(9))
+    assert r["com_x"].attrs["units"] == "px"
+    assert "results.zarr" in capsys.readouterr().out
