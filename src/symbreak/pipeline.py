@@ -210,7 +210,7 @@ def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray,
     mean = pp.mean_pattern(geo, progress)
     out = pp.subtract_mean(geo, mean) if p.subtract_mean else geo
     if p.denoise:
-        out = pp.denoise(out, p.denoise_components, p.denoise_keep)
+        out = pp.denoise(out, p.denoise_components, p.denoise_keep, progress)
     if p.normalize:
         out = pp.normalize(out, progress)
     return out.replace(array=out.to_numpy().astype(np.float32)), mean
@@ -218,21 +218,17 @@ def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray,
 
 def _train(X: Dataset4D, s: AnalyzeSettings, out: Path | None, resume: bool,
            progress: bool | None) -> tuple[Any, xr.Dataset]:
+    """Fit the rrVAE (resuming from ``out/.checkpoints`` when asked) and encode every pattern."""
     v = s.vae
-    options: dict[str, Any] = {}
-    if v.epochs is not None:
-        options["epochs"] = v.epochs
-    if v.max_time is not None:
-        options["max_time"] = v.max_time
-    vae = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
-                        checkpoint_dir=None if out is None else out / CHECKPOINTS,
-                        progress=progress, **options)
-    patterns = X.array
+    options = {k: getattr(v, k) for k in ("epochs", "max_time") if getattr(v, k) is not None}
     checkpoints = None if out is None else out / CHECKPOINTS
+    vae = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
+                        checkpoint_dir=checkpoints, progress=progress, **options)
     # a run interrupted before the rrVAE started has nothing to resume: start it afresh
-    resume = resume and checkpoints is not None and checkpoints.is_dir() and any(checkpoints.iterdir())
-    vae.fit(patterns, resume=resume)
-    return vae, vae.transform(patterns)
+    resume = resume and checkpoints is not None and checkpoints.is_dir() \
+        and any(checkpoints.iterdir())
+    vae.fit(X.array, resume=resume)
+    return vae, vae.transform(X.array)
 
 
 # ------------------------------------------------------------------------ assembly
