@@ -95,6 +95,11 @@ def _open(data: Any, calibration: Mapping[str, Any]) -> tuple[Dataset4D, str, Pa
     ds = as_dataset(data, **calibration)
     if ds.source and Path(ds.source).exists():
         return ds, str(ds.source), Path(ds.source)
+    simulation = dict(ds.metadata).get("simulation", {}).get("settings")
+    if simulation:
+        keys = ("system", "defect", "zone_axis")
+        what = ", ".join(f"{k}={simulation[k]}" for k in keys if simulation.get(k))
+        return ds, f"in-memory simulation ({what})", None
     return ds, f"in-memory {type(data).__name__}", None
 
 
@@ -262,7 +267,7 @@ def _maps(data: Dataset4D, X: Dataset4D, raw_mean: np.ndarray, mean: np.ndarray,
           virtual: xr.Dataset, com: xr.Dataset, pca: xr.Dataset) -> xr.Dataset:
     det = ("ky", "kx")
     raw = ("detector_ky", "detector_kx")
-    pattern_unit = "counts"
+    pattern_unit = "counts" if data.dtype.kind in "iu" else "intensity"
     v: dict[str, Any] = {
         "raw_mean_pattern": (raw, raw_mean, {"units": pattern_unit,
                                              "long_name": "mean pattern, whole detector"}),
