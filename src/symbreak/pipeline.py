@@ -301,7 +301,8 @@ def _latents(vae: Any, latent: xr.Dataset, X: Dataset4D, manifold_size: int) -> 
         v["latent_angle_unwrapped"] = (SCAN, _values(latent["latent_angle_unwrapped"]),
                                        {"units": "rad"})
     out = xr.Dataset(v, coords={"latent": np.arange(v["latent_z"][1].shape[0])})
-    out = out.merge(_manifold(vae, manifold_size, X.pattern_shape))
+    if out.sizes["latent"] >= 2:  # a manifold needs two content latents
+        out = out.merge(_manifold(vae, manifold_size, X.pattern_shape))
     return out.merge(_history(vae))
 
 
