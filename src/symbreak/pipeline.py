@@ -26,15 +26,15 @@ import xarray as xr
 
 from . import __version__
 from . import preprocess as pp
+from .budget import memory_budget
+from .classical.com import com as center_of_mass
+from .classical.decompose import decompose
+from .classical.virtual import virtual_images
 from .convert import as_dataset
 from .dataset import Dataset4D
 from .errors import OutputExistsError, SettingsError
 from .io import load
 from .io.atomic import TEMP_MARK, atomic_output, remove
-from .budget import memory_budget
-from .classical.com import com as center_of_mass
-from .classical.decompose import decompose
-from .classical.virtual import virtual_images
 from .progress import DaskProgress, enabled
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
