@@ -144,8 +144,10 @@ def main() -> None:
         model = RotationalVAE(recipe="paper", decoder=decoder, epochs=args.throughput_epochs,
                               n_threads=args.threads).fit(X)
         results[decoder] = throughput(model.history_, n_train)
+        k = min(args.throughput_epochs, args.atomai_epochs)
         print(f"symbreak paper recipe, {decoder} decoder: {results[decoder]:.1f} patterns/s "
-              f"-> {results[decoder] / ref_tp:.2f}x atomai")
+              f"-> {results[decoder] / ref_tp:.2f}x atomai; validation loss after {k} epochs "
+              f"{model.history_[k - 1]['val_loss']:.4g} (atomai {ref['val_loss'][k - 1]:.4g})")
 
     model = RotationalVAE(max_time=args.max_time, early_stopping=None).fit(X)
     reached = time_to(model.history_, target)

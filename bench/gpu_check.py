@@ -43,10 +43,10 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=4096)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="1024 patterns of 32 x 32, 8 epochs")
+    parser.add_argument("--quick", action="store_true", help="512 patterns of 24 x 24, 4 epochs")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.size, args.epochs = 1024, 32, 8
+        args.n, args.size, args.epochs = 512, 24, 4
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA GPU visible to PyTorch; run with --device cpu")
         return 1

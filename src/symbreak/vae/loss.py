@@ -77,10 +77,11 @@ def negative_elbo(x_hat: torch.Tensor, x: torch.Tensor, post: Posterior, *, like
     return reconstruction_nll(x_hat, x, likelihood) + beta * kl
 
 
-def consistency(post: Posterior, post_rot: Posterior, angle: torch.Tensor) -> tuple[
-        torch.Tensor, torch.Tensor]:
+def consistency(post: Posterior, post_rot: Posterior, angle: torch.Tensor,
+                shift: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Equivariance of the angle (and shift) and invariance of the content under an input
-    rotation by ``angle`` about the pattern centre.
+    rotation by ``angle`` about the pattern centre followed by a shift by ``shift``
+    (standardised shift-latent units, (x, y)).
 
     Returns per pattern (B,): ``1 - cos(angle_rot - angle - applied)``, and the squared
     distances between the content means and between the rotated shift and the shift of the
@@ -95,6 +96,8 @@ def consistency(post: Posterior, post_rot: Posterior, angle: torch.Tensor) -> tu
         cos, sin = torch.cos(angle), torch.sin(angle)
         sx, sy = post.shift[:, 0].float(), post.shift[:, 1].float()
         turned = torch.stack([cos * sx - sin * sy, sin * sx + cos * sy], dim=1)
+        if shift is not None:
+            turned = turned + shift
         pairs.append((turned, post_rot.shift.float()))
     if not pairs or angle.shape[0] < 2:
         return angle_term, torch.zeros_like(angle_term)

@@ -13,11 +13,13 @@ import copy
 import math
 import os
 import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import FormatError, SettingsError
 from ..progress import enabled
@@ -153,8 +155,8 @@ class Trainer:
     def _bar(self, start: int) -> Any:
         if not enabled(self.progress):
             return None
-        from tqdm.auto import tqdm  # only when shown
-        return tqdm(total=self.settings.epochs, initial=start, desc="rrVAE", unit="epoch")
+        return tqdm(total=self.settings.epochs, initial=start, desc="rrVAE", unit="epoch",
+                    file=sys.stderr, dynamic_ncols=True)
 
     def _train_epoch(self, train: torch.Tensor, epoch: int) -> float:
         s = self.settings
@@ -183,9 +185,14 @@ class Trainer:
         if s.consistency > 0:
             applied = (torch.rand(x.shape[0], generator=self.noise, device=self.device) * 2 - 1
                        ) * math.pi
+            moved = None
+            if s.translation:
+                moved = (torch.rand(x.shape[0], 2, generator=self.noise, device=self.device)
+                         * 2 - 1)
+            shift = None if moved is None else moved * s.translation_prior
             with autocast(s):
-                post_rot = self.model.encode(rotate_patterns(x, applied))
-            angle_term, content_term = consistency(post, post_rot, applied)
+                post_rot = self.model.encode(rotate_patterns(x, applied, shift))
+            angle_term, content_term = consistency(post, post_rot, applied, moved)
             weight = s.consistency * x[0].numel()  # scales with the summed reconstruction
             loss = loss + weight * (angle_term + content_term).mean()
         return loss
