@@ -124,7 +124,7 @@ def main() -> int:
                      f"{ours['peak_mib'] / ref['peak_mib']:6.2f}")
         elif ref:
             line += f"  abTEM failed: {ref['error']}"
-        print(line, flush=True)
+        print(line + f"   (imports: {ours['baseline_mib']:.0f} MiB)", flush=True)
     return 0
 
 
