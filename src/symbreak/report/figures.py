@@ -104,7 +104,7 @@ def _subplots(nrows: int, ncols: int, width: float, height: float) -> tuple[Figu
     """Panels with fixed margins: no layout engine, which costs seconds per figure."""
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
                              squeeze=False)
-    fig.subplots_adjust(left=0.75 / (width * ncols), right=1 - 0.3 / (width * ncols),
+    fig.subplots_adjust(left=0.75 / (width * ncols), right=1 - 0.55 / (width * ncols),
                         bottom=0.55 / (height * nrows), top=1 - 0.35 / (height * nrows),
                         wspace=0.55, hspace=0.45)
     return fig, axes
