@@ -110,10 +110,11 @@ class SpatialDecoder(nn.Module):
         h = self.fc_coord(q)
         if self.fc_latent is not None:
             h = h + self.fc_latent(z).unsqueeze(1)
-        h = torch.tanh(h)
+        # 2-D rows so that bias and product fuse (addmm); tanh in place saves a pass
+        h = torch.tanh_(h).reshape(-1, h.shape[-1])
         for layer in self.hidden:
-            h = torch.tanh(layer(h))
-        y = self.out(h).squeeze(-1)
+            h = torch.tanh_(F.linear(h, layer.weight, layer.bias))
+        y = F.linear(h, self.out.weight, self.out.bias)
         return _activate(y, self.output).reshape(-1, *self.shape)
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
