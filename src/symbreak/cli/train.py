@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16", "fp16"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="PyTorch CPU threads (default: 1 for the rotate decoder)")
     p.add_argument("--checkpoint-dir", default=None,
                    help="checkpoint folder (default: MODEL_DIR.checkpoints beside --out)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         rotation_prior=args.rotation_prior, recipe=args.recipe, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, max_time=args.max_time,
         device=args.device, precision=args.precision, random_state=args.seed,
-        checkpoint_dir=checkpoints, progress=args.progress)
+        checkpoint_dir=checkpoints, progress=args.progress,
+        n_threads=args.threads)
     model.fit(data, resume=args.resume)
     model.save(out, extra={"data": str(Path(args.data).resolve())}, overwrite=args.overwrite)
     last = model.history_[-1]
