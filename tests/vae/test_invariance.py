@@ -104,3 +104,17 @@ def test_cpu_fit_is_deterministic():
         assert np.array_equal(v.numpy(), w.numpy()), k
     c, _ = train_dipoles(latent_dim=1, epochs=2, n=200, random_state=6)
     assert c.history_[-1]["val_loss"] != a.history_[-1]["val_loss"]
+
+
+def test_dataset4d_and_dask_inputs(fitted, dipole_set):
+    import dask.array as da
+
+    from symbreak import Calibration, Dataset4D
+
+    X = dipole_set["X"][:600].reshape(20, 30, 32, 32)
+    data = Dataset4D(array=da.from_array(X, chunks=(5, 30, 32, 32)),
+                     calibration=Calibration(scan_step=(0.2, 0.25)))
+    ds = fitted.transform(data)
+    np.testing.assert_allclose(ds.scan_x.values[:3], [0.0, 0.25, 0.5])
+    assert ds.scan_y.attrs["units"] == "Å"
+    np.testing.assert_array_equal(ds.latent_z.values, fitted.transform(X).latent_z.values)
