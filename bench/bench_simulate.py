@@ -48,8 +48,8 @@ def run_abtem(name: str, workdir: str) -> dict:
     import abtem
     import numpy as np
 
-    from symbreak.simulate import plan
-    from symbreak.simulate.engine import grid_scan
+    from symbreak.simulation import plan
+    from symbreak.simulation.engine import grid_scan
 
     target, options = job_options(name)
     settings, p = plan(target, **options)
@@ -75,7 +75,7 @@ def run_abtem(name: str, workdir: str) -> dict:
 
 
 def child(mode: str, name: str, workdir: str) -> None:
-    import symbreak.simulate  # noqa: F401  (imports counted in the baseline)
+    import symbreak.simulation  # noqa: F401  (imports counted in the baseline)
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = (run_symbreak if mode == "symbreak" else run_abtem)(name, workdir)
@@ -102,7 +102,7 @@ def main() -> int:
     if args.child:
         child(*args.child)
         return 0
-    from symbreak.simulate.presets import PRESETS
+    from symbreak.simulation.presets import PRESETS
 
     names = args.presets or list(PRESETS)
     if args.big:

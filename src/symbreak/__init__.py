@@ -23,13 +23,13 @@ _EXPORTS = {
     "to_py4dstem": "symbreak.convert",
     "load": "symbreak.io",
     "save": "symbreak.io",
-    "simulate": "symbreak.simulate",
+    "simulate": "symbreak.simulation",
     "com": "symbreak.classical",
     "virtual_image": "symbreak.classical",
     "decompose": "symbreak.classical",
     "RotationalVAE": "symbreak.vae",
     "analyze": "symbreak.pipeline",
-    "report": "symbreak.report",
+    "report": "symbreak.reporting",
     "SymbreakError": "symbreak.errors",
 }
 

@@ -27,8 +27,8 @@ import xarray as xr
 from . import metrics
 from .errors import SettingsError
 from .pipeline import analyze
-from .report import report
-from .simulate import simulate
+from .reporting import report
+from .simulation import simulate
 
 SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
 DEFECT_RADIUS = 1.5  # Å

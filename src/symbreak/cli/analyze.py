@@ -90,7 +90,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import analyze
-    from ..report import report
+    from ..reporting import report
 
     calibration = {n: getattr(args, n) for n in CALIBRATION if getattr(args, n) is not None}
     progress = False if args.quiet else None

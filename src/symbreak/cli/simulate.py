@@ -70,7 +70,7 @@ def options_from(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import SettingsError
-    from ..simulate import describe_presets, simulate
+    from ..simulation import describe_presets, simulate
 
     if args.list:
         for name, summary in describe_presets():

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 import symbreak
-from symbreak.simulate.noise import add_poisson_noise, counts_per_probe
+from symbreak.simulation.noise import add_poisson_noise, counts_per_probe
 
 TINY = dict(scan_shape=(2, 3), scan_step=0.3, detector_pixels=32, max_angle=40.0)
 

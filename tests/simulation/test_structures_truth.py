@@ -5,14 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from symbreak.simulate import plan
-from symbreak.simulate.structures import (
+from symbreak.simulation import plan
+from symbreak.simulation.structures import (
     graphene_cell,
     nearest_neighbour_distance,
     projected_distances,
     zincblende_cell,
 )
-from symbreak.simulate.truth import ground_truth
+from symbreak.simulation.truth import ground_truth
 
 CC = 2.464 / math.sqrt(3)  # graphene C-C bond [Å]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import symbreak
-from symbreak.simulate import plan
+from symbreak.simulation import plan
 
 CS_ANGSTROM = 1e5  # cs=0.01 mm in abTEM's unit
 

@@ -3,7 +3,7 @@
 import pytest
 
 import symbreak
-import symbreak.simulate.engine as engine
+import symbreak.simulation.engine as engine
 from symbreak.errors import OutputExistsError, SettingsError
 
 
@@ -13,7 +13,7 @@ def no_compute(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the simulation graph was built before validation finished")
     monkeypatch.setattr(engine, "measurement", refuse)
-    monkeypatch.setattr("symbreak.simulate.measurement", refuse)
+    monkeypatch.setattr("symbreak.simulation.measurement", refuse)
 
 
 @pytest.mark.parametrize("options, words", [

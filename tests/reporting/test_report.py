@@ -9,8 +9,8 @@ from matplotlib.colors import rgb_to_hsv
 
 import symbreak
 from symbreak.errors import DataError
-from symbreak.report import figures
-from symbreak.report.html import SECTIONS
+from symbreak.reporting import figures
+from symbreak.reporting.html import SECTIONS
 
 FIGURE_SECTIONS = [anchor for anchor, _, fig in SECTIONS if fig is not None]
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ def plan(system_or_preset: str | os.PathLike = "graphene-vacancy", **options: An
          ) -> tuple[Settings, Plan]:
     """Validate options and fix the geometry without computing anything.
 
-    Returns the resolved :class:`Settings` and the :class:`~symbreak.simulate.plan.Plan`
+    Returns the resolved :class:`Settings` and the :class:`~symbreak.simulation.plan.Plan`
     (supercell, probe positions, grids); raises SettingsError on bad input.
     """
     settings = resolve(system_or_preset, options)
@@ -135,15 +133,3 @@ def _metadata(geometry: Plan, s: Settings) -> dict[str, Any]:
             "ase_version": ase.__version__,
         }
     }
-
-
-class _CallableModule(types.ModuleType):
-    """``symbreak.simulate`` is both this package and the function: once the package is
-    imported Python binds the name ``symbreak.simulate`` to the module, so the module
-    forwards calls to :func:`simulate`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Dataset4D:
-        return simulate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

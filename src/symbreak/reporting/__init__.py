@@ -1,0 +1,7 @@
+"""The HTML report of an ``analyze`` results folder, built from the saved results only."""
+
+from __future__ import annotations
+
+from .build import open_results, report
+
+__all__ = ["report", "open_results"]
