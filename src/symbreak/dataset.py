@@ -16,6 +16,7 @@ import json
 import numpy as np
 import xarray as xr
 
+from .arrays import NoCopyView
 from .calibration import Calibration
 from .errors import DataError
 
@@ -182,7 +183,7 @@ class Dataset4D:
             return self.array if chunks == "auto" else self.array.rechunk(chunks)
         if chunks == "auto":
             chunks = (1, -1, -1, -1) if self.nbytes > 64 * 2**20 else -1
-        return da.from_array(self.array, chunks=chunks)
+        return da.from_array(NoCopyView(self.array), chunks=chunks, asarray=True, name=False)
 
     def coords(self) -> dict[str, tuple[np.ndarray, str]]:
         """Axis coordinates with units: scan in Å (or px), detector in mrad (or 1/Å, px)."""

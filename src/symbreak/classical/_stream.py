@@ -10,7 +10,6 @@ only fight over the cores.
 
 from __future__ import annotations
 
-import mmap
 import os
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ import dask.array as da
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from ..arrays import NoCopyView, release_pages
 from ..budget import memory_budget as _memory_budget
 from ..budget import scan_chunks
 from ..dataset import Dataset4D
@@ -52,22 +52,7 @@ def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
     chunks = chunk_shape(data, budget)
     if data.is_lazy:
         return data.array.rechunk(chunks)
-    return da.from_array(_NoCopy(data.array), chunks=chunks, asarray=True, name=False)
-
-
-class _NoCopy:
-    """Array-like view of a numpy array or memory map without a ``copy`` method:
-    ``dask.array.from_array`` copies anything that has one, which for a memory map
-    means reading the whole file into memory."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self._array = array
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.ndim = array.ndim
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return self._array[key]
+    return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False)
 
 
 def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
@@ -97,20 +82,6 @@ def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
         result = kernel(block, extra[y0:y1, x0:x1])
     release_pages(block)
     return result[:, :, None, :]
-
-
-def release_pages(array: Any) -> None:
-    """Drop the pages of a memory map that ``array`` views from this process (they stay
-    in the OS page cache and are read again if needed), so that streaming through a file
-    does not grow the resident set size."""
-    base = array
-    while isinstance(base, np.ndarray):
-        base = base.base
-    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            base.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
 
 
 def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type,

@@ -24,7 +24,8 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
-from ._stream import chunk_shape, lazy_map_patterns, release_pages
+from ..arrays import release_pages
+from ._stream import chunk_shape, lazy_map_patterns
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
+from ..arrays import ReleasingMemmap
 from ..budget import memory_budget, scan_chunks
 from ..errors import DataError, FormatError
 
@@ -80,27 +80,6 @@ def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:
     if isinstance(chunks, str) and chunks == "auto":
         chunks = default_chunks(tuple(array.shape), np.dtype(array.dtype).itemsize)
     return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False)
-
-
-class ReleasingMemmap:
-    """Array-like over a :class:`numpy.memmap` that copies what is indexed and then drops
-    the mapping's resident pages (``MADV_DONTNEED``), so streaming through a file larger
-    than memory does not grow the process's resident set. The pages stay in the page
-    cache and are re-read on the next access; the file is never written."""
-
-    def __init__(self, array: np.memmap) -> None:
-        self.array = array
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        out = np.array(self.array[key])
-        handle = getattr(self.array, "_mmap", None)
-        if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
-            try:
-                handle.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):
-                pass
-        return out
 
 
 def lazy_array(array: Any, chunks: Any = "auto") -> da.Array:

@@ -131,7 +131,7 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
         if figure is None:
             body = summary_html(results) if anchor == "summary" else settings_html(results)
         elif pngs.get(figure) is None:
-            body = f'<p class="missing">not in these results</p>'
+            body = '<p class="missing">not in these results</p>'
         else:
             body = (f"<figure>{_img(pngs[figure], title)}"
                     f"<figcaption>{html.escape(CAPTIONS[figure])}</figcaption></figure>")
