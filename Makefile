@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 test-all: $(STAMP) browser
 	$(PY) -m pytest -q -m "slow or not slow"
 
-# Headless Chromium for the report's browser test (tests/report/test_browser.py):
+# Headless Chromium for the report's browser test (tests/reporting/test_browser.py):
 # installed from Debian's packages when missing and running as root; otherwise the
 # test skips and says why.
 browser:

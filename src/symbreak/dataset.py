@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 from typing import Any, Mapping
 
 import dask.array as da
-import json
 import numpy as np
 import xarray as xr
 
 from .arrays import NoCopyView
 from .calibration import Calibration
 from .errors import DataError
+from .jsonable import dumps, jsonable
 
 AXES = ("scan_y", "scan_x", "ky", "kx")
 
@@ -169,7 +170,7 @@ class Dataset4D:
         cal = self.calibration.replace(source=source, **values)
         return self.replace(
             calibration=cal,
-            step={"step": "calibrate", "source": source, "values": _jsonable(values)},
+            step={"step": "calibrate", "source": source, "values": jsonable(values)},
         )
 
     # ------------------------------------------------------------ conversion
@@ -215,9 +216,9 @@ class Dataset4D:
             for axis, (values, unit) in self.coords().items()
         }
         attrs = {
-            "calibration": _json_dumps(self.calibration.to_dict()),
-            "metadata": _json_dumps(dict(self.metadata)),
-            "provenance": _json_dumps(list(self.provenance)),
+            "calibration": dumps(self.calibration.to_dict()),
+            "metadata": dumps(dict(self.metadata)),
+            "provenance": dumps(list(self.provenance)),
         }
         if self.source:
             attrs["source"] = self.source
@@ -250,22 +251,6 @@ def _slice_repr(k: Any) -> Any:
     if k is Ellipsis:
         return "..."
     return [k.start, k.stop, k.step]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
-def _json_dumps(value: Any) -> str:
-    return json.dumps(_jsonable(value), default=str)
 
 
 def _json_loads(text: str) -> Any:

@@ -35,6 +35,7 @@ from .dataset import Dataset4D
 from .errors import OutputExistsError, SettingsError
 from .io import load
 from .io.atomic import TEMP_MARK, atomic_output, remove
+from .jsonable import jsonable
 from .progress import DaskProgress, enabled
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
@@ -343,16 +344,6 @@ def _truth(data: Dataset4D) -> xr.Dataset:
     return renamed.assign_attrs({})
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, source: str,
            checksum: str, timings: Mapping[str, float]) -> dict[str, Any]:
     truth_attrs = dict(data.ground_truth.attrs) if data.ground_truth is not None else {}
@@ -364,13 +355,13 @@ def _attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, source: str
         "input_checksum": checksum,
         "input_shape": list(data.shape),
         "input_dtype": str(data.dtype),
-        "calibration": json.dumps(_jsonable(data.calibration.to_dict())),
-        "analysis_calibration": json.dumps(_jsonable(X.calibration.to_dict())),
+        "calibration": json.dumps(jsonable(data.calibration.to_dict())),
+        "analysis_calibration": json.dumps(jsonable(X.calibration.to_dict())),
         "settings": settings.to_json(),
         "versions": json.dumps(_versions()),
-        "provenance": json.dumps(_jsonable(list(X.provenance)), default=str),
-        "metadata": json.dumps(_jsonable(dict(data.metadata)), default=str),
-        "truth_attrs": json.dumps(_jsonable(truth_attrs), default=str),
+        "provenance": json.dumps(jsonable(list(X.provenance)), default=str),
+        "metadata": json.dumps(jsonable(dict(data.metadata)), default=str),
+        "truth_attrs": json.dumps(jsonable(truth_attrs), default=str),
         "timings": json.dumps(dict(timings)),
     }
 

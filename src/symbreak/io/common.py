@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 from ..arrays import ReleasingMemmap
 from ..budget import memory_budget, scan_chunks
 from ..errors import DataError, FormatError
+from ..jsonable import dumps, jsonable, loads  # noqa: F401  (used as common.*)
 
 MAX_CHUNK_BYTES = 16 * 2**20
 
@@ -92,39 +92,3 @@ def lazy_array(array: Any, chunks: Any = "auto") -> da.Array:
     if isinstance(array, np.memmap):
         array = ReleasingMemmap(array)
     return as_dask(array, chunks)
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and bytes recursively to JSON types."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 1024 else f"<array {value.shape} {value.dtype}>"
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(jsonable(value))
-
-
-def loads(text: Any, default: Any) -> Any:
-    if text is None:
-        return default
-    if isinstance(text, bytes):
-        text = text.decode()
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return default
