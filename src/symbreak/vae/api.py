@@ -72,7 +72,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
     consistency
         Weight of the rotation-consistency term (a randomly rotated copy of each input must
         move the angle latent by the applied angle and leave content latents unchanged);
-        None: the recipe's (1.0 default, 0 paper).
+        None: the recipe's (0.2 default, 0 paper).
     angle_head
         ``"circular"`` (the angle mean is atan2 of two outputs) or ``"linear"`` (paper);
         None: the recipe's.

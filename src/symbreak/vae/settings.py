@@ -21,7 +21,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                   batch_size=20, learning_rate=1e-4, schedule="constant", warmup_epochs=0,
                   consistency=0.0, early_stopping=None),
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
-                    batch_size=64, learning_rate=2e-3, schedule="cosine", warmup_epochs=2,
+                    batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
                     consistency=0.2, early_stopping=20),
 }
 ENCODERS = ("mlp", "conv")
