@@ -8,15 +8,13 @@ from typing import Any
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """DATA, --out, --overwrite, reader options, calibration overrides, budget, progress."""
-    from ..io.overrides import add_calibration_options
+    from ..io.overrides import add_calibration_options, add_input_options
 
     parser.add_argument("data", metavar="DATA", help="4D-STEM data file or zarr store")
     parser.add_argument("--out", required=True, metavar="PATH.zarr",
                         help="output zarr store (xarray.open_zarr reads it)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--dataset", help="array inside the file (HDF5/zarr path, signal index)")
-    parser.add_argument("--format", help="force a reader (see docs/formats.md)")
-    parser.add_argument("--scan-shape", metavar="NY,NX", help="reshape a stack of patterns")
+    add_input_options(parser)
     parser.add_argument("--memory-budget", metavar="SIZE",
                         help="memory to use: 4GB, 512MiB or a fraction of available memory")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..io.overrides import add_calibration_options
+    from ..io.overrides import add_calibration_options, add_input_options
 
     parser = subparsers.add_parser(
         "convert", help="convert a data file to zarr or EMD HDF5 (crop, bin, rechunk)",
@@ -17,9 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "before binning.")
     parser.add_argument("input", help="data file or zarr store to read")
     parser.add_argument("output", help="output path: .zarr or .h5/.emd")
-    parser.add_argument("--dataset", help="array inside the input (HDF5/zarr path)")
-    parser.add_argument("--format", help="force the input reader (see docs/formats.md)")
-    parser.add_argument("--scan-shape", metavar="NY,NX", help="reshape a stack of patterns")
+    add_input_options(parser)
     parser.add_argument("--chunks", metavar="SY,SX,KY,KX",
                         help="output chunk shape (-1 = whole axis); default: whole patterns "
                         "within the memory budget")

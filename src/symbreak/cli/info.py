@@ -7,7 +7,7 @@ import json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..io.overrides import add_calibration_options
+    from ..io.overrides import add_calibration_options, add_input_options
 
     parser = subparsers.add_parser(
         "info", help="show shape, dtype, chunks, calibration and metadata of a data file",
@@ -15,9 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "its data: format, shape, dtype, size, chunks, calibration with units and sources, "
         "metadata, provenance and ground truth.")
     parser.add_argument("path", help="data file or zarr store")
-    parser.add_argument("--dataset", help="array inside the file (HDF5/zarr path, signal index)")
-    parser.add_argument("--format", help="force a reader (see docs/formats.md)")
-    parser.add_argument("--scan-shape", metavar="NY,NX", help="reshape a stack of patterns")
+    add_input_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_calibration_options(parser)
     parser.set_defaults(func=run)

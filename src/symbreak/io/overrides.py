@@ -59,6 +59,13 @@ def parse_pair(text: str) -> tuple[float, float]:
     return (values[0], values[1])
 
 
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Register --dataset, --format and --scan-shape: which array of which file to read."""
+    parser.add_argument("--dataset", help="array inside the file (HDF5/zarr path, signal index)")
+    parser.add_argument("--format", help="force a reader (see docs/formats.md)")
+    parser.add_argument("--scan-shape", metavar="NY,NX", help="reshape a stack of patterns")
+
+
 def add_calibration_options(parser: argparse.ArgumentParser) -> None:
     """Register --energy, --semiangle, --scan-step, ... (each overrides the file)."""
     group = parser.add_argument_group("calibration (overrides the file's values)")
