@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from typing import Iterator
 
 from .errors import SettingsError
 
 DEFAULT_FRACTION = 0.25
 ENV_VAR = "SYMBREAK_MEMORY_BUDGET"
+_SCOPE: contextvars.ContextVar[str | int | float | None] = contextvars.ContextVar(
+    "symbreak_memory_budget", default=None)
 
 
 def available_memory() -> int:
@@ -61,11 +66,36 @@ def parse_size(value: str | int | float) -> int:
 
 
 def memory_budget(budget: str | int | float | None = None) -> int:
-    """The budget in bytes: the argument, else ``$SYMBREAK_MEMORY_BUDGET``, else 25 % of
-    available memory."""
+    """The budget in bytes: the argument, else the innermost :func:`budget_scope`, else
+    ``$SYMBREAK_MEMORY_BUDGET``, else 25 % of available memory."""
+    if budget is None:
+        budget = _SCOPE.get()
     if budget is None:
         budget = os.environ.get(ENV_VAR, DEFAULT_FRACTION)
     return parse_size(budget)
+
+
+@contextlib.contextmanager
+def budget_scope(budget: str | int | float | None) -> Iterator[int]:
+    """Inside the block every ``memory_budget()`` call without an argument returns
+    ``budget`` (same forms as :func:`parse_size`); None keeps the current budget.
+    The value is also exported as ``$SYMBREAK_MEMORY_BUDGET`` (in bytes) so that worker
+    processes started inside the block (DataLoader, dask) honour it too."""
+    if budget is None:
+        yield memory_budget()
+        return
+    value = parse_size(budget)
+    token = _SCOPE.set(value)
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(value)
+    try:
+        yield value
+    finally:
+        _SCOPE.reset(token)
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
 
 
 def scan_chunks(
