@@ -5,7 +5,9 @@ depends on nothing else. numpy arrays and memory maps are wrapped (not copied) i
 with chunks from the memory budget, so every input runs through the same ``map_blocks``
 call and gives the same numbers. Chunks run in a few threads (numpy releases the GIL),
 each with single-threaded BLAS: the kernels are memory bound and nested BLAS threads
-only fight over the cores.
+only fight over the cores. When a dask.distributed client is active
+(:func:`symbreak.cluster.use_cluster`), the chunks run on its workers instead, sized to
+the workers' memory limit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from threadpoolctl import ThreadpoolController
 from ..arrays import NoCopyView, release_pages
 from ..budget import memory_budget as _memory_budget
 from ..budget import scan_chunks
+from ..cluster import active_client, worker_resources
 from ..dataset import Dataset4D
 from ..progress import DaskProgress
 
@@ -42,9 +45,15 @@ def n_workers() -> int:
 
 def chunk_shape(data: Dataset4D, budget: int | str | float | None
                 ) -> tuple[int, int, int, int]:
-    """Scan chunk shape such that every worker's raw chunk plus its float32 copy fit."""
+    """Scan chunk shape such that every worker's raw chunk plus its float32 copy fit
+    (with a dask.distributed client: in the smaller of the budget and a worker's memory)."""
     itemsize = max(data.dtype.itemsize, 4)
-    return scan_chunks(data.shape, itemsize, _memory_budget(budget), copies=2.0 * n_workers() + 2)
+    total, threads = _memory_budget(budget), n_workers()
+    client = active_client()
+    if client is not None:
+        worker_memory, threads = worker_resources(client)
+        total = total if worker_memory is None else min(total, worker_memory)
+    return scan_chunks(data.shape, itemsize, total, copies=2.0 * threads + 2)
 
 
 def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
@@ -68,8 +77,12 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
     out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
                          chunks=arr.chunks[:2] + ((1,), (n_out,)))
-    with single_threaded_blas(), DaskProgress(desc, progress):
-        result = out.compute(scheduler="threads", num_workers=n_workers())
+    client = active_client()
+    if client is not None:
+        result = out.compute(scheduler=client)
+    else:
+        with single_threaded_blas(), DaskProgress(desc, progress):
+            result = out.compute(scheduler="threads", num_workers=n_workers())
     return np.asarray(result)[:, :, 0, :]
 
 

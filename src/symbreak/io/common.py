@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import h5py
 import numpy as np
 
-from ..arrays import ReleasingMemmap
+from ..arrays import H5Dataset, ReleasingMemmap
 from ..budget import memory_budget, scan_chunks
 from ..errors import DataError, FormatError
 from ..jsonable import dumps, jsonable, loads  # noqa: F401  (used as common.*)
@@ -76,9 +77,18 @@ def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int
 
 
 def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:
-    """Wrap an array-like (h5py dataset, zarr array, memmap) lazily in dask."""
+    """Wrap an array-like (h5py dataset, zarr array, memmap) lazily in dask.
+
+    h5py datasets and memory maps are wrapped (:class:`~symbreak.arrays.H5Dataset`,
+    :class:`~symbreak.arrays.ReleasingMemmap`) so that the graph pickles to dask.distributed
+    workers as a file path, not as data (zarr arrays already pickle as their store).
+    """
     if isinstance(chunks, str) and chunks == "auto":
         chunks = default_chunks(tuple(array.shape), np.dtype(array.dtype).itemsize)
+    if isinstance(array, h5py.Dataset):
+        array = H5Dataset(array)
+    elif isinstance(array, np.memmap):
+        array = ReleasingMemmap(array)
     return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False)
 
 
@@ -89,6 +99,4 @@ def lazy_array(array: Any, chunks: Any = "auto") -> da.Array:
         if isinstance(chunks, str) and chunks == "auto":
             return array
         return array.rechunk(chunks)
-    if isinstance(array, np.memmap):
-        array = ReleasingMemmap(array)
     return as_dask(array, chunks)
