@@ -7,16 +7,17 @@ from typing import Any
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """DATA, --out, --overwrite, reader options, calibration overrides, budget, progress."""
+    """DATA, --out, --overwrite, reader options, calibration overrides, budget, dask
+    cluster, progress."""
     from ..io.overrides import add_calibration_options, add_input_options
+    from ._cluster import add_cluster_options
 
     parser.add_argument("data", metavar="DATA", help="4D-STEM data file or zarr store")
     parser.add_argument("--out", required=True, metavar="PATH.zarr",
                         help="output zarr store (xarray.open_zarr reads it)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_input_options(parser)
-    parser.add_argument("--memory-budget", metavar="SIZE",
-                        help="memory to use: 4GB, 512MiB or a fraction of available memory")
+    add_cluster_options(parser)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
     add_calibration_options(parser)

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from ..settings import SECTIONS
+from ._cluster import add_cluster_options
 
 HELP = {
     "crop": "side of the window cut around the mean pattern's centre [px] (default: 1.16 x "
@@ -81,6 +82,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_cluster_options(parser)
     group = parser.add_argument_group("calibration overrides")
     for name, (kind, text) in CALIBRATION.items():
         group.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     progress = False if args.quiet else None
     analyze(args.data, out=args.out, settings=args.config, calibration=calibration,
             resume=args.resume, overwrite=args.overwrite, progress=progress,
+            scheduler=args.scheduler, workers=args.workers, memory_budget=args.memory_budget,
             **settings_options(args))
     print(f"results: {args.out}/results.zarr")
     if not args.no_report:

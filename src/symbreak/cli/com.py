@@ -40,15 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from ..classical.fields import curl, divergence, electric_field, icom
     from ..io.overrides import parse_angle
     from ._classical import load_data, parse_radii
+    from ._cluster import cluster_from_args
 
     data = load_data(args)
     rotation = args.rotation
     if rotation is not None and rotation != "auto":
         rotation = parse_angle(rotation)
-    result = com(data, mask=parse_radii(args.mask) if args.mask else None,
-                 mask_units=args.mask_units, threshold=args.threshold, reference=args.reference,
-                 units=args.units, rotation=rotation, flip=args.flip,
-                 memory_budget=args.memory_budget, progress=args.progress)
+    with cluster_from_args(args):
+        result = com(data, mask=parse_radii(args.mask) if args.mask else None,
+                     mask_units=args.mask_units, threshold=args.threshold, reference=args.reference,
+                     units=args.units, rotation=rotation, flip=args.flip,
+                     memory_budget=args.memory_budget, progress=args.progress)
     if args.derived:
         result["divergence"] = divergence(result)
         result["curl"] = curl(result)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ..io.overrides import add_calibration_options, add_input_options
+    from ._cluster import add_cluster_options
 
     parser = subparsers.add_parser(
         "convert", help="convert a data file to zarr or EMD HDF5 (crop, bin, rechunk)",
@@ -18,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="data file or zarr store to read")
     parser.add_argument("output", help="output path: .zarr or .h5/.emd")
     add_input_options(parser)
+    add_cluster_options(parser)
     parser.add_argument("--chunks", metavar="SY,SX,KY,KX",
                         help="output chunk shape (-1 = whole axis); default: whole patterns "
                         "within the memory budget")
@@ -27,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bin", type=int, default=1, metavar="N",
                         help="sum N x N detector pixels (edges that do not fill a bin are dropped)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted conversion to .zarr (same input and "
+                        "options); the chunks already written are kept")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_calibration_options(parser)
     parser.set_defaults(func=run)
@@ -34,11 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import SettingsError
-    from ..io import load, save
+    from ..io import load
     from ..io.atomic import check_output
     from ..io.ops import bin_detector, crop, parse_crop
     from ..io.overrides import calibration_overrides, parse_pair
     from ..io.registry import writer_for
+    from ..io.stream import write_output
+    from ._cluster import cluster_from_args
 
     writer_for(Path(args.output))
     check_output(args.output, args.overwrite)
@@ -58,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if crops:
         data = crop(data, crops.get("scan"), crops.get("detector"))
     data = bin_detector(data, args.bin)
-    out = save(data, args.output, chunks=chunks, overwrite=args.overwrite,
-               progress=False if args.no_progress else None)
+    with cluster_from_args(args):
+        out = save(data, args.output, chunks=chunks, overwrite=args.overwrite,
+                   progress=False if args.no_progress else None)
     print(f"wrote {out}: shape {data.shape}, dtype {data.dtype}")
     return 0

@@ -7,6 +7,7 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ._classical import add_data_options
+    from ._cluster import cluster_from_args
 
     parser = subparsers.add_parser(
         "decompose", help="PCA or NMF of the patterns (scores maps, component patterns)",
@@ -29,9 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from ._classical import load_data
 
     data = load_data(args)
-    result = decompose(data, args.method, args.n_components, incremental=args.incremental,
-                       random_state=args.seed, max_iter=args.max_iter,
-                       memory_budget=args.memory_budget, progress=args.progress)
+    with cluster_from_args(args):
+        result = decompose(data, args.method, args.n_components, incremental=args.incremental,
+                           random_state=args.seed, max_iter=args.max_iter,
+                           memory_budget=args.memory_budget, progress=args.progress)
     save_results(result, args.out, overwrite=args.overwrite)
     print(f"{args.method.upper()} with {args.n_components} components -> {args.out}")
     return 0

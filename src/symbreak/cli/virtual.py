@@ -7,6 +7,7 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ._classical import add_data_options
+    from ._cluster import cluster_from_args
 
     parser = subparsers.add_parser(
         "virtual", help="virtual bright-field / ABF / ADF / HAADF images in one pass",
@@ -45,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     detectors = dict(parse_detector(d) for d in args.detector) if args.detector else None
     data = load_data(args)
-    result = virtual_images(data, detectors, units=args.units,
-                            center=parse_pair(args.center) if args.center else None,
-                            shifts=args.shifts, memory_budget=args.memory_budget,
-                            progress=args.progress)
+    with cluster_from_args(args):
+        result = virtual_images(data, detectors, units=args.units,
+                                center=parse_pair(args.center) if args.center else None,
+                                shifts=args.shifts, memory_budget=args.memory_budget,
+                                progress=args.progress)
     save_results(result, args.out, overwrite=args.overwrite)
     print(f"virtual images {', '.join(result.data_vars)} -> {args.out}")
     return 0

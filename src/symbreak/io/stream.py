@@ -1,16 +1,40 @@
-"""Stream a Dataset4D into an on-disk array chunk by chunk with bounded memory."""
+"""Stream a Dataset4D into an on-disk array chunk by chunk with bounded memory, and
+write whole outputs so that a killed write can be continued (``resume``).
+
+A zarr output is written into the fixed temporary store
+:func:`~symbreak.io.atomic.partial_path` with a :class:`~symbreak.io.atomic.ChunkRecord`
+of the chunks on disk and a fingerprint of the input and settings. ``resume=True``
+reopens that store, checks the fingerprint, writes the chunks not yet recorded and
+renames the store to its final name. HDF5 outputs cannot be resumed (a file killed
+mid-write may be corrupt) and are always written from the start.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import contextvars
+import functools
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
 
 import dask
 import dask.array as da
+import numpy as np
 
 from ..dataset import Dataset4D
 from ..errors import SettingsError
+from ..jsonable import jsonable
 from ..progress import DaskProgress
+from .atomic import (RECORD_NAME, ChunkRecord, check_output, partial_output, partial_path,
+                     remove)
 from .common import default_chunks, lazy_array
+
+_RECORD: contextvars.ContextVar[ChunkRecord | None] = contextvars.ContextVar(
+    "symbreak_chunk_record", default=None)
 
 
 def write_chunks(data: Dataset4D, chunks: Any = None) -> tuple[int, int, int, int]:
@@ -30,7 +54,188 @@ def write_chunks(data: Dataset4D, chunks: Any = None) -> tuple[int, int, int, in
 
 def store(data: Dataset4D, target: Any, *, chunks: Any, progress: bool | None,
           lock: bool = False) -> None:
-    """Compute ``data`` chunk by chunk into ``target`` (zarr array or h5py dataset)."""
+    """Compute ``data`` chunk by chunk into ``target`` (zarr array or h5py dataset).
+
+    Inside :func:`recording`, a zarr ``target`` is written one of its own chunks at a
+    time, skipping the chunks the record lists and recording each one written.
+    """
+    record = _RECORD.get()
+    if record is not None and hasattr(target, "chunks") and hasattr(target, "store_path"):
+        _store_recorded(data, target, record, progress)
+        return
     array = lazy_array(data.array, write_chunks(data, chunks))
     with dask.config.set(scheduler="threads"), DaskProgress("writing", progress):
         da.store(array, target, lock=lock, compute=True)
+
+
+@contextlib.contextmanager
+def recording(record: ChunkRecord) -> Iterator[None]:
+    """Make :func:`store` record the chunks it writes in ``record`` (and skip done ones)."""
+    token = _RECORD.set(record)
+    try:
+        yield
+    finally:
+        _RECORD.reset(token)
+
+
+def _write_chunk(target: Any, record: ChunkRecord, number: int,
+                 region: tuple[slice, ...], block: np.ndarray) -> None:
+    target[region] = block
+    record.mark(number)
+
+
+def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
+                    progress: bool | None) -> None:
+    chunk_shape = tuple(int(c) for c in target.chunks)
+    array = lazy_array(data.array, chunk_shape)
+    grid = tuple(int(n) for n in array.numblocks)
+    if record.grid and record.grid != grid:
+        raise SettingsError(f"{record.path.parent}: its chunk grid {record.grid} is not the "
+                            f"data's {grid}; run without resume to start again")
+    record.grid = grid
+    record.flush()  # from here on the store's header is complete: it can be resumed
+    parts = array.to_delayed().ravel()
+    writes = []
+    for number in range(int(np.prod(grid))):
+        if number in record.done:
+            continue
+        index = np.unravel_index(number, grid)
+        region = tuple(slice(i * c, min((i + 1) * c, n))
+                       for i, c, n in zip(index, chunk_shape, data.shape))
+        write = functools.partial(_write_chunk, target, record, number, region)
+        writes.append(dask.delayed(write, pure=False)(parts[number]))
+    with DaskProgress("writing", progress):
+        dask.compute(*writes, scheduler="threads")
+    record.flush()
+
+
+# ------------------------------------------------------------------------ whole outputs
+def _without_time(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_time(v) for k, v in value.items() if k != "time"}
+    if isinstance(value, (list, tuple)):
+        return [_without_time(v) for v in value]
+    return value
+
+
+def _input_stats(data: Dataset4D) -> list[Any]:
+    """Size and modification time of the files the data was loaded from."""
+    paths = {step["path"] for step in data.provenance
+             if isinstance(step, dict) and isinstance(step.get("path"), str)}
+    stats = []
+    for name in sorted(paths):
+        path = Path(name)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            try:
+                st = f.stat()
+                stats.append([str(f), st.st_size, st.st_mtime_ns])
+            except OSError:
+                stats.append([str(f), None, None])
+    return stats
+
+
+def fingerprint(data: Dataset4D, *, format: str, chunks: Any) -> dict[str, str]:
+    """Short hashes of what decides an output's bytes: the input files, the array's shape
+    and dtype, and the settings (provenance without times, calibration, metadata,
+    format and chunks). Equal fingerprints: a resumed write gives the same output."""
+    parts = {
+        "input files": _input_stats(data),
+        "shape and dtype": [list(data.shape), str(data.dtype)],
+        "settings": [_without_time(list(data.provenance)), data.calibration.to_dict(),
+                     dict(data.metadata), format, None if chunks is None else list(chunks)],
+    }
+    return {k: hashlib.sha256(json.dumps(jsonable(v), sort_keys=True, default=str).encode()
+                              ).hexdigest()[:16] for k, v in parts.items()}
+
+
+def _tell(text: str) -> None:
+    print(f"symbreak: {text}", file=sys.stderr)
+
+
+def _previous(path: Path, resume: bool, resumable: bool) -> dict | None:
+    """What an earlier, unfinished write of ``path`` left: the record to continue when
+    resuming, else None after removing the leftover (and saying so)."""
+    left = partial_path(path)
+    found = left.exists() or left.is_symlink()
+    previous = ChunkRecord.read(left / RECORD_NAME) if found and left.is_dir() else None
+    if resume and previous is not None:
+        return previous
+    if resume:
+        _tell(f"nothing to resume for {path.name}" + (
+            " (the earlier run stopped before writing data)" if found else "")
+            + "; writing it from the start")
+    elif found:
+        hint = ("; pass --resume (resume=True) to continue it instead"
+                if resumable and previous is not None else "")
+        _tell(f"replacing the unfinished output {left.name} of an interrupted run{hint}")
+    if found:
+        remove(left)
+    return None
+
+
+def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None = None,
+                 chunks: Any = None, overwrite: bool = False, resume: bool = False,
+                 progress: bool | None = None, what: str = "save") -> Path:
+    """Write ``data`` to ``path`` (zarr or EMD HDF5) under an output lock, streaming.
+
+    Parameters
+    ----------
+    data, path, format, chunks, overwrite, progress
+        As :func:`symbreak.save`.
+    resume
+        Continue a zarr write that was killed half way: the chunks already in its
+        temporary store are kept when the input and settings are the same (else a
+        :class:`SettingsError`); without an unfinished write, start from the beginning.
+    what
+        The command named in the lock file (``convert``, ``simulate``).
+
+    Returns
+    -------
+    Path
+        The written path; nothing appears under it until the write is complete.
+    """
+    from .lock import output_lock
+    from .registry import writer_for
+
+    path = Path(path).expanduser()
+    fmt = writer_for(path, format)
+    resumable = fmt.name == "zarr"
+    if resume and not resumable:
+        raise SettingsError(
+            f"resume needs zarr output: {path.name} is {fmt.name} (HDF5), which cannot be "
+            "continued after an interruption; write a .zarr store, or run without resume")
+    check_output(path, overwrite)
+    with output_lock(path, what, beside=True):
+        previous = _previous(path, resume, resumable)
+        with partial_output(path, overwrite, keep_on_interrupt=resumable) as tmp:
+            if not resumable:
+                fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
+            else:
+                _write_zarr(data, tmp, fmt, chunks, progress, previous)
+    return path
+
+
+def _write_zarr(data: Dataset4D, tmp: Path, fmt: Any, chunks: Any, progress: bool | None,
+                previous: dict | None) -> None:
+    import zarr
+
+    current = fingerprint(data, format=fmt.name, chunks=chunks)
+    record = ChunkRecord(tmp / RECORD_NAME, current, ())
+    if previous is None:
+        with recording(record):
+            fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
+        return
+    changed = [k for k, v in current.items() if previous["fingerprint"].get(k) != v] \
+        if isinstance(previous["fingerprint"], dict) else list(current)
+    if changed:
+        raise SettingsError(
+            f"cannot resume: the unfinished {tmp.name} was written from other "
+            f"{' and '.join(changed)}; give the same input and options as the interrupted "
+            "run, or run without --resume (resume=False) to start again")
+    record = ChunkRecord(tmp / RECORD_NAME, current, previous["grid"], previous["done"])
+    total = int(np.prod(record.grid))
+    _tell(f"resuming: {len(record.done)} of {total} chunks were already written")
+    target = zarr.open_group(str(tmp), mode="r+")["data"]
+    with recording(record):
+        store(data, target, chunks=None, progress=progress)
