@@ -30,3 +30,7 @@ class SettingsError(SymbreakError, ValueError):
 
 class OutputExistsError(SymbreakError, FileExistsError):
     """An output path exists and overwriting was not requested."""
+
+
+class OutputLockedError(SymbreakError):
+    """Another symbreak process is writing the same output right now."""

@@ -18,6 +18,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", "-o", help="output .zarr or .h5")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted simulation into a .zarr (same options)")
     p.add_argument("--seed", type=int, default=0, help="seed of noise and frozen phonons")
     p.add_argument("--energy", type=float, help="beam energy [eV] (60 kV: 60e3)")
     p.add_argument("--semiangle", type=float, help="convergence semi-angle [mrad]")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             "give SYSTEM_OR_PRESET and --out PATH, e.g. `symbreak simulate graphene-vacancy "
             "--out vacancy.zarr` (`symbreak simulate --list` shows the presets)"
         )
-    data = simulate(args.system, out=args.out, overwrite=args.overwrite,
+    data = simulate(args.system, out=args.out, overwrite=args.overwrite, resume=args.resume,
                     progress=args.progress, seed=args.seed, **options_from(args))
     ny, nx, ky, kx = data.shape
     print(f"wrote {args.out}: {ny} x {nx} probes, {ky} x {kx} px", file=sys.stderr)

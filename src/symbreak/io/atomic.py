@@ -1,21 +1,28 @@
 """Write outputs to a temporary name and rename at the end, never over the user's files.
 
 A failed or interrupted write leaves no half file under the final name; an existing
-output is only replaced with ``overwrite=True``.
+output is only replaced with ``overwrite=True``. :func:`partial_output` uses a fixed
+temporary name, and :class:`ChunkRecord` lists the chunks already in it, so that a write
+killed half way can be continued (``resume``) instead of started again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import OutputExistsError, SettingsError
 
 TEMP_MARK = ".symbreak-tmp-"
+PARTIAL_MARK = f"{TEMP_MARK}partial-"
+RECORD_NAME = ".symbreak-progress.json"
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -49,14 +56,107 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     tmp = final.with_name(f"{TEMP_MARK}{uuid.uuid4().hex[:8]}-{final.name}")
     try:
         yield tmp
-        if final.exists():
-            # keep the old output until the new one is complete, then swap
-            old = final.with_name(f"{TEMP_MARK}old-{uuid.uuid4().hex[:8]}-{final.name}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            remove(old)
-        else:
-            os.replace(tmp, final)
+        _swap_in(tmp, final)
     except BaseException:
         remove(tmp)
         raise
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Move the finished ``tmp`` to ``final``, keeping an old ``final`` until then."""
+    if final.exists():
+        old = final.with_name(f"{TEMP_MARK}old-{uuid.uuid4().hex[:8]}-{final.name}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        remove(old)
+    else:
+        os.replace(tmp, final)
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The fixed temporary name of ``path`` (the same in every run, so it can be resumed)."""
+    path = Path(path)
+    return path.with_name(f"{PARTIAL_MARK}{path.name}")
+
+
+@contextlib.contextmanager
+def partial_output(path: str | os.PathLike, overwrite: bool = False,
+                   keep_on_interrupt: bool = False) -> Iterator[Path]:
+    """Like :func:`atomic_output` with the fixed temporary name :func:`partial_path`.
+
+    The caller decides what to do with a temporary output left by an earlier run
+    (continue it or remove it) before writing. On KeyboardInterrupt the temporary output
+    is kept when ``keep_on_interrupt``; any other exception removes it. The record file
+    :data:`RECORD_NAME` inside a directory store is removed before the final rename.
+    """
+    final = check_output(path, overwrite)
+    tmp = partial_path(final)
+    try:
+        yield tmp
+        if tmp.is_dir():
+            (tmp / RECORD_NAME).unlink(missing_ok=True)
+        _swap_in(tmp, final)
+    except KeyboardInterrupt:
+        if not keep_on_interrupt:
+            remove(tmp)
+        raise
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+class ChunkRecord:
+    """Which chunks of an output are on disk: ``RECORD_NAME`` in the temporary store.
+
+    A JSON file ``{"fingerprint": {...}, "grid": [n, ...], "done": [[start, stop], ...]}``
+    (ranges of C-order chunk numbers), replaced atomically, at most every
+    ``interval`` seconds and on :meth:`flush`. A chunk is marked only after it is
+    written, so a kill loses at most the chunks of the last ``interval``, never
+    records a chunk that is not there.
+    """
+
+    def __init__(self, path: Path, fingerprint: Any, grid: Iterable[int],
+                 done: Iterable[int] = (), interval: float = 0.2) -> None:
+        self.path, self.fingerprint = Path(path), fingerprint
+        self.grid = tuple(int(n) for n in grid)
+        self.done: set[int] = set(done)
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._saved = 0.0
+
+    @classmethod
+    def read(cls, path: Path) -> dict | None:
+        """The record's contents, or None when missing or unreadable (killed mid-write
+        of the store's header: nothing to continue)."""
+        try:
+            info = json.loads(Path(path).read_text())
+            done = {int(i) for a, b in info["done"] for i in range(a, b)}
+            return {"fingerprint": info["fingerprint"],
+                    "grid": tuple(int(n) for n in info["grid"]), "done": done}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def mark(self, number: int) -> None:
+        """Record chunk ``number`` (C order over the grid) as written."""
+        with self._lock:
+            self.done.add(int(number))
+            if time.monotonic() - self._saved >= self.interval:
+                self._save()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        ranges: list[list[int]] = []
+        for i in sorted(self.done):
+            if ranges and ranges[-1][1] == i:
+                ranges[-1][1] = i + 1
+            else:
+                ranges.append([i, i + 1])
+        text = json.dumps({"fingerprint": self.fingerprint, "grid": list(self.grid),
+                           "done": ranges})
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.path)
+        self._saved = time.monotonic()

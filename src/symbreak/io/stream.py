@@ -135,12 +135,21 @@ def _input_stats(data: Dataset4D) -> list[Any]:
     return stats
 
 
+def _memory_hash(data: Dataset4D) -> str | None:
+    """SHA-256 of data held in memory (no file to identify it by); None for lazy data."""
+    array = data.array
+    if not isinstance(array, np.ndarray) or isinstance(array, np.memmap):
+        return None
+    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+
+
 def fingerprint(data: Dataset4D, *, format: str, chunks: Any) -> dict[str, str]:
-    """Short hashes of what decides an output's bytes: the input files, the array's shape
-    and dtype, and the settings (provenance without times, calibration, metadata,
-    format and chunks). Equal fingerprints: a resumed write gives the same output."""
+    """Short hashes of what decides an output's bytes: the input (files' sizes and
+    modification times, or the bytes of in-memory data), the array's shape and dtype, and
+    the settings (provenance without times, calibration, metadata, format and chunks).
+    Equal fingerprints: a resumed write gives the same output."""
     parts = {
-        "input files": _input_stats(data),
+        "input": [_input_stats(data), _memory_hash(data)],
         "shape and dtype": [list(data.shape), str(data.dtype)],
         "settings": [_without_time(list(data.provenance)), data.calibration.to_dict(),
                      dict(data.metadata), format, None if chunks is None else list(chunks)],
@@ -153,13 +162,21 @@ def _tell(text: str) -> None:
     print(f"symbreak: {text}", file=sys.stderr)
 
 
-def _previous(path: Path, resume: bool, resumable: bool) -> dict | None:
-    """What an earlier, unfinished write of ``path`` left: the record to continue when
-    resuming, else None after removing the leftover (and saying so)."""
+def _previous(path: Path, resume: bool, current: dict[str, str] | None) -> dict | None:
+    """What an earlier, unfinished write of ``path`` left: its record when resuming (after
+    checking it against the ``current`` fingerprint), else None after removing the
+    leftover and saying so. ``current`` is None for outputs that cannot be resumed."""
     left = partial_path(path)
     found = left.exists() or left.is_symlink()
     previous = ChunkRecord.read(left / RECORD_NAME) if found and left.is_dir() else None
-    if resume and previous is not None:
+    if resume and previous is not None and current is not None:
+        old = previous["fingerprint"] if isinstance(previous["fingerprint"], dict) else {}
+        changed = [k for k, v in current.items() if old.get(k) != v]
+        if changed:
+            raise SettingsError(
+                f"cannot resume: the unfinished {left.name} was written from other "
+                f"{' and '.join(changed)}; give the same input and options as the "
+                "interrupted run, or run without --resume (resume=False) to start again")
         return previous
     if resume:
         _tell(f"nothing to resume for {path.name}" + (
@@ -167,7 +184,7 @@ def _previous(path: Path, resume: bool, resumable: bool) -> dict | None:
             + "; writing it from the start")
     elif found:
         hint = ("; pass --resume (resume=True) to continue it instead"
-                if resumable and previous is not None else "")
+                if current is not None and previous is not None else "")
         _tell(f"replacing the unfinished output {left.name} of an interrupted run{hint}")
     if found:
         remove(left)
@@ -206,33 +223,25 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
             f"resume needs zarr output: {path.name} is {fmt.name} (HDF5), which cannot be "
             "continued after an interruption; write a .zarr store, or run without resume")
     check_output(path, overwrite)
+    current = fingerprint(data, format=fmt.name, chunks=chunks) if resumable else None
     with output_lock(path, what, beside=True):
-        previous = _previous(path, resume, resumable)
+        previous = _previous(path, resume, current)
         with partial_output(path, overwrite, keep_on_interrupt=resumable) as tmp:
-            if not resumable:
+            if current is None:
                 fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
             else:
-                _write_zarr(data, tmp, fmt, chunks, progress, previous)
+                _write_zarr(data, tmp, fmt, chunks, progress, current, previous)
     return path
 
 
 def _write_zarr(data: Dataset4D, tmp: Path, fmt: Any, chunks: Any, progress: bool | None,
-                previous: dict | None) -> None:
+                current: dict[str, str], previous: dict | None) -> None:
     import zarr
 
-    current = fingerprint(data, format=fmt.name, chunks=chunks)
-    record = ChunkRecord(tmp / RECORD_NAME, current, ())
     if previous is None:
-        with recording(record):
+        with recording(ChunkRecord(tmp / RECORD_NAME, current, ())):
             fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
         return
-    changed = [k for k, v in current.items() if previous["fingerprint"].get(k) != v] \
-        if isinstance(previous["fingerprint"], dict) else list(current)
-    if changed:
-        raise SettingsError(
-            f"cannot resume: the unfinished {tmp.name} was written from other "
-            f"{' and '.join(changed)}; give the same input and options as the interrupted "
-            "run, or run without --resume (resume=False) to start again")
     record = ChunkRecord(tmp / RECORD_NAME, current, previous["grid"], previous["done"])
     total = int(np.prod(record.grid))
     _tell(f"resuming: {len(record.done)} of {total} chunks were already written")

@@ -17,8 +17,9 @@ import ase
 
 from ..calibration import Calibration, electron_wavelength
 from ..dataset import Dataset4D
-from ..io import load, save
+from ..io import load
 from ..io.atomic import check_output
+from ..io.stream import write_output
 from .engine import measurement
 from .noise import add_poisson_noise
 from .geometry import Plan, make_plan
@@ -45,6 +46,7 @@ def simulate(
     *,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: bool | None = None,
     seed: int = 0,
     **options: Any,
@@ -62,6 +64,10 @@ def simulate(
         loaded back from the file.
     overwrite
         Replace an existing ``out``.
+    resume
+        Continue writing a zarr ``out`` that an earlier run with the same options left
+        unfinished (killed): the chunks already written are kept, the rest computed; the
+        result is the same bytes as an uninterrupted run.
     progress
         Progress bar while saving (default: when stderr is a terminal).
     seed
@@ -97,7 +103,8 @@ def simulate(
     )
     if out is None:
         return data
-    path = save(data, out, overwrite=overwrite, progress=progress)
+    path = write_output(data, out, overwrite=overwrite, resume=resume, progress=progress,
+                        what="simulate")
     return load(path)
 
 
