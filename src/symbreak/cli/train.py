@@ -1,4 +1,9 @@
-"""``symbreak train DATA --out MODEL_DIR``: fit a rotationally invariant VAE."""
+"""``symbreak train DATA --out MODEL_DIR``: fit a rotationally invariant VAE.
+
+Under ``torchrun --nproc_per_node N -m symbreak train ...`` (or ``torchrun --no-python
+symbreak train ...``) the N processes train one model with DistributedDataParallel and only
+rank 0 writes the checkpoints and the model.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-dir", default=None,
                    help="checkpoint folder (default: MODEL_DIR.checkpoints beside --out)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--streaming", choices=("auto", "on", "off"), default="auto",
+                   help="stream patterns from disk chunk by chunk (auto: when they exceed a "
+                   "quarter of the memory budget)")
+    p.add_argument("--loader-workers", type=int, default=None,
+                   help="DataLoader processes reading chunks ahead while streaming (default 1)")
+    p.add_argument("--memory-budget", default=None,
+                   help="memory for data, e.g. 4GB or 0.25 (fraction of available memory); "
+                   "default $SYMBREAK_MEMORY_BUDGET or 0.25")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=run)
 
@@ -62,8 +75,22 @@ def load_patterns(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from symbreak.budget import budget_scope
+
+    try:
+        with budget_scope(args.memory_budget):
+            return _train(args)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace) -> int:
     from symbreak.io.atomic import check_output
     from symbreak.vae import RotationalVAE
+    from symbreak.vae.parallel import is_main_process
 
     out = check_output(args.out, args.overwrite)
     checkpoints = args.checkpoint_dir or str(out.with_name(out.name + ".checkpoints"))
@@ -75,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, max_time=args.max_time,
         device=args.device, precision=args.precision, random_state=args.seed,
         checkpoint_dir=checkpoints, progress=args.progress,
-        n_threads=args.threads)
+        n_threads=args.threads, loader_workers=args.loader_workers,
+        streaming={"auto": "auto", "on": True, "off": False}[args.streaming])
     model.fit(data, resume=args.resume)
+    if not is_main_process():
+        return 0
     model.save(out, extra={"data": str(Path(args.data).resolve())}, overwrite=args.overwrite)
     last = model.history_[-1]
     print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s: validation loss "

@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+import dask.array as da
 
 import numpy as np
 import torch
 import xarray as xr
+import zarr
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 
+from ..budget import memory_budget
 from ..dataset import Dataset4D
 from ..errors import DataError, FormatError, SettingsError
 from .data import as_patterns, check_unit_interval
+from .encode_map import EncoderSpec, columns, encode_lazy, encode_patterns
 from .geometry import pixel_unit, unwrap_map, wrap_angle
 from .loss import mean_from_output
 from .model import Architecture, RotationalVAEModule, build_model
+from .parallel import Parallel, device_for, from_environment
 from .serialize import load_model, save_model
 from .settings import Settings, resolve, resolve_device
+from .source import MemoryData, MemoryPatterns, StreamData, ZarrPatterns, pattern_sum, value_range
+from .stage import stage_patterns
 from .train import Trainer, cpu_threads, default_threads
 
 INFERENCE_BATCH = 512
-_NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads")
+_NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads",
+                   "streaming", "loader_workers")
+IN_MEMORY_SHARE = 4  # data up to 1/4 of the memory budget are held in memory
 
 
 class RotationalVAE(TransformerMixin, BaseEstimator):
@@ -98,6 +111,20 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         PyTorch CPU threads while fitting and encoding; None: 1 for the rotate decoder
         (its small operations run fastest single-threaded, above all on a shared machine),
         PyTorch's setting otherwise. Restored afterwards.
+    streaming
+        ``"auto"``: patterns larger than a quarter of the memory budget
+        (:func:`symbreak.budget.memory_budget`) are streamed from disk chunk by chunk (a
+        zarr array is read in place; other lazy input is first written to a zarr store in
+        ``checkpoint_dir`` or a temporary folder); smaller ones are held in memory.
+        True / False: always / never stream. Encoding of lazy input larger than the budget
+        share is a chunked dask map (on a dask.distributed cluster when one is active).
+    loader_workers
+        DataLoader worker processes that read chunks ahead while streaming; None: 1.
+
+    Under ``torchrun --nproc_per_node N`` fitting runs in N processes with
+    DistributedDataParallel: ``batch_size`` is the global batch (each process takes
+    ``batch_size // N``), each process streams its own share of the chunks, and only the
+    process of rank 0 writes checkpoints.
     """
 
     def __init__(self, *, latent_dim: int = 2, translation: bool = False,
@@ -111,7 +138,8 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                  max_time: float | None = None, device: str = "auto",
                  precision: str = "auto", random_state: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 progress: bool | None = None, n_threads: int | None = None) -> None:
+                 progress: bool | None = None, n_threads: int | None = None,
+                 streaming: bool | str = "auto", loader_workers: int | None = None) -> None:
         self.latent_dim = latent_dim
         self.translation = translation
         self.encoder = encoder
@@ -137,26 +165,40 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
         self.n_threads = n_threads
+        self.streaming = streaming
+        self.loader_workers = loader_workers
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, resume: bool = False) -> "RotationalVAE":
-        """Train on patterns ``X`` (4-D scan or 3-D stack); returns self.
+        """Train on patterns ``X``; returns self.
 
-        With ``resume=True`` training continues from the checkpoint in ``checkpoint_dir``
-        and ends exactly where an uninterrupted run would have.
+        ``X``: a 4-D scan or 3-D stack as numpy, memory map, dask, zarr array, xarray,
+        torch tensor or :class:`Dataset4D`. With ``resume=True`` training continues from the
+        checkpoint in ``checkpoint_dir`` and ends exactly where an uninterrupted run would.
         """
         settings = resolve(self.get_params())
-        patterns, _ = as_patterns(X)
+        parallel = from_environment(settings.device)
+        settings = dataclasses.replace(settings, device=device_for(settings.device, parallel))
+        with contextlib.ExitStack() as stack:
+            source = self._source(X, stack)
+            self._fit_source(source, settings, parallel, resume)
+        return self
+
+    def _fit_source(self, source: Any, settings: Settings, parallel: Parallel,
+                    resume: bool) -> None:
         if settings.likelihood != "gaussian":
-            check_unit_interval(patterns, settings.likelihood)
-        train_idx, val_idx = self._split(patterns.shape[0], settings)
-        arch = _architecture(settings, patterns.shape[1:])
+            low, high = value_range(source)
+            check_unit_interval(np.array([low, high], np.float32), settings.likelihood)
+        train_idx, val_idx = self._split(source.n, settings)
+        arch = _architecture(settings, source.pattern_shape)
         model = build_model(arch, settings.random_state)
-        fingerprint = _fingerprint(settings, patterns)
-        trainer = Trainer(model, settings, fingerprint, self.checkpoint_dir, self.progress)
-        data = torch.from_numpy(patterns)
+        fingerprint = _fingerprint(settings, (source.n, *source.pattern_shape),
+                                   pattern_sum(source))
+        trainer = Trainer(model, settings, fingerprint, self.checkpoint_dir, self.progress,
+                          parallel)
+        data = self._training_data(source, train_idx, val_idx, settings, parallel)
         t0 = time.perf_counter()
-        history = trainer.fit(data[train_idx], data[val_idx], resume=resume)
+        history = trainer.fit(data, resume=resume)
         self.fit_time_ = time.perf_counter() - t0
         self.model_ = trainer.model.eval()
         self.settings_ = settings.to_dict()
@@ -164,12 +206,53 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         self.history_ = history
         self.best_validation_loss_ = float(trainer.best_val)
         self.n_epochs_ = len(history)
-        self.pattern_shape_ = tuple(int(n) for n in patterns.shape[1:])
+        self.pattern_shape_ = tuple(int(n) for n in source.pattern_shape)
         self.train_indices_ = train_idx
         self.validation_indices_ = val_idx
         self.device_ = settings.device
         self.fingerprint_ = fingerprint
-        return self
+        self.streamed_ = isinstance(data, StreamData)
+
+    def _source(self, X: Any, stack: contextlib.ExitStack) -> Any:
+        """A :class:`ZarrPatterns` for data streamed from disk, else :class:`MemoryPatterns`."""
+        if self.streaming not in ("auto", True, False):
+            raise SettingsError(f"streaming={self.streaming!r} must be 'auto', True or False")
+        if isinstance(X, Dataset4D):
+            X = X.array
+        if isinstance(X, xr.DataArray):
+            X = X.data
+        if isinstance(X, (str, os.PathLike)):
+            X = zarr.open_array(str(X), mode="r")
+        if not _is_lazy(X):
+            return MemoryPatterns(as_patterns(X)[0])
+        share = memory_budget() // IN_MEMORY_SHARE
+        big = int(np.prod(X.shape)) * 4 > share
+        if self.streaming is False or (self.streaming == "auto" and not big):
+            return MemoryPatterns(as_patterns(X)[0])
+        if isinstance(X, zarr.Array):
+            return ZarrPatterns(X)
+        if isinstance(X, np.memmap):
+            return MemoryPatterns(X.reshape(-1, *X.shape[-2:]))
+        folder = self.checkpoint_dir
+        if folder is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="symbreak-"))
+        return ZarrPatterns(stage_patterns(X, Path(folder) / "patterns.zarr"))
+
+    def _training_data(self, source: Any, train_idx: np.ndarray, val_idx: np.ndarray,
+                       settings: Settings, parallel: Parallel) -> Any:
+        streamed = isinstance(source, ZarrPatterns) or self.streaming is True \
+            or not isinstance(source.patterns, np.ndarray) \
+            or isinstance(source.patterns, np.memmap)
+        if not streamed:
+            data = torch.from_numpy(source.patterns)
+            return MemoryData(data[train_idx], data[val_idx], settings.batch_size, parallel)
+        mask = np.zeros(source.n, dtype=bool)
+        mask[train_idx] = True
+        pattern_bytes = 4 * int(np.prod(source.pattern_shape))
+        buffer = max(settings.batch_size, memory_budget() // 8 // pattern_bytes)
+        workers = 1 if self.loader_workers is None else int(self.loader_workers)
+        return StreamData(source, mask, settings.batch_size, settings.random_state, parallel,
+                          buffer, workers)
 
     @staticmethod
     def _split(n: int, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -196,25 +279,35 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                             "as the training data")
         return patterns, scan_shape
 
-    @torch.no_grad()
-    def _encode(self, patterns: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
-        device = torch.device(self.device_)
-        for i in range(0, patterns.shape[0], INFERENCE_BATCH):
-            x = torch.from_numpy(patterns[i:i + INFERENCE_BATCH]).to(device)
-            post = self.model_.encode(x)
-            recon = mean_from_output(self.model_.decode(post.z, post.angle, post.shift),
-                                     self.settings_["likelihood"])
-            values = {"angle": post.angle, "angle_sd": torch.exp(post.angle_logsd),
-                      "z": post.z, "z_sd": torch.exp(post.z_logsd),
-                      "error": ((recon - x) ** 2).mean(dim=(1, 2))}
-            if post.shift is not None:
-                values["shift"] = post.shift * self.settings_["translation_prior"]
-                values["shift_sd"] = torch.exp(post.shift_logsd) * self.settings_[
-                    "translation_prior"]
-            for k, v in values.items():
-                parts.setdefault(k, []).append(v.float().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in parts.items()}
+    def _spec(self) -> EncoderSpec:
+        return EncoderSpec.from_model(self.model_, f"{self.fingerprint_}-{id(self.model_)}",
+                                      self.settings_["likelihood"],
+                                      self.settings_["translation_prior"])
+
+    def _encode(self, X: Any) -> tuple[dict[str, np.ndarray], tuple[int, int] | None, int]:
+        """Encodings by name, the scan shape (None for a stack) and the pattern count; lazy
+        input larger than the memory share (or with a dask cluster active) is a dask map."""
+        self._check_fitted()
+        array = X.array if isinstance(X, Dataset4D) else X
+        if isinstance(array, (str, os.PathLike)):
+            array = zarr.open_array(str(array), mode="r")
+        if _is_lazy(array) and (int(np.prod(array.shape)) * 4 > memory_budget() //
+                                IN_MEMORY_SHARE or _has_client()):
+            if tuple(array.shape[-2:]) != self.pattern_shape_:
+                raise DataError(f"patterns of shape {tuple(array.shape[-2:])} do not match "
+                                f"the model's {self.pattern_shape_}; preprocess them the "
+                                "same way as the training data")
+            values = encode_lazy(array, self._spec(), self.progress)
+            scan = tuple(int(n) for n in array.shape[:2]) if array.ndim == 4 else None
+        else:
+            patterns, scan = self._patterns(X)
+            with self._threads():
+                values = encode_patterns(self.model_, patterns, self.settings_["likelihood"],
+                                         self.settings_["translation_prior"], self.device_)
+        enc = {k: values[:, c] for k, c in columns(self.architecture_).items()}
+        for k in ("angle", "angle_sd", "error"):
+            enc[k] = enc[k][:, 0]
+        return enc, scan, values.shape[0]
 
     def _threads(self) -> Any:
         return cpu_threads(default_threads(Settings(**self.settings_)))
@@ -227,11 +320,9 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         ``latent_shift``, ``latent_shift_sd`` (shift = y, x) [px] with translation;
         ``reconstruction_error`` (mean squared error per pixel).
         """
-        patterns, scan_shape = self._patterns(X)
-        with self._threads():
-            enc = self._encode(patterns)
-        dims, coords = _sample_dims(X, scan_shape, patterns.shape[0])
-        shape = scan_shape if scan_shape is not None else (patterns.shape[0],)
+        enc, scan_shape, n = self._encode(X)
+        dims, coords = _sample_dims(X, scan_shape, n)
+        shape = scan_shape if scan_shape is not None else (n,)
         angle = enc["angle"].reshape(shape)
         unwrapped = unwrap_map(angle) if scan_shape is not None else np.unwrap(angle)
         ldims = ("latent",) + dims
@@ -290,7 +381,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                                            / pixel_unit(self.pattern_shape_)).to(self.device_)
         with torch.no_grad():
             zt = torch.from_numpy(z_arr).to(self.device_)
-            at = torch.from_numpy(np.ascontiguousarray(angles)).to(self.device_)
+            at = torch.from_numpy(np.array(angles)).to(self.device_)
             y = self.model_.decoder(zt, at, shift_coord)
             y = mean_from_output(y, self.settings_["likelihood"]).cpu().numpy()
         return y[0] if single else y
@@ -403,12 +494,27 @@ def _architecture(settings: Settings, shape: tuple[int, ...]) -> Architecture:
                         translation_prior=settings.translation_prior)
 
 
-def _fingerprint(settings: Settings, patterns: np.ndarray) -> str:
+def _fingerprint(settings: Settings, shape: tuple[int, ...], total: float) -> str:
     keys = {k: v for k, v in settings.to_dict().items() if k not in _NOT_SHAPE_KEYS}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode())
-    digest.update(str(patterns.shape).encode())
-    digest.update(np.float64(patterns.astype(np.float64).sum()).tobytes())
+    digest.update(str(tuple(shape)).encode())
+    digest.update(np.float64(total).tobytes())
     return digest.hexdigest()[:16]
+
+
+def _is_lazy(array: Any) -> bool:
+    """Data that live on disk or in a task graph rather than in memory."""
+    return isinstance(array, (da.Array, zarr.Array, np.memmap)) or (
+        isinstance(array, xr.DataArray) and isinstance(array.data, da.Array))
+
+
+def _has_client() -> bool:
+    try:
+        from distributed import default_client
+        default_client()
+        return True
+    except (ImportError, ValueError):
+        return False
 
 
 def _latent_first(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

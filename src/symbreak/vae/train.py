@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..errors import FormatError, SettingsError
@@ -26,6 +28,7 @@ from ..progress import enabled
 from .geometry import rotate_patterns
 from .loss import consistency, negative_elbo
 from .model import RotationalVAEModule
+from .parallel import Parallel
 from .settings import Settings
 
 CHECKPOINT = "checkpoint.pt"
@@ -78,6 +81,35 @@ def learning_rate(settings: Settings, epoch: float) -> float:
     return base
 
 
+class Objective(nn.Module):
+    """The training loss of one batch (negative ELBO plus rotation consistency) as one
+    module, so that DistributedDataParallel sees a single forward per step."""
+
+    def __init__(self, model: RotationalVAEModule, settings: Settings) -> None:
+        super().__init__()
+        self.model, self.settings = model, settings
+
+    def forward(self, x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
+        s = self.settings
+        with autocast(s):
+            x_hat, post = self.model(x, noise)
+        loss = negative_elbo(x_hat, x, post, likelihood=s.likelihood, beta=s.beta,
+                             rotation_prior=s.rotation_prior).mean()
+        if s.consistency > 0:
+            applied = (torch.rand(x.shape[0], generator=noise, device=x.device) * 2 - 1
+                       ) * math.pi
+            moved = None
+            if s.translation:
+                moved = torch.rand(x.shape[0], 2, generator=noise, device=x.device) * 2 - 1
+            shift = None if moved is None else moved * s.translation_prior
+            with autocast(s):
+                post_rot = self.model.encode(rotate_patterns(x, applied, shift))
+            angle_term, content_term = consistency(post, post_rot, applied, moved)
+            weight = s.consistency * x[0].numel()  # scales with the summed reconstruction
+            loss = loss + weight * (angle_term + content_term).mean()
+        return loss
+
+
 class Trainer:
     """Fits a :class:`RotationalVAEModule` to training patterns, validating each epoch.
 
@@ -93,28 +125,39 @@ class Trainer:
         Folder for ``checkpoint.pt`` (written atomically every epoch), or None.
     progress
         Show a progress bar (None: only on a terminal).
+    parallel
+        This process's place under torchrun: the model is wrapped in
+        DistributedDataParallel, losses are summed over processes and only the main
+        process writes checkpoints and shows progress.
     """
 
     def __init__(self, model: RotationalVAEModule, settings: Settings, fingerprint: str,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, parallel: Parallel | None = None) -> None:
         self.settings = settings
+        self.parallel = parallel or Parallel()
         self.device = torch.device(settings.device)
         self.model = model.to(self.device)
         self.fingerprint = fingerprint
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.progress = progress
+        self.progress = progress if self.parallel.is_main else False
+        self.objective: nn.Module = Objective(self.model, settings)
+        if self.parallel.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.objective = DistributedDataParallel(self.objective, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         self.shuffle = torch.Generator().manual_seed(settings.random_state)
-        self.noise = torch.Generator(device=self.device).manual_seed(settings.random_state + 1)
+        seed = settings.random_state + 1 + 1000 * self.parallel.rank
+        self.noise = torch.Generator(device=self.device).manual_seed(seed)
         self.history: list[dict[str, float]] = []
         self.best_val = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.stale = 0
 
     # ----------------------------------------------------------------- loop
-    def fit(self, train: torch.Tensor, val: torch.Tensor, resume: bool = False) -> list[dict]:
-        """Train on ``train`` (N, ky, kx), validate on ``val``; returns the history."""
+    def fit(self, data: Any, resume: bool = False) -> list[dict]:
+        """Train on ``data`` (:class:`~symbreak.vae.source.MemoryData` or
+        :class:`~symbreak.vae.source.StreamData`); returns the history."""
         if resume:
             self.load_checkpoint()
         s = self.settings
@@ -123,20 +166,19 @@ class Trainer:
         bar = self._bar(start)
         t0 = time.perf_counter() - elapsed
         with cpu_threads(default_threads(s)):
-            self._loop(train, val, start, bar, t0)
+            self._loop(data, start, bar, t0)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history
 
-    def _loop(self, train: torch.Tensor, val: torch.Tensor, start: int, bar: Any,
-              t0: float) -> None:
+    def _loop(self, data: Any, start: int, bar: Any, t0: float) -> None:
         s = self.settings
         try:
             for epoch in range(start, s.epochs):
                 if self._should_stop(time.perf_counter() - t0):
                     break
-                train_loss = self._train_epoch(train, epoch)
-                val_loss = self.evaluate(val)
+                train_loss = self._train_epoch(data, epoch)
+                val_loss = self.evaluate(data)
                 self._record(epoch, train_loss, val_loss, time.perf_counter() - t0)
                 self.save_checkpoint()
                 if bar is not None:
@@ -150,7 +192,8 @@ class Trainer:
         s = self.settings
         if s.early_stopping is not None and self.stale >= s.early_stopping:
             return True
-        return s.max_time is not None and elapsed >= s.max_time
+        # processes clock differently: stop all when any runs out of time
+        return self.parallel.any(s.max_time is not None and elapsed >= s.max_time)
 
     def _bar(self, start: int) -> Any:
         if not enabled(self.progress):
@@ -158,59 +201,39 @@ class Trainer:
         return tqdm(total=self.settings.epochs, initial=start, desc="rrVAE", unit="epoch",
                     file=sys.stderr, dynamic_ncols=True)
 
-    def _train_epoch(self, train: torch.Tensor, epoch: int) -> float:
+    def _train_epoch(self, data: Any, epoch: int) -> float:
         s = self.settings
-        n = train.shape[0]
-        order = torch.randperm(n, generator=self.shuffle)
-        n_batches = max(1, math.ceil(n / s.batch_size))
-        total = 0.0
-        self.model.train()
-        for b in range(n_batches):
+        total, count = 0.0, 0
+        self.objective.train()
+        for b, x in enumerate(data.epoch(epoch, self.shuffle)):
             for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(s, epoch + b / n_batches)
-            x = train[order[b * s.batch_size:(b + 1) * s.batch_size]].to(self.device)
-            loss = self._loss(x)
+                group["lr"] = learning_rate(s, epoch + b / data.steps)
+            loss = self.objective(x.to(self.device), self.noise)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             total += float(loss.detach()) * x.shape[0]
-        return total / n
-
-    def _loss(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.settings
-        with autocast(s):
-            x_hat, post = self.model(x, self.noise)
-        loss = negative_elbo(x_hat, x, post, likelihood=s.likelihood, beta=s.beta,
-                             rotation_prior=s.rotation_prior).mean()
-        if s.consistency > 0:
-            applied = (torch.rand(x.shape[0], generator=self.noise, device=self.device) * 2 - 1
-                       ) * math.pi
-            moved = None
-            if s.translation:
-                moved = (torch.rand(x.shape[0], 2, generator=self.noise, device=self.device)
-                         * 2 - 1)
-            shift = None if moved is None else moved * s.translation_prior
-            with autocast(s):
-                post_rot = self.model.encode(rotate_patterns(x, applied, shift))
-            angle_term, content_term = consistency(post, post_rot, applied, moved)
-            weight = s.consistency * x[0].numel()  # scales with the summed reconstruction
-            loss = loss + weight * (angle_term + content_term).mean()
-        return loss
+            count += x.shape[0]
+        total, count = self.parallel.sum([total, count])
+        return total / count
 
     @torch.no_grad()
-    def evaluate(self, val: torch.Tensor) -> float:
+    def evaluate(self, data: Any) -> float:
         """Mean -ELBO per validation pattern, with latent noise from a fixed seed."""
         s = self.settings
-        gen = torch.Generator(device=self.device).manual_seed(s.random_state + 2)
-        total = 0.0
-        for i in range(0, val.shape[0], VALIDATION_BATCH):
-            x = val[i:i + VALIDATION_BATCH].to(self.device)
+        seed = s.random_state + 2 + 1000 * self.parallel.rank
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        total, count = 0.0, 0
+        for x in data.validation(VALIDATION_BATCH):
+            x = x.to(self.device)
             with autocast(s):
                 x_hat, post = self.model(x, gen)
             loss = negative_elbo(x_hat, x, post, likelihood=s.likelihood, beta=s.beta,
                                  rotation_prior=s.rotation_prior)
             total += float(loss.sum())
-        return total / val.shape[0]
+            count += x.shape[0]
+        total, count = self.parallel.sum([total, count])
+        return total / max(count, 1)
 
     def _record(self, epoch: int, train_loss: float, val_loss: float, elapsed: float) -> None:
         self.history.append({"epoch": epoch + 1, "train_loss": train_loss,
@@ -236,6 +259,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "shuffle": self.shuffle.get_state(),
             "noise": self.noise.get_state().cpu(),
+            "noise_by_rank": self.parallel.gather(self.noise.get_state().cpu()),
+            "world": self.parallel.world,
             "history": [dict(h) for h in self.history],
             "best_val": self.best_val,
             "best_state": self.best_state,
@@ -243,13 +268,17 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        """Write the full training state atomically (temporary file, then rename)."""
+        """Write the full training state atomically (temporary file, then rename); under
+        torchrun only the main process writes (all take part in gathering the state)."""
         if self.checkpoint_dir is None:
+            return
+        state = self._state()
+        if not self.parallel.is_main:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         final = self.checkpoint_dir / CHECKPOINT
         tmp = final.with_name(f".{CHECKPOINT}.{os.getpid()}.tmp")
-        torch.save(self._state(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, final)
 
     def load_checkpoint(self) -> None:
@@ -268,8 +297,14 @@ class Trainer:
                 "(different settings or input shape); use another checkpoint_dir or resume=False")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        world = int(state.get("world", 1))
+        if world != self.parallel.world:
+            raise SettingsError(
+                f"the checkpoint in {self.checkpoint_dir} was written by {world} training "
+                f"process(es); resume it with the same number (now {self.parallel.world})")
         self.shuffle.set_state(state["shuffle"])
-        self.noise.set_state(state["noise"].to(self.noise.get_state().device))
+        noise = state.get("noise_by_rank", [state["noise"]])[self.parallel.rank]
+        self.noise.set_state(noise.to(self.noise.get_state().device))
         self.history = [dict(h) for h in state["history"]]
         self.best_val = float(state["best_val"])
         self.best_state = state["best_state"]

@@ -1,0 +1,129 @@
+"""Encoding every scan position as a chunked map over the data with dask.
+
+The network travels to the chunks as a small picklable :class:`EncoderSpec` (weights as
+numpy arrays plus the architecture) and is rebuilt once per process, so the same graph runs
+on the local threaded scheduler or on every worker of a dask.distributed cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import torch
+
+from ..budget import memory_budget, scan_chunks
+from ..progress import DaskProgress
+from .loss import mean_from_output
+from .model import Architecture, RotationalVAEModule
+
+_MODELS: dict[str, RotationalVAEModule] = {}
+BATCH = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """What a worker needs to rebuild the trained network."""
+
+    key: str
+    architecture: Architecture
+    weights: dict[str, np.ndarray]
+    likelihood: str
+    translation_prior: float
+
+    @classmethod
+    def from_model(cls, model: RotationalVAEModule, key: str, likelihood: str,
+                   translation_prior: float) -> "EncoderSpec":
+        weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+        return cls(key, model.arch, weights, likelihood, translation_prior)
+
+    def model(self) -> RotationalVAEModule:
+        """The network on the CPU, built once per process."""
+        if self.key not in _MODELS:
+            model = RotationalVAEModule(self.architecture)
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in self.weights.items()})
+            _MODELS[self.key] = model.eval()
+        return _MODELS[self.key]
+
+    @property
+    def n_out(self) -> int:
+        return n_columns(self.architecture)
+
+
+def n_columns(arch: Architecture) -> int:
+    """Numbers per pattern in :func:`encode_patterns`'s output."""
+    return 3 + 2 * arch.latent_dim + 2 * arch.n_shift
+
+
+def columns(arch: Architecture) -> dict[str, slice]:
+    """Where each latent lies in the last axis of :func:`encode_patterns`'s output."""
+    d, s = arch.latent_dim, arch.n_shift
+    out = {"angle": slice(0, 1), "angle_sd": slice(1, 2), "error": slice(2, 3),
+           "z": slice(3, 3 + d), "z_sd": slice(3 + d, 3 + 2 * d)}
+    if s:
+        out["shift"] = slice(3 + 2 * d, 3 + 2 * d + s)
+        out["shift_sd"] = slice(3 + 2 * d + s, 3 + 2 * d + 2 * s)
+    return out
+
+
+@torch.no_grad()
+def encode_patterns(model: RotationalVAEModule, patterns: np.ndarray, likelihood: str,
+                    translation_prior: float, device: str = "cpu") -> np.ndarray:
+    """Latent means, sds and reconstruction error of (n, ky, kx) patterns: (n, n_out)."""
+    rows = []
+    for i in range(0, patterns.shape[0], BATCH):
+        x = torch.from_numpy(np.ascontiguousarray(patterns[i:i + BATCH], np.float32)).to(device)
+        post = model.encode(x)
+        recon = mean_from_output(model.decode(post.z, post.angle, post.shift), likelihood)
+        parts = [post.angle[:, None], torch.exp(post.angle_logsd)[:, None],
+                 ((recon - x) ** 2).mean(dim=(1, 2))[:, None], post.z, torch.exp(post.z_logsd)]
+        if post.shift is not None:
+            parts += [post.shift * translation_prior,
+                      torch.exp(post.shift_logsd) * translation_prior]
+        rows.append(torch.cat([p.float() for p in parts], dim=1).cpu().numpy())
+    return np.concatenate(rows) if rows else np.empty((0, 0), np.float32)
+
+
+def encode_block(block: np.ndarray, spec: EncoderSpec) -> np.ndarray:
+    """(a, b, ky, kx) patterns -> (a, b, 1, n_out) encodings (keeps four axes so dask
+    does not concatenate input chunks)."""
+    a, b = block.shape[:2]
+    flat = block.reshape(a * b, *block.shape[2:])
+    out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior)
+    return out.reshape(a, b, 1, spec.n_out)
+
+
+def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> np.ndarray:
+    """Encode a lazy (scan_y, scan_x, ky, kx) or (n, ky, kx) array chunk by chunk.
+
+    Runs on the active dask.distributed client if there is one, else on local threads
+    (each with one PyTorch thread). Returns (n, n_out) in scan order.
+    """
+    x = array if isinstance(array, da.Array) else da.from_array(array, asarray=True, name=False)
+    if x.ndim == 3:
+        x = x[:, None]
+    chunks = scan_chunks(x.shape, 4, memory_budget(), copies=8.0)
+    x = x.rechunk(chunks)
+    out = x.map_blocks(encode_block, spec=spec, dtype=np.float32,
+                       chunks=x.chunks[:2] + ((1,), (spec.n_out,)))
+    with DaskProgress("encoding", progress):
+        if _client() is not None:
+            result = out.compute()
+        else:
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                result = out.compute(scheduler="threads")
+            finally:
+                torch.set_num_threads(before)
+    return np.asarray(result).reshape(-1, spec.n_out)
+
+
+def _client() -> Any:
+    try:
+        from distributed import default_client
+        return default_client()
+    except (ImportError, ValueError):
+        return None

@@ -1,0 +1,42 @@
+"""Writing lazy patterns once to a zarr store that training then streams from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from ..budget import memory_budget, scan_chunks
+from ..errors import DataError
+from ..progress import DaskProgress
+
+CODEC = BloscCodec(cname="lz4", clevel=3, shuffle="shuffle")
+
+
+def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr.Array:
+    """Write a lazy (scan_y, scan_x, ky, kx) or (n, ky, kx) array to ``path`` as float32
+    in chunks of whole scan rows, through a temporary name (a crash leaves no half store
+    under ``path``), and return the zarr array opened read-only."""
+    x = array if isinstance(array, da.Array) else da.from_array(array, asarray=True, name=False)
+    if x.ndim not in (3, 4):
+        raise DataError(f"expected patterns (scan_y, scan_x, ky, kx) or (n, ky, kx), got "
+                        f"shape {x.shape}")
+    x = x.astype(np.float32)
+    shape4 = x.shape if x.ndim == 4 else (x.shape[0], 1, *x.shape[1:])
+    rows = scan_chunks(shape4, 4, memory_budget(), copies=8.0)[0]
+    chunks = (rows, *x.shape[1:])
+    x = x.rechunk(chunks)
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    target = zarr.create_array(str(tmp), shape=x.shape, chunks=chunks, dtype=np.float32,
+                               compressors=CODEC, zarr_format=3)
+    with DaskProgress("staging patterns", progress):
+        da.store(x, target, lock=False)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return zarr.open_array(str(path), mode="r")
