@@ -96,12 +96,13 @@ def _connect(distributed: Any, address: str) -> Any:
 
 
 def active_client() -> Any:
-    """The default dask.distributed client if one is active in this process, else None."""
+    """The dask.distributed client active in this process (``Client.as_current()`` or
+    the default client), else None."""
     distributed = sys.modules.get("distributed")
     if distributed is None:
         return None
     try:
-        return distributed.default_client()
+        return distributed.Client.current(allow_global=True)
     except ValueError:
         return None
 
