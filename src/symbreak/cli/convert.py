@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         data = crop(data, crops.get("scan"), crops.get("detector"))
     data = bin_detector(data, args.bin)
     with cluster_from_args(args):
-        out = save(data, args.output, chunks=chunks, overwrite=args.overwrite,
-                   progress=False if args.no_progress else None)
+        out = write_output(data, args.output, chunks=chunks, overwrite=args.overwrite,
+                           resume=args.resume, progress=False if args.no_progress else None,
+                           what="convert")
     print(f"wrote {out}: shape {data.shape}, dtype {data.dtype}")
     return 0

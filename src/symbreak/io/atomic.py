@@ -142,6 +142,7 @@ class ChunkRecord:
             self.done.add(int(number))
             if time.monotonic() - self._saved >= self.interval:
                 self._save()
+                self._saved = time.monotonic()
 
     def flush(self) -> None:
         with self._lock:
@@ -159,4 +160,3 @@ class ChunkRecord:
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, self.path)
-        self._saved = time.monotonic()
