@@ -42,6 +42,7 @@ def load(
     format: str | None = None,
     chunks: Any = "auto",
     scan_shape: tuple[int, int] | None = None,
+    allow_external: bool = False,
     **calibration: Any,
 ) -> Dataset4D:
     """Open a 4D-STEM file lazily.
@@ -60,6 +61,10 @@ def load(
         (memory maps stay memory maps).
     scan_shape
         (ny, nx) to reshape a 3-D stack of patterns (n, ky, kx) into a scan.
+    allow_external
+        Follow references to other files in HDF5 files (external links, virtual
+        datasets, external raw storage). Off by default: a file from elsewhere could
+        otherwise make symbreak read any file this user can read.
     **calibration
         Calibration values that override the file's (``energy`` [eV], ``semiangle``
         [mrad], ``scan_step`` [Å], ``angular_sampling`` [mrad/px], ``k_sampling``
@@ -77,7 +82,8 @@ def load(
     if path.is_dir() and fmt.name not in ("zarr", "zspy"):
         raise SettingsError(f"{path} is a directory; {fmt.name} data is a file: give the file")
     data = fmt.reader().read(path, format=fmt.name, dataset=dataset, chunks=chunks,
-                             scan_shape=_scan_shape(scan_shape))
+                             scan_shape=_scan_shape(scan_shape),
+                             allow_external=bool(allow_external))
     step = {"step": "load", "path": str(path), "format": fmt.name}
     if dataset is not None:
         step["dataset"] = dataset

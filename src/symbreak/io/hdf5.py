@@ -21,11 +21,14 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..arrays import H5Dataset
 from ..calibration import Calibration
 from ..dataset import Dataset4D
-from ..errors import FormatError
+from ..errors import CalibrationError, FormatError
 from . import common, h5_truth
 from .axes import calibration_from_axes
+from .guard import READ_ERRORS, GuardedArray, reading
+from .untrusted import check_declared, check_external
 from .stream import store
 
 ROOT = "datacube_root"
@@ -55,8 +58,36 @@ def detect(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return _is_emd(f)
-    except OSError:
+    except READ_ERRORS:
         return False
+
+
+def check_extent(array: h5py.Dataset, path: Path) -> None:
+    """Refuse a dataset whose declared shape the file cannot hold, before any read:
+    contiguous storage past the end of the file or never written, or a chunked dataset
+    declaring implausibly more bytes than it stores."""
+    nbytes = int(array.size) * array.dtype.itemsize
+    what = f"dataset {array.name} {tuple(array.shape)} {array.dtype}"
+    if array.is_virtual or array.external:
+        return
+    if array.chunks is None:
+        offset = array.id.get_offset()
+        if offset is None and nbytes > 0:
+            raise FormatError(f"{path}: {what} holds no stored data (never written); the "
+                              "file is unfinished: write it again")
+        size = path.stat().st_size
+        if offset is not None and offset + nbytes > size:
+            raise FormatError(f"{path}: {what} declares {nbytes:,} bytes at offset {offset:,} "
+                              f"but the file has only {size:,} bytes; the file is truncated "
+                              "or its header is corrupt: copy or write it again")
+        return
+    check_declared(path, what, nbytes, array.id.get_storage_size())
+
+
+def guarded(array: h5py.Dataset, path: Path) -> GuardedArray:
+    """``array`` for dask: picklable, with read errors as FormatErrors."""
+    check_extent(array, path)
+    return GuardedArray(H5Dataset(array), path, f"dataset {array.name}")
 
 
 def four_d_datasets(f: h5py.File) -> list[str]:
@@ -113,38 +144,57 @@ def _emd_dims(group: h5py.Group) -> list[dict[str, Any]]:
     return axes
 
 
-def _calibration(group: h5py.Group, array: h5py.Dataset) -> Calibration:
+def _calibration(group: h5py.Group, array: h5py.Dataset, path: Path) -> Calibration:
     stored = common.loads(group.attrs.get("symbreak_calibration"), None)
     if stored is not None:
-        return Calibration.from_dict(stored)
+        return stored_calibration(stored, path)
     if array.name.endswith("/data") and group.attrs.get("emd_group_type") in ("array", 1, b"array"):
         return calibration_from_axes(_emd_dims(group))
     return Calibration()
 
 
+def stored_calibration(stored: Any, path: Path) -> Calibration:
+    """A calibration dict written by symbreak, or a FormatError naming the file."""
+    try:
+        if not isinstance(stored, dict):
+            raise CalibrationError(f"expected a JSON object, got {type(stored).__name__}")
+        return Calibration.from_dict(stored)
+    except (CalibrationError, TypeError) as exc:
+        raise FormatError(f"{path}: the stored calibration is invalid ({exc}); the file is "
+                          "corrupt: write it again, or give the values to load()") from None
+
+
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
     f = open_file(path)
     try:
-        if scan_shape is not None and dataset is not None and dataset in f:
-            array = f[dataset]
-        else:
-            array = _pick(f, path, dataset)
-        group = array.parent
-        if array.ndim == 3 and scan_shape is not None:
-            stack = common.as_dask(array, (scan_shape[1],) + array.shape[1:], lock=True)
-            lazy = common.reshape_stack(stack, scan_shape, path)
-        else:
-            common.check_4d(array.shape, array.dtype, path, f"dataset {array.name}")
-            lazy = common.as_dask(array, chunks, lock=True)
-        common.check_4d(lazy.shape, lazy.dtype, path, f"dataset {array.name}")
-        calibration = _calibration(group, array)
-        metadata = common.loads(group.attrs.get("symbreak_metadata"), {})
-        provenance = common.loads(group.attrs.get("symbreak_provenance"), [])
-        truth = h5_truth.read(group[h5_truth.GROUP]) if h5_truth.GROUP in group else None
+        with reading(path, "the HDF5 structure"):
+            return _read(f, path, dataset, chunks, scan_shape, allow_external)
     except BaseException:
         f.close()
         raise
+
+
+def _read(f: h5py.File, path: Path, dataset: str | None, chunks: Any,
+          scan_shape: tuple[int, int] | None, allow_external: bool) -> Dataset4D:
+    check_external(f, path, allow_external)
+    if scan_shape is not None and dataset is not None and dataset in f:
+        array = f[dataset]
+    else:
+        array = _pick(f, path, dataset)
+    group = array.parent
+    if array.ndim == 3 and scan_shape is not None:
+        stack = common.as_dask(guarded(array, path), (scan_shape[1],) + array.shape[1:],
+                               lock=True)
+        lazy = common.reshape_stack(stack, scan_shape, path)
+    else:
+        common.check_4d(array.shape, array.dtype, path, f"dataset {array.name}")
+        lazy = common.as_dask(guarded(array, path), chunks, lock=True)
+    common.check_4d(lazy.shape, lazy.dtype, path, f"dataset {array.name}")
+    calibration = _calibration(group, array, path)
+    metadata = common.loads(group.attrs.get("symbreak_metadata"), {})
+    provenance = common.loads(group.attrs.get("symbreak_provenance"), [])
+    truth = h5_truth.read(group[h5_truth.GROUP]) if h5_truth.GROUP in group else None
     return Dataset4D(array=lazy, calibration=calibration, metadata=metadata,
                      provenance=tuple(provenance), source=str(path), ground_truth=truth)
 

@@ -24,7 +24,9 @@ from ..dataset import Dataset4D
 from ..errors import FormatError
 from . import common
 from .axes import calibration_from_axes
+from .guard import detail, reading
 from .npy import check_size, read_header
+from .untrusted import check_zip
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
@@ -67,9 +69,14 @@ def _calibration(meta: Mapping[str, Any]) -> Any:
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FormatError(f"{path}: not a valid .ndata1 zip archive ({exc}); the file is "
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FormatError(f"{path}: not a valid .ndata1 zip archive ({detail(exc)}); the file is "
                           "corrupt or truncated: export it again from Nion Swift") from None
+    try:
+        check_zip(archive, path)
+    except FormatError:
+        archive.close()
+        raise
     names = archive.namelist()
     if "data.npy" not in names or "metadata.json" not in names:
         raise FormatError(f"{path}: .ndata1 archive lacks data.npy or metadata.json "
@@ -86,7 +93,8 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
             shape, fortran, dtype = read_header(fh, path)
             offset = fh.tell()
         common.check_4d(shape if len(shape) == 4 else (1,) * 4, dtype, path, "data.npy")
-        check_size(path, shape, dtype, offset, start + info.file_size)
+        check_size(path, shape, dtype, offset,
+                   min(start + info.file_size, path.stat().st_size))
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                          order="F" if fortran else "C")
     with archive.open("data.npy") as member:
@@ -99,16 +107,21 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
     try:
         return np.load(io.BytesIO(archive.read("data.npy")))
     except (ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FormatError(f"{path}: data.npy in the archive is corrupt ({exc})") from None
+        raise FormatError(f"{path}: data.npy in the archive is corrupt ({detail(exc)}); export it again from Nion Swift") from None
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
+    with reading(path, "the .ndata1 archive"):
+        return _read(path, chunks, scan_shape)
+
+
+def _read(path: Path, chunks: Any, scan_shape: tuple[int, int] | None) -> Dataset4D:
     with _open(path) as archive:
         try:
             meta = json.loads(archive.read("metadata.json"))
         except (ValueError, zipfile.BadZipFile) as exc:
-            raise FormatError(f"{path}: metadata.json is not valid JSON ({exc})") from None
+            raise FormatError(f"{path}: metadata.json is not valid JSON ({detail(exc)}); export it again from Nion Swift") from None
         array = _array(path, archive)
     array = common.reshape_stack(array, scan_shape, path)
     common.check_4d(array.shape, array.dtype, path, "data.npy")

@@ -10,6 +10,7 @@ import numpy as np
 from ..dataset import Dataset4D
 from ..errors import FormatError
 from . import common
+from .guard import detail, reading
 
 
 def read_header(fh: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -19,8 +20,8 @@ def read_header(fh: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(fh)
         return np.lib.format.read_array_header_2_0(fh)
-    except (ValueError, OSError, SyntaxError) as exc:
-        raise FormatError(f"{path}: not a valid .npy file ({exc}); the file is corrupt or "
+    except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
+        raise FormatError(f"{path}: not a valid .npy file ({detail(exc)}); the file is corrupt or "
                           "truncated: write it again with numpy.save") from None
 
 
@@ -37,9 +38,14 @@ def check_size(path: Path, shape: tuple[int, ...], dtype: np.dtype, offset: int,
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
     if path.is_dir():
         raise FormatError(f"{path} is a directory, not a .npy file; give the file path")
+    with reading(path, "the .npy file"):
+        return _read(path, chunks, scan_shape)
+
+
+def _read(path: Path, chunks: Any, scan_shape: tuple[int, int] | None) -> Dataset4D:
     with open(path, "rb") as fh:
         shape, fortran, dtype = read_header(fh, path)
         offset = fh.tell()

@@ -18,11 +18,14 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..arrays import H5Dataset
 from ..calibration import Calibration
 from ..dataset import Dataset4D
-from ..errors import FormatError
+from ..errors import CalibrationError, FormatError
 from . import common
-from .hdf5 import open_file
+from .guard import READ_ERRORS, GuardedArray, reading
+from .hdf5 import check_extent, open_file
+from .untrusted import check_external
 
 ATTRS = ("Nxsample", "Nysample", "Nopixout", "Nopiyout", "Nxtile", "Nytile")
 
@@ -31,7 +34,7 @@ def detect_paper_h5(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return "CBEDs" in f and "Calculation" in f
-    except OSError:
+    except READ_ERRORS:
         return False
 
 
@@ -39,7 +42,7 @@ class StackedPatterns:
     """Array-like (ny, nx, ky, kx) view of the 2-D ``CBEDs`` stack; reads only what is
     indexed (used under dask, which passes tuples of ints and slices)."""
 
-    def __init__(self, cbeds: h5py.Dataset, scan: tuple[int, int], pattern: tuple[int, int]):
+    def __init__(self, cbeds: H5Dataset, scan: tuple[int, int], pattern: tuple[int, int]):
         self.cbeds = cbeds
         self.shape = scan + pattern
         self.dtype = cbeds.dtype
@@ -86,18 +89,36 @@ def _calibration(f: h5py.File, path: Path, counts: dict[str, int]) -> Calibratio
     match = re.search(r"_A(\d+(?:\.\d+)?)(?:_|$)", path.stem)
     if match:
         values["semiangle"], sources["semiangle"] = float(match.group(1)), "file name"
-    return Calibration(**values, sources=sources)
+    try:
+        return Calibration(**values, sources=sources)
+    except CalibrationError as exc:
+        raise FormatError(f"{path}: the calibration attributes are invalid ({exc}); correct "
+                          "/Crystal a0 or /Microscope Energy, or give the values to load()"
+                          ) from None
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
     f = open_file(path)
+    try:
+        with reading(path, "the HDF5 structure"):
+            return _read(f, path, chunks, allow_external)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _read(f: h5py.File, path: Path, chunks: Any, allow_external: bool) -> Dataset4D:
+    check_external(f, path, allow_external)
     if "CBEDs" not in f or "Calculation" not in f:
         raise FormatError(f"{path}: not in the paper's layout (needs a CBEDs dataset and a "
                           "/Calculation group); use format='hdf5' for other HDF5 files")
     calc = f["Calculation"]
     counts = {name: int(np.asarray(_attr(calc, name, path)).ravel()[0]) for name in ATTRS}
     cbeds = f["CBEDs"]
+    if not isinstance(cbeds, h5py.Dataset):
+        raise FormatError(f"{path}: CBEDs is a group, not a dataset; the file is not in the "
+                          "paper's layout: use format='hdf5'")
     ky, kx = counts["Nopiyout"], counts["Nopixout"]
     if cbeds.ndim != 2 or cbeds.shape[1] < kx or ky <= 0 or kx <= 0:
         raise FormatError(f"{path}: CBEDs has shape {cbeds.shape}, which cannot hold patterns "
@@ -112,7 +133,9 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
             f"{cbeds.shape} holds only {n}; the file is truncated or its attributes are wrong"
         )
     common.check_4d((ny, nx, ky, kx), cbeds.dtype, path, "CBEDs")
-    lazy = common.as_dask(StackedPatterns(cbeds, (ny, nx), (ky, kx)), chunks, lock=True)
+    check_extent(cbeds, path)
+    stacked = StackedPatterns(H5Dataset(cbeds), (ny, nx), (ky, kx))
+    lazy = common.as_dask(GuardedArray(stacked, path, "CBEDs"), chunks, lock=True)
     metadata = {"paper_layout": {k: int(v) for k, v in counts.items()}}
     return Dataset4D(array=lazy, calibration=_calibration(f, path, counts),
                      metadata=metadata, source=str(path))

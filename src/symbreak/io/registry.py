@@ -1,8 +1,9 @@
 """The table of file formats: suffixes, reader module (imported on demand), sniffing.
 
-Each reader module exposes ``read(path, *, format, dataset, chunks, scan_shape)`` returning
-a Dataset4D and, where a suffix is shared with other formats, ``detect_<name>(path)`` or
-``detect(path)`` returning whether the file is in that format. Writer
+Each reader module exposes ``read(path, *, format, dataset, chunks, scan_shape,
+allow_external=False)`` returning a Dataset4D and, where a suffix is shared with other
+formats, ``detect_<name>(path)`` or ``detect(path)`` returning whether the file is in that
+format. Writer
 modules expose ``write(data, path, *, chunks, progress)`` and ``SUFFIXES``.
 """
 

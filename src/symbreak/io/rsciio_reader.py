@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,22 @@ from ..dataset import Dataset4D
 from ..errors import FormatError
 from . import common
 from .axes import calibration_from_axes
+from .guard import READ_ERRORS, detail, guard_dask, reading
+from .hdf5 import open_file
+from .untrusted import check_external
 
 PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
            "empad": "empad", "blo": "blockfile", "mrc": "mrc"}
 # readers that take a navigation shape (HyperSpy order: x, y)
 NAVIGATION_SHAPE = {"mib", "mrc"}
-READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
-               struct.error, EOFError, RuntimeError, ArithmeticError)
 PIP_NAMES = {"skimage": "scikit-image"}
 MIB_DEPTH = {"U01": 1, "U08": 1, "U16": 2, "U32": 4, "R64": 8}
 
 
 def check_mib_header(path: Path) -> None:
     """Refuse a MIB whose first header declares frames larger than the file."""
+    if path.stat().st_size == 0:
+        raise FormatError(f"{path}: the file is empty (0 bytes); copy it again")
     with open(path, "rb") as fh:
         head = fh.read(384).decode("ascii", "replace").split(",")
     try:
@@ -50,9 +52,9 @@ def detect_hspy(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as f:
             kind = f.attrs.get("file_format", b"")
-    except OSError:
+    except READ_ERRORS:
         return False
-    return (kind.decode() if isinstance(kind, bytes) else str(kind)) == "HyperSpy"
+    return (kind.decode(errors="replace") if isinstance(kind, bytes) else str(kind)) == "HyperSpy"
 
 
 def _signals(path: Path, format: str, scan_shape: tuple[int, int] | None) -> list[dict]:
@@ -68,9 +70,11 @@ def _signals(path: Path, format: str, scan_shape: tuple[int, int] | None) -> lis
         kwargs["navigation_shape"] = (int(scan_shape[1]), int(scan_shape[0]))
     try:
         return module.file_reader(str(path), **kwargs)
-    except READ_ERRORS as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a third-party parser raises its own types)
         raise FormatError(f"{path}: RosettaSciIO could not read it as {format} "
-                          f"({type(exc).__name__}: {exc}); the file is corrupt, truncated or "
+                          f"({detail(exc)}); the file is corrupt, truncated or "
                           f"not {format}: check it opens in HyperSpy, or pass format=NAME") from None
 
 
@@ -118,12 +122,21 @@ def mapped_metadata(signal: dict) -> dict:
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
     if format == "empad" and path.suffix.lower() == ".raw":
         raise FormatError(f"{path}: open the EMPAD .xml file that describes this .raw file")
     if format == "mib":
         check_mib_header(path)
+    if format == "hspy":
+        with open_file(path) as f, reading(path, "the HDF5 structure"):
+            check_external(f, path, allow_external)
     signals = _signals(path, format, scan_shape)
+    with reading(path, f"the {format} signal"):
+        return _dataset(signals, path, format, dataset, chunks, scan_shape)
+
+
+def _dataset(signals: list[dict], path: Path, format: str, dataset: str | None, chunks: Any,
+             scan_shape: tuple[int, int] | None) -> Dataset4D:
     if not signals:
         raise FormatError(f"{path}: RosettaSciIO found no data in this file")
     signal = _choose(signals, path, dataset)
@@ -132,6 +145,7 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
         data = common.reshape_stack(data, scan_shape, path)
     common.check_4d(tuple(data.shape), data.dtype, path)
     if isinstance(data, da.Array):
+        data = guard_dask(data, path)
         if not (isinstance(chunks, str) and chunks == "auto"):
             data = data.rechunk(chunks)
     elif not (isinstance(chunks, str) and chunks == "auto"):

@@ -30,7 +30,10 @@ from ..dataset import AXES, Dataset4D
 from ..errors import FormatError
 from . import common
 from .axes import calibration_from_axes
+from .guard import READ_ERRORS, GuardedArray, detail, reading
+from .hdf5 import stored_calibration
 from .stream import store, write_chunks
+from .untrusted import PLAUSIBLE_BYTES, check_declared, check_zip
 
 LAYOUT = "symbreak-4dstem"
 LAYOUT_VERSION = 1
@@ -40,20 +43,34 @@ TRUTH_GROUP = "ground_truth"
 def _store(path: Path) -> Any:
     if path.is_dir():
         return str(path)
-    if not zipfile.is_zipfile(path):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise FormatError(f"{path}: not a zarr directory or zip store (corrupt or truncated "
-                          "zip); copy the file again or pass format=NAME")
+                          "zip); copy the file again or pass format=NAME") from None
+    with archive:
+        check_zip(archive, path)
     return ZipStore(path, mode="r")
 
 
 def open_root(path: Path) -> zarr.Group | zarr.Array:
     """Open a zarr store read-only with a clear error."""
+    store = _store(path)
     try:
-        node = zarr.open(_store(path), mode="r")
-    except (FileNotFoundError, ValueError, KeyError, OSError, TypeError) as exc:
-        raise FormatError(f"{path}: cannot be opened as a zarr store ({exc}); it is not "
+        node = zarr.open(store, mode="r")
+    except READ_ERRORS as exc:
+        raise FormatError(f"{path}: cannot be opened as a zarr store ({detail(exc)}); it is not "
                           "zarr, or it is incomplete (no zarr.json / .zgroup)") from None
     return node
+
+
+def _guarded(array: zarr.Array, path: Path, name: str) -> GuardedArray:
+    """``array`` for dask, with a plausible declared size and read errors as FormatErrors."""
+    nbytes = int(np.prod(array.shape, dtype=object)) * np.dtype(array.dtype).itemsize
+    if nbytes > PLAUSIBLE_BYTES:  # only then is the (slow) size of a big store needed
+        check_declared(path, f"array {name} {tuple(array.shape)} {array.dtype}", nbytes,
+                       common.size_on_disk(path))
+    return GuardedArray(array, path, f"array {name}")
 
 
 def _arrays_4d(root: Any) -> list[str]:
@@ -113,7 +130,7 @@ def _read_symbreak(path: Path, root: Any, array: zarr.Array) -> dict[str, Any]:
     if TRUTH_GROUP in root:
         truth = _strings(xr.open_zarr(_store(path), group=TRUTH_GROUP, consolidated=False),
                          "U")
-    return {"calibration": Calibration.from_dict(info.get("calibration", {})),
+    return {"calibration": stored_calibration(info.get("calibration", {}), path),
             "metadata": info.get("metadata", {}), "provenance": info.get("provenance", []),
             "ground_truth": truth}
 
@@ -167,18 +184,25 @@ def _read_zspy(root: Any, name: str) -> dict[str, Any]:
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
     root = open_root(path)
+    with reading(path, "the zarr metadata"):
+        return _read(root, path, format, dataset, chunks, scan_shape)
+
+
+def _read(root: Any, path: Path, format: str, dataset: str | None, chunks: Any,
+          scan_shape: tuple[int, int] | None) -> Dataset4D:
     abtem_index = _abtem_index(root, dataset)
     if abtem_index is not None:
         dataset = f"array{abtem_index}"
     name, array = _pick(root, path, dataset)
     if array.ndim == 3 and scan_shape is not None:
-        lazy = common.reshape_stack(common.as_dask(array, (scan_shape[1],) + array.shape[1:]),
+        lazy = common.reshape_stack(common.as_dask(_guarded(array, path, name),
+                                                   (scan_shape[1],) + array.shape[1:]),
                                     scan_shape, path)
     else:
         common.check_4d(array.shape, array.dtype, path, f"array {name}")
-        lazy = common.as_dask(array, chunks)
+        lazy = common.as_dask(_guarded(array, path, name), chunks)
     common.check_4d(lazy.shape, lazy.dtype, path, f"array {name}")
     if abtem_index is not None:
         info = _read_abtem(root, abtem_index, path)
