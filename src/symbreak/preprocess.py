@@ -22,15 +22,18 @@ from .convert import as_dataset
 from .dataset import Dataset4D
 from .errors import DataError, SettingsError
 from .progress import DaskProgress
+from .sanitize import replace_nonfinite
 from .settings import CROP_PER_DISK_DIAMETER, PreprocessSettings
 
 FLOAT = np.float32
 
 
 def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:
-    """Mean diffraction pattern (ky, kx) [counts], computed chunk by chunk in float64."""
+    """Mean diffraction pattern (ky, kx) [counts], computed chunk by chunk in float64;
+    NaN/inf pixels count as 0."""
     with DaskProgress("mean pattern", progress):
-        return np.asarray(data.to_dask().astype(np.float64).mean(axis=(0, 1)).compute())
+        array = replace_nonfinite(data).to_dask().astype(np.float64)
+        return np.asarray(array.mean(axis=(0, 1)).compute())
 
 
 def pattern_center(pattern: np.ndarray) -> tuple[float, float]:
@@ -143,8 +146,12 @@ def normalize(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
     array = data.to_dask().astype(FLOAT)
     with DaskProgress("normalise", progress):
         low, high = (float(v) for v in da.compute(array.min(), array.max()))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise DataError(f"the patterns contain NaN or inf (min {low}, max {high}); replace them "
+                        "first with symbreak.sanitize.check_input (analyze does)")
     if not high > low:
-        raise DataError(f"all values equal ({low:g}); min-max normalisation is undefined")
+        raise DataError(f"all values equal ({low:g}), e.g. identical patterns after subtracting "
+                        "the mean: min-max normalisation is undefined and nothing varies")
     array = (array - FLOAT(low)) / FLOAT(high - low)
     return data.replace(array=array, step={"step": "normalize", "min": low, "max": high})
 
@@ -176,6 +183,8 @@ def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
 
     Crop to ``crop`` px around the centre of mass of the mean pattern, bin, resize,
     subtract the mean pattern, PCA-denoise (optional), min-max normalise to [0, 1].
+    NaN/inf pixels are replaced by 0 first; negative values are kept (min-max
+    normalisation maps the global minimum to 0).
 
     Parameters
     ----------
@@ -194,7 +203,7 @@ def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
         raise SettingsError(f"unknown preprocessing option(s) {unknown}; known: "
                             f"{[f.name for f in dataclasses.fields(PreprocessSettings)]}")
     settings = dataclasses.replace(settings or PreprocessSettings(), **options)
-    data = as_dataset(data)
+    data = replace_nonfinite(as_dataset(data))
     settings.check_pattern_shape(data.pattern_shape)
     out = geometry(data, settings, progress=progress)
     if settings.subtract_mean:

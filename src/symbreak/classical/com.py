@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..convert import as_dataset
 from ..dataset import Dataset4D
-from ..errors import CalibrationError, SettingsError
+from ..errors import CalibrationError, DataError, SettingsError
 from ._stream import map_patterns
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
@@ -32,35 +32,52 @@ REFERENCES = ("mean", "center", "plane")
 UNITS = ("px", "mrad", "1/A")
 UNRELIABLE_CURL_RATIO = 0.5  # residual curl of the best flip / the other's
 _SUB_BLOCK_BYTES = 2 << 20  # convert this much at a time: stays in cache
+EXACT_FLOAT32 = 2**24  # float32 holds every integer up to this
 
 
-def moment_weights(shape: tuple[int, int], mask: np.ndarray | None, dtype: Any) -> np.ndarray:
+def moment_weights(shape: tuple[int, int], mask: np.ndarray | None, dtype: Any,
+                   padded: bool = False) -> np.ndarray:
     """(ky*kx, 3) matrix with columns [mask, mask*(kx - x0), mask*(ky - y0)], where
-    (y0, x0) is the geometric pattern centre (centred moments keep float32 precise)."""
+    (y0, x0) is the geometric pattern centre (centred moments keep float32 precise).
+    ``padded`` adds a zero fourth column (see :func:`pattern_sums`). Built directly in
+    ``dtype``: for 2048 x 2048 px patterns it is 64 MiB in float32, so no float64 copy."""
     ky, kx = shape
-    y = np.arange(ky) - (ky - 1) / 2
-    x = np.arange(kx) - (kx - 1) / 2
-    w = np.empty((ky, kx, 3), dtype=np.float64)
-    w[..., 0] = 1.0
-    w[..., 1] = x[None, :]
-    w[..., 2] = y[:, None]
+    w = np.zeros((ky, kx, 4 if padded else 3), dtype=dtype)
+    w[..., 0] = 1
+    w[..., 1] = (np.arange(kx) - (kx - 1) / 2)[None, :]
+    w[..., 2] = (np.arange(ky) - (ky - 1) / 2)[:, None]
     if mask is not None:
-        w *= mask[..., None]
-    return w.reshape(ky * kx, 3).astype(dtype)
+        w[..., :3] *= mask[..., None]
+    return w.reshape(ky * kx, w.shape[-1])
 
 
-def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None = None
-                 ) -> np.ndarray:
+def pad_columns(weights: np.ndarray) -> np.ndarray:
+    """``weights`` with zero columns added up to a multiple of 4 (a copy only if needed)."""
+    n = weights.shape[1]
+    if n % 4 == 0:
+        return weights
+    padded = np.zeros((weights.shape[0], -(-n // 4) * 4), dtype=weights.dtype)
+    padded[:, :n] = weights
+    return padded
+
+
+def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None = None,
+                 columns: int | None = None, exact: int = 0) -> np.ndarray:
     """Kernel: (a, b, ky, kx) patterns -> (a, b, n) products with ``weights`` (ky*kx, n).
 
     Converts a cache-sized sub-block at a time into one reused buffer; pixels below
     ``threshold`` count as zero. The weight columns are padded to a multiple of 4, which
-    BLAS handles about 1.5 times faster than 3 columns.
+    BLAS handles about 1.5 times faster than 3 columns (pad once with :func:`pad_columns`
+    and pass ``columns``, the number of real columns, to avoid a copy per call).
+    NaN/inf pixels count as zero: patterns whose sums come out non-finite are summed
+    again with those pixels replaced, so clean data pay nothing for the check.
+    The first ``exact`` columns hold counts of non-negative integers that must come out
+    exact: rows where float32 could have rounded one of them (>= 2^23) are summed again
+    in float64 (exact to 2^53).
     """
     a, b, ky, kx = block.shape
-    n_out = weights.shape[1]
-    padded = np.zeros((ky * kx, -(-n_out // 4) * 4), dtype=weights.dtype)
-    padded[:, :n_out] = weights
+    n_out = columns or weights.shape[1]
+    padded = pad_columns(weights)
     flat = block.reshape(a * b, ky * kx)
     out = np.empty((a * b, padded.shape[1]), dtype=weights.dtype)
     step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
@@ -74,20 +91,68 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
             np.copyto(sub, flat[i:i + step], casting="unsafe")
         if threshold is not None:
             np.multiply(sub, sub >= threshold, out=sub)
-        np.matmul(sub, padded, out=out[i:i + step])
-    return out[:, :n_out].astype(np.float64).reshape(a, b, n_out)
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.matmul(sub, padded, out=out[i:i + step])
+        bad = ~np.isfinite(out[i:i + step, :n_out]).all(axis=1)
+        if bad.any():
+            out[i:i + step][bad] = _finite_sums(flat[i:i + step][bad], padded, threshold)
+    result = out[:, :n_out].astype(np.float64)
+    if exact and weights.dtype == np.float32:
+        rows = (np.abs(result[:, :exact]) >= EXACT_FLOAT32 / 2).any(axis=1)
+        if rows.any():
+            result[rows] = _finite_sums(flat[rows], padded.astype(np.float64),
+                                        threshold)[:, :n_out]
+    return result.reshape(a, b, n_out)
+
+
+def _finite_sums(rows: np.ndarray, weights: np.ndarray, threshold: float | None) -> np.ndarray:
+    """``rows @ weights`` with NaN/inf pixels as zero (and pixels below ``threshold``)."""
+    x = np.asarray(rows, dtype=weights.dtype).copy()
+    x[~np.isfinite(x)] = 0
+    if threshold is not None:
+        np.multiply(x, x >= threshold, out=x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x @ weights
+
+
+def _largest_sum(data: Dataset4D) -> int:
+    info = np.iinfo(data.dtype) if data.dtype.kind in "iu" else None
+    largest = 1 if info is None else max(abs(int(info.min)), int(info.max))
+    return largest * data.pattern_shape[0] * data.pattern_shape[1]
 
 
 def kernel_dtype(data: Dataset4D) -> type:
-    """float64 for float64 data, else float32 (exact for counts up to 2^24)."""
-    return np.float64 if data.dtype == np.float64 else np.float32
+    """The type the kernels sum in: float64 for float64 data and for signed integer data
+    whose sums could pass 2^24 (dtype range x pixels), where float32 stops counting
+    exactly; float32 otherwise (float16 is upcast; unsigned counts see
+    :func:`exact_columns`)."""
+    if data.dtype == np.float64:
+        return np.float64
+    if data.dtype.kind == "i" and _largest_sum(data) > EXACT_FLOAT32:
+        return np.float64
+    return np.float32
+
+
+def exact_columns(data: Dataset4D, n_counts: int) -> int:
+    """``exact`` for :func:`pattern_sums`: ``n_counts`` for unsigned integer data whose
+    sums could pass 2^24 (those patterns are summed again in float64), else 0."""
+    if data.dtype.kind in "ub" and _largest_sum(data) > EXACT_FLOAT32:
+        return n_counts
+    return 0
+
+
+def moments_kernel(data: Dataset4D, mask: np.ndarray | None, threshold: float | None = None
+                   ) -> functools.partial:
+    """The kernel giving (intensity, kx moment, ky moment) of every pattern of ``data``."""
+    weights = moment_weights(data.pattern_shape, mask, kernel_dtype(data), padded=True)
+    return functools.partial(pattern_sums, weights=weights, threshold=threshold, columns=3,
+                             exact=exact_columns(data, 1))
 
 
 def mean_pattern_center(data: Dataset4D, memory_budget: Any = None, progress: bool | None = None
                         ) -> tuple[float, float]:
     """COM (ky, kx) [px, from pixel (0, 0)] of the mean pattern, in one pass."""
-    weights = moment_weights(data.pattern_shape, None, kernel_dtype(data))
-    sums = map_patterns(data, functools.partial(pattern_sums, weights=weights), 3,
+    sums = map_patterns(data, moments_kernel(data, None), 3,
                         memory_budget=memory_budget, progress=progress, desc="beam centre")
     return _mean_com(sums, data.pattern_shape)
 
@@ -95,7 +160,10 @@ def mean_pattern_center(data: Dataset4D, memory_budget: Any = None, progress: bo
 def _mean_com(sums: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
     good = np.isfinite(sums).all(axis=-1) & (sums[..., 0] > 0)
     if not good.any():
-        raise CalibrationError("no pattern has positive finite intensity: cannot find the beam")
+        raise CalibrationError(
+            "no pattern has positive intensity (all zero or negative): cannot find the beam "
+            "for reference='mean'; check the data, or pass reference='center' with a "
+            "calibrated detector_center")
     total = sums[good].sum(axis=0)
     return (float(total[2] / total[0] + (shape[0] - 1) / 2),
             float(total[1] / total[0] + (shape[1] - 1) / 2))
@@ -114,6 +182,12 @@ def _validate(reference: str, units: str, threshold: Any, rotation: Any, flip: A
         raise SettingsError(f"rotation must be None, 'auto' or an angle [rad], got {rotation!r}")
     if flip not in (None, True, False):
         raise SettingsError(f"flip must be None, True or False, got {flip!r}")
+    if rotation == "auto" and min(data.scan_shape) < 3:
+        raise DataError(
+            "rotation='auto' needs a 2-D scan of at least 3 x 3 positions (the curl needs "
+            f"derivatives along both scan axes), the scan is {data.scan_shape[0]} x "
+            f"{data.scan_shape[1]}; pass rotation=<angle [rad]> and flip=..., or leave "
+            "rotation=None to use the calibration")
     if reference == "center" and data.calibration.detector_center is None:
         raise CalibrationError(
             "reference='center' needs the calibrated detector_center (ky, kx) [px]; set it "
@@ -128,12 +202,34 @@ def _as_float(value: Any) -> float:
         return float("nan")
 
 
-def _warn_bad(bad: np.ndarray, what: str) -> None:
-    if bad.any():
+def _warn_bad(empty: np.ndarray, outside: np.ndarray, what: str) -> None:
+    n = empty.size
+    if empty.any():
         warnings.warn(
-            f"{int(bad.sum())} of {bad.size} patterns have zero, negative or non-finite total "
-            f"intensity; their {what} is NaN", RuntimeWarning, stacklevel=3,
+            f"{int(empty.sum())} of {n} patterns have zero or negative total intensity (e.g. "
+            f"all-zero patterns); their {what} is NaN", RuntimeWarning, stacklevel=3,
         )
+    if outside.any():
+        warnings.warn(
+            f"{int(outside.sum())} of {n} patterns have a {what} outside the detector (negative "
+            "pixels outweigh the beam, e.g. over-subtracted dark); it is set to NaN; pass "
+            "threshold=0 to ignore negative pixels", RuntimeWarning, stacklevel=3,
+        )
+
+
+def absolute_com(sums: np.ndarray, shape: tuple[int, int]
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+    """COM (ky, kx) [px from pixel (0, 0)] from (intensity, kx, ky moment) sums, and the
+    patterns where it is undefined: total <= 0 (``empty``) or outside the detector."""
+    ky, kx = shape
+    with np.errstate(invalid="ignore", divide="ignore"):
+        empty = ~np.isfinite(sums).all(axis=-1) | (sums[..., 0] <= 0)
+        cy = sums[..., 2] / sums[..., 0] + (ky - 1) / 2
+        cx = sums[..., 1] / sums[..., 0] + (kx - 1) / 2
+        outside = ~empty & ((cy < -0.5) | (cy > ky - 0.5) | (cx < -0.5) | (cx > kx - 0.5))
+    cy[empty | outside] = np.nan
+    cx[empty | outside] = np.nan
+    return (cy, cx), empty, outside
 
 
 def _plane_residual(values: np.ndarray) -> tuple[np.ndarray, list[float]]:
@@ -198,7 +294,8 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
     mask_units
         Units of the mask radii: "px", "mrad" or "1/A".
     threshold
-        Pixels below this intensity [counts] are ignored.
+        Pixels below this intensity [counts] are ignored (``threshold=0`` ignores the
+        negative pixels of dark-subtracted data, which otherwise count with their sign).
     reference
         Where the COM is measured from: "mean" (COM of the mean pattern, the paper's
         choice), "center" (``Calibration.detector_center``) or "plane" (a least-squares
@@ -220,8 +317,10 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
     xarray.Dataset
         ``com_x``, ``com_y``, ``com_magnitude`` [units], ``com_angle`` [rad] and
         ``intensity`` (summed counts in the mask) on (scan_y, scan_x); attrs record the
-        reference, rotation, flip and how they were found. Patterns with zero or
-        non-finite intensity give NaN (with one warning).
+        reference, rotation, flip and how they were found. NaN/inf pixels count as 0.
+        The COM of a pattern with zero or negative total intensity (an all-zero pattern),
+        or one that falls outside the detector (negative pixels outweighing the beam), is
+        NaN (with one warning; ``n_bad_patterns`` in attrs); its ``intensity`` stays.
     """
     ds = as_dataset(data)
     _validate(reference, units, threshold, rotation, flip, ds)
@@ -231,18 +330,11 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
         center = mean_pattern_center(ds, memory_budget, progress)
         center_source = "mean pattern"
     mask_arr = build_mask(mask, ds.pattern_shape, center, ds.calibration, mask_units)
-    weights = moment_weights(ds.pattern_shape, mask_arr, kernel_dtype(ds))
-    kernel = functools.partial(pattern_sums, weights=weights,
-                               threshold=None if threshold is None else float(threshold))
+    kernel = moments_kernel(ds, mask_arr, None if threshold is None else float(threshold))
     sums = map_patterns(ds, kernel, 3, memory_budget=memory_budget, progress=progress, desc="COM")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bad = ~np.isfinite(sums).all(axis=-1) | (sums[..., 0] <= 0)
-        ky, kx = ds.pattern_shape
-        com_abs = (sums[..., 2] / sums[..., 0] + (ky - 1) / 2,
-                   sums[..., 1] / sums[..., 0] + (kx - 1) / 2)
-    com_abs[0][bad] = np.nan
-    com_abs[1][bad] = np.nan
-    _warn_bad(bad, "COM")
+    com_abs, empty, outside = absolute_com(sums, ds.pattern_shape)
+    bad = empty | outside
+    _warn_bad(empty, outside, "COM")
     (com_y, com_x), ref_attrs = _reference(sums, com_abs, reference, ds)
     sampling = pixel_sampling(ds.calibration, units)
     com_y, com_x = com_y * sampling[0], com_x * sampling[1]

@@ -14,7 +14,6 @@ import dataclasses
 import functools
 from typing import Any, Iterator, Sequence
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 from sklearn.decomposition import NMF, PCA, IncrementalPCA
@@ -25,7 +24,7 @@ from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
 from ..arrays import release_pages
-from ._stream import chunk_shape, lazy_map_patterns
+from ._stream import chunk_shape, computed, lazy_map_patterns
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
@@ -48,6 +47,12 @@ def _validate(ds: Dataset4D, method: str, n_components: Any) -> None:
     if method not in METHODS:
         raise SettingsError(f"method must be one of {METHODS}, got {method!r}")
     n_pat, n_pix = ds.scan_shape[0] * ds.scan_shape[1], ds.pattern_shape[0] * ds.pattern_shape[1]
+    if method == "pca" and n_pat < 2:
+        raise DataError(
+            f"PCA needs at least 2 patterns (it finds the variation between them), the scan is "
+            f"{ds.scan_shape[0]} x {ds.scan_shape[1]}; use symbreak.com or "
+            "symbreak.virtual_image for a single pattern"
+        )
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not (
             1 <= n_components <= min(n_pat, n_pix)):
         raise SettingsError(
@@ -75,9 +80,8 @@ def iter_batches(ds: Dataset4D, batches: list[slice], desc: str, progress: Any
                  ) -> Iterator[np.ndarray]:
     """Flattened float32 (patterns, ky*kx) batches of scan rows."""
     n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
-    for rows in track(batches, desc=desc, progress=progress, unit="batch"):
-        block = ds.array[rows]
-        block = block.compute() if isinstance(block, da.Array) else np.asarray(block)
+    blocks = computed(ds.array[rows] for rows in batches)
+    for block in track(blocks, total=len(batches), desc=desc, progress=progress, unit="batch"):
         batch = block.reshape(-1, n_pix).astype(np.float32)
         release_pages(block)
         yield batch

@@ -19,7 +19,7 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ._stream import map_patterns
-from .com import kernel_dtype, mean_pattern_center, moment_weights, pattern_sums
+from .com import exact_columns, kernel_dtype, mean_pattern_center, moments_kernel, pattern_sums
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
@@ -56,8 +56,7 @@ def _resolve_shifts(ds: Dataset4D, shifts: Any, center: tuple[float, float],
     if isinstance(shifts, str):
         if shifts != "com":
             raise SettingsError(f"shifts must be None, 'com' or an array, got {shifts!r}")
-        weights = moment_weights(ds.pattern_shape, None, kernel_dtype(ds))
-        sums = map_patterns(ds, functools.partial(pattern_sums, weights=weights), 3,
+        sums = map_patterns(ds, moments_kernel(ds, None), 3,
                             memory_budget=memory_budget, progress=progress, desc="beam shifts")
         ky, kx = ds.pattern_shape
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -85,7 +84,8 @@ def shifted_ring_sums(block: np.ndarray, shifts: np.ndarray, center: tuple[float
         for j in range(b):
             dy, dx = shifts[i, j]
             r = np.hypot(((yy - dy) * sampling[0])[:, None], ((xx - dx) * sampling[1])[None, :])
-            pattern = block[i, j].astype(np.float64)
+            pattern = np.nan_to_num(block[i, j].astype(np.float64), nan=0.0, posinf=0.0,
+                                    neginf=0.0)
             for d, (inner, outer) in enumerate(rings):
                 out[i, j, d] = pattern[(r >= inner) & (r < outer)].sum()
     return out
@@ -138,8 +138,11 @@ def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
     if shift_arr is None:
         masks = [build_mask(detectors[n], ds.pattern_shape, center, ds.calibration, units)
                  for n in names]
-        weights = np.stack([m.reshape(-1) for m in masks], axis=1).astype(kernel_dtype(ds))
-        kernel = functools.partial(pattern_sums, weights=weights)
+        weights = np.zeros((masks[0].size, -(-len(masks) // 4) * 4), dtype=kernel_dtype(ds))
+        for i, m in enumerate(masks):
+            weights[:, i] = m.reshape(-1)
+        kernel = functools.partial(pattern_sums, weights=weights, columns=len(masks),
+                                   exact=exact_columns(ds, len(masks)))
     else:
         rings = np.array([[float(v) for v in detectors[n]] for n in names])
         kernel = functools.partial(shifted_ring_sums, center=center, rings=rings,
