@@ -26,6 +26,7 @@ _EXPORTS = {
     "simulate": "symbreak.simulation",
     "com": "symbreak.classical",
     "virtual_image": "symbreak.classical",
+    "virtual_images": "symbreak.classical",
     "decompose": "symbreak.classical",
     "RotationalVAE": "symbreak.vae",
     "analyze": "symbreak.pipeline",

@@ -9,24 +9,27 @@ its checkpoints live in ``out/.checkpoints`` so an interrupted run can ``resume`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import os
 import platform
+import tempfile
 import time
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
 from . import __version__
 from . import preprocess as pp
-from .budget import memory_budget
+from .budget import budget_scope, memory_budget
 from .classical.com import com as center_of_mass
 from .classical.decompose import decompose
 from .classical.virtual import virtual_images
@@ -35,14 +38,21 @@ from .dataset import Dataset4D
 from .errors import OutputExistsError, SettingsError
 from .io import load
 from .io.atomic import TEMP_MARK, atomic_output, remove
+from .io.lock import LOCK_NAME, output_lock
 from .jsonable import jsonable
 from .progress import DaskProgress, enabled
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
+from .vae.parallel import environment_world
+from .vae.stage import stage_patterns
+from .vae.train import CHECKPOINT
 
 SCAN = ("scan_y", "scan_x")
-OWN_OUTPUTS = {"results.zarr", "model", "settings.toml", "report.html", "figures", ".checkpoints"}
+OWN_OUTPUTS = {"results.zarr", "model", "settings.toml", "report.html", "figures", ".checkpoints",
+               LOCK_NAME}
 CHECKPOINTS = ".checkpoints"
+PREPROCESSED = "preprocessed.zarr"
+IN_MEMORY_SHARE = 4  # a stage holds data in memory up to 1/4 of the memory budget
 PACKAGES = ("numpy", "scipy", "dask", "xarray", "zarr", "scikit-learn", "torch", "abtem",
             "matplotlib")
 
@@ -112,7 +122,7 @@ def checksum(data: Dataset4D, path: Path | None) -> str:
 def in_memory(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
     """The data read once into memory when it fits a quarter of the memory budget, so
     that the stages do not each read the file (or recompute a simulation) again."""
-    if not data.is_lazy or data.nbytes > memory_budget() // 4:
+    if not data.is_lazy or data.nbytes > memory_budget() // IN_MEMORY_SHARE:
         return data
     with DaskProgress("reading data", progress):
         return data.replace(array=data.to_numpy())
@@ -181,19 +191,42 @@ def _disk_and_edge(data: Dataset4D, mean: np.ndarray, units: str) -> tuple[float
 
 
 # -------------------------------------------------------------------------- stages
+def _reset_peak_memory() -> None:
+    """Start a new peak resident-set measurement (Linux; a no-op elsewhere)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+
+
+def peak_memory() -> int | None:
+    """Peak resident set [bytes] since the last reset (``VmHWM``), or None if unknown."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    return None
+
+
 @dataclasses.dataclass
 class _Stages:
-    """Times each stage [s] and reports it when progress is on."""
+    """Times each stage [s], measures its peak memory [MiB] and reports it when progress
+    is on."""
 
     progress: bool | None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    memory: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def run(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         if enabled(self.progress):
             print(f"symbreak analyze: {name} ...", flush=True)
+        _reset_peak_memory()
         value = func(*args, **kwargs)
         self.timings[name] = round(time.perf_counter() - start, 3)
+        peak = peak_memory()
+        if peak is not None:
+            self.memory[name] = round(peak / 2**20, 1)
         return value
 
 
@@ -208,9 +241,12 @@ def _com(data: Dataset4D, s: AnalyzeSettings, progress: bool | None) -> xr.Datas
     return center_of_mass(data, reference=s.com.com_reference, units=units, progress=progress)
 
 
-def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray,
-             progress: bool | None) -> tuple[Dataset4D, np.ndarray]:
-    """Preprocessed patterns (in memory, float32) and the mean pattern on their grid."""
+def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray, work: Path,
+             progress: bool | None) -> tuple[Dataset4D, np.ndarray, Any]:
+    """Preprocessed float32 patterns, the mean pattern on their grid, and the zarr array
+    they were written to when they exceed the in-memory share of the budget (else None).
+
+    A store left by an interrupted run of the same input and settings is reused."""
     p = s.preprocess
     geo = pp.geometry(data, p, mean=raw_mean, progress=progress)
     mean = pp.mean_pattern(geo, progress)
@@ -219,22 +255,27 @@ def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray,
         out = pp.denoise(out, p.denoise_components, p.denoise_keep, progress)
     if p.normalize:
         out = pp.normalize(out, progress)
-    return out.replace(array=out.to_numpy().astype(np.float32)), mean
+    if int(np.prod(out.shape)) * 4 <= memory_budget() // IN_MEMORY_SHARE:
+        return out.replace(array=out.to_numpy().astype(np.float32)), mean, None
+    work.mkdir(parents=True, exist_ok=True)
+    store = stage_patterns(out.to_dask(), work / PREPROCESSED, progress)
+    return out.replace(array=da.from_zarr(store)), mean, store
 
 
-def _train(X: Dataset4D, s: AnalyzeSettings, out: Path | None, resume: bool,
+def _train(X: Dataset4D, store: Any, s: AnalyzeSettings, out: Path | None, resume: bool,
            progress: bool | None) -> tuple[Any, xr.Dataset]:
-    """Fit the rrVAE (resuming from ``out/.checkpoints`` when asked) and encode every pattern."""
+    """Fit the rrVAE (resuming from ``out/.checkpoints`` when asked) and encode every
+    pattern; patterns written to ``store`` are streamed from it."""
     v = s.vae
     options = {k: getattr(v, k) for k in ("epochs", "max_time") if getattr(v, k) is not None}
     checkpoints = None if out is None else out / CHECKPOINTS
     vae = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
                         checkpoint_dir=checkpoints, progress=progress, **options)
     # a run interrupted before the rrVAE started has nothing to resume: start it afresh
-    resume = resume and checkpoints is not None and checkpoints.is_dir() \
-        and any(checkpoints.iterdir())
-    vae.fit(X.array, resume=resume)
-    return vae, vae.transform(X.array)
+    resume = resume and checkpoints is not None and (checkpoints / CHECKPOINT).exists()
+    patterns = X.array if store is None else store
+    vae.fit(patterns, resume=resume)
+    return vae, vae.transform(patterns)
 
 
 # ------------------------------------------------------------------------ assembly
@@ -345,7 +386,7 @@ def _truth(data: Dataset4D) -> xr.Dataset:
 
 
 def _attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, source: str,
-           checksum: str, timings: Mapping[str, float]) -> dict[str, Any]:
+           checksum: str, stages: _Stages) -> dict[str, Any]:
     truth_attrs = dict(data.ground_truth.attrs) if data.ground_truth is not None else {}
     return {
         "title": "symbreak analyze results",
@@ -362,7 +403,9 @@ def _attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, source: str
         "provenance": json.dumps(jsonable(list(X.provenance)), default=str),
         "metadata": json.dumps(jsonable(dict(data.metadata)), default=str),
         "truth_attrs": json.dumps(jsonable(truth_attrs), default=str),
-        "timings": json.dumps(dict(timings)),
+        "timings": json.dumps(dict(stages.timings)),
+        "peak_memory_mib": json.dumps(dict(stages.memory)),
+        "memory_budget_mib": round(memory_budget() / 2**20, 1),
     }
 
 
@@ -382,8 +425,10 @@ def _write(results: xr.Dataset, vae: Any, settings: AnalyzeSettings, out: Path,
 
 
 def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = None,
-            calibration: Mapping[str, Any] | None = None, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
-            **options: Any) -> xr.Dataset:
+            calibration: Mapping[str, Any] | None = None, resume: bool = False,
+            overwrite: bool = False, progress: bool | None = None,
+            memory_budget: str | int | float | None = None, scheduler: str | None = None,
+            workers: int | None = None, **options: Any) -> xr.Dataset:
     """Analyse a 4D-STEM data set: virtual images, COM, PCA and the rrVAE.
 
     Parameters
@@ -405,6 +450,14 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         Replace earlier results in ``out``.
     progress
         Show progress (default: when stderr is a terminal).
+    memory_budget
+        Memory the stages may use for data ("4GB", "512MiB", or a fraction of available
+        memory such as 0.25); default ``$SYMBREAK_MEMORY_BUDGET`` or 0.25. Data larger than a
+        quarter of it are streamed: the preprocessed patterns go to
+        ``out/.checkpoints/preprocessed.zarr`` and the rrVAE trains from there.
+    scheduler, workers
+        Run the array stages on the dask.distributed scheduler at this address, or on an
+        in-process cluster of ``workers`` worker processes.
     **options
         Flat settings overriding ``settings`` (``crop=78``, ``epochs=50``, ...); see
         :mod:`symbreak.settings`.
@@ -416,13 +469,45 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         truth (``truth_*``) when known; settings, versions, input and checksum in attrs.
     """
     s = _settings(settings, options)
+    if environment_world() > 1:
+        raise SettingsError("analyze runs once, not in every torchrun process: run "
+                            "`symbreak train` under torchrun, or analyze with --workers / "
+                            "--scheduler for the array stages")
     out_dir = None if out is None else Path(out)
-    if out_dir is not None:
-        check_out_dir(out_dir, resume=resume, overwrite=overwrite)
-    data, source, path = _open(data, calibration or {})
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            stack.enter_context(_locked_output(out_dir))
+            check_out_dir(out_dir, resume=resume, overwrite=overwrite)
+        stack.enter_context(budget_scope(memory_budget))
+        stack.enter_context(_cluster(scheduler, workers))
+        work = out_dir / CHECKPOINTS if out_dir is not None else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="symbreak-analyze-")))
+        return _run(data, s, out_dir, work, calibration or {}, resume, progress)
+
+
+@contextlib.contextmanager
+def _locked_output(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock; a folder made here and left empty is removed."""
+    created = not out.exists()
+    try:
+        with output_lock(out, "analyze"):
+            yield
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _cluster(scheduler: str | None, workers: int | None) -> Any:
+    if scheduler is None and workers is None:
+        return contextlib.nullcontext()
+    from .cluster import use_cluster  # imports dask.distributed only when asked
+    return use_cluster(scheduler=scheduler, workers=workers)
+
+
+def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
+         calibration: Mapping[str, Any], resume: bool, progress: bool | None) -> xr.Dataset:
+    data, source, path = _open(data, calibration)
     s.preprocess.check_pattern_shape(data.pattern_shape)
-    if out_dir is not None:
-        out_dir.mkdir(exist_ok=True)
     stages = _Stages(progress)
     data = stages.run("reading data", in_memory, data, progress)
     digest = stages.run("checksum", checksum, data, path)
@@ -430,14 +515,15 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     s = resolve(s, data, raw_mean)
     virtual = stages.run("virtual images", _virtual, data, s, progress)
     com = stages.run("COM", _com, data, s, progress)
-    X, mean = stages.run("preprocessing", _prepare, data, s, raw_mean, progress)
+    X, mean, store = stages.run("preprocessing", _prepare, data, s, raw_mean, work, progress)
     pca = stages.run("PCA", decompose, X, method="pca",
                      n_components=min(s.pca.pca_components, int(np.prod(X.scan_shape))))
-    vae, latent = stages.run("rrVAE", _train, X, s, out_dir, resume, progress)
+    vae, latent = stages.run("rrVAE", _train, X, store, s, out_dir, resume, progress)
     results = _maps(data, X, raw_mean, mean, virtual, com, pca)
     results = xr.merge([results, _latents(vae, latent, X, s.vae.manifold_size), _truth(data)],
                        combine_attrs="override")
-    results.attrs = _attrs(data, X, s, source, digest, stages.timings)
+    results.attrs = _attrs(data, X, s, source, digest, stages)
+    results.attrs["rrvae_streamed"] = int(vae.streamed_)
     if out_dir is not None:
         _write(results, vae, s, out_dir, {"input_file": source, "input_checksum": digest})
     return results
