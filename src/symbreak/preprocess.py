@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from .calibration import Calibration
+from .classical._stream import chunk_shape
 from .classical.decompose import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
@@ -28,12 +29,25 @@ from .settings import CROP_PER_DISK_DIAMETER, PreprocessSettings
 FLOAT = np.float32
 
 
+def _block_sum(block: np.ndarray) -> np.ndarray:
+    """Sum (1, 1, ky, kx) of a block's patterns in float64 (no float64 copy of the
+    block); NaN/inf pixels count as 0, found only when the sum is not finite."""
+    total = block.sum(axis=(0, 1), dtype=np.float64)
+    if block.dtype.kind == "f" and not np.isfinite(total).all():
+        total = np.where(np.isfinite(block), block, 0).sum(axis=(0, 1), dtype=np.float64)
+    return total[None, None]
+
+
 def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:
-    """Mean diffraction pattern (ky, kx) [counts], computed chunk by chunk in float64;
+    """Mean diffraction pattern (ky, kx) [counts], summed chunk by chunk in float64;
     NaN/inf pixels count as 0."""
+    array = data.array if data.is_lazy else data.to_dask(chunks=chunk_shape(data, None))
+    ky, kx = data.pattern_shape
+    chunks = (((1,) * len(array.chunks[0]), (1,) * len(array.chunks[1]), (ky,), (kx,)))
+    sums = array.map_blocks(_block_sum, chunks=chunks, dtype=np.float64)
     with DaskProgress("mean pattern", progress):
-        array = replace_nonfinite(data).to_dask().astype(np.float64)
-        return np.asarray(array.mean(axis=(0, 1)).compute())
+        total = np.asarray(sums.sum(axis=(0, 1)).compute())
+    return total / (data.shape[0] * data.shape[1])
 
 
 def pattern_center(pattern: np.ndarray) -> tuple[float, float]:
@@ -165,8 +179,10 @@ def denoise(data: Dataset4D, n_components: int, keep: int,
 
 def geometry(data: Dataset4D, settings: PreprocessSettings, mean: np.ndarray | None = None,
              progress: bool | None = None) -> Dataset4D:
-    """Crop around the COM of the mean pattern, bin and resize (no intensity changes)."""
+    """Crop around the COM of the mean pattern, bin and resize (no intensity changes but
+    NaN/inf pixels, which become 0)."""
     settings.check_pattern_shape(data.pattern_shape)
+    data = replace_nonfinite(data)
     if mean is None:
         mean = mean_pattern(data, progress)
     size = settings.crop if settings.crop is not None else default_crop(mean, data.calibration)
@@ -203,7 +219,7 @@ def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
         raise SettingsError(f"unknown preprocessing option(s) {unknown}; known: "
                             f"{[f.name for f in dataclasses.fields(PreprocessSettings)]}")
     settings = dataclasses.replace(settings or PreprocessSettings(), **options)
-    data = replace_nonfinite(as_dataset(data))
+    data = as_dataset(data)
     settings.check_pattern_shape(data.pattern_shape)
     out = geometry(data, settings, progress=progress)
     if settings.subtract_mean:
