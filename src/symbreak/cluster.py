@@ -13,6 +13,8 @@ import logging
 import sys
 from typing import Any, Iterator
 
+import dask
+
 from .budget import parse_size
 from .errors import SettingsError
 
@@ -97,9 +99,13 @@ def _connect(distributed: Any, address: str) -> Any:
 
 def active_client() -> Any:
     """The dask.distributed client active in this process (``Client.as_current()`` or
-    the default client), else None."""
+    the default client), else None; also None inside
+    ``dask.config.set(scheduler="threads")`` (or any other local scheduler)."""
     distributed = sys.modules.get("distributed")
     if distributed is None:
+        return None
+    chosen = dask.config.get("scheduler", None)
+    if isinstance(chosen, str) and chosen not in ("dask.distributed", "distributed"):
         return None
     try:
         return distributed.Client.current(allow_global=True)

@@ -12,8 +12,9 @@ the workers' memory limit.
 
 from __future__ import annotations
 
+import collections
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import dask.array as da
 import numpy as np
@@ -101,3 +102,31 @@ def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type,
                       memory_budget: int | str | float | None = None) -> da.Array:
     """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk."""
     return as_chunked(data, memory_budget).map_blocks(kernel, dtype=dtype)
+
+
+def computed(blocks: Iterable[Any]) -> Iterator[np.ndarray]:
+    """The blocks (dask or numpy arrays) as numpy arrays, in order.
+
+    With a dask.distributed client the workers compute a few blocks ahead (one more than
+    their threads), so that the caller's work on one block overlaps the reading of the
+    next while at most that many blocks wait in the workers' memory; without one, each
+    block is computed here when it is needed.
+    """
+    client = active_client()
+    if client is None:
+        for block in blocks:
+            yield block.compute() if isinstance(block, da.Array) else np.asarray(block)
+        return
+    ahead = sum(client.nthreads().values()) + 1
+    source = iter(blocks)
+    pending: collections.deque = collections.deque()
+    for block in source:
+        pending.append(client.compute(block) if isinstance(block, da.Array) else block)
+        if len(pending) > ahead:
+            yield _result(pending.popleft())
+    while pending:
+        yield _result(pending.popleft())
+
+
+def _result(item: Any) -> np.ndarray:
+    return np.asarray(item.result() if hasattr(item, "result") else item)
