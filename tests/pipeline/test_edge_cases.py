@@ -9,13 +9,14 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import ndimage
 
 import symbreak
 from symbreak import preprocess as pp
 from symbreak.budget import budget_scope
 from symbreak.calibration import Calibration
-from symbreak.classical import decompose, virtual_images
+from symbreak.classical import decompose, fields, virtual_images
 from symbreak.classical.com import com
 from symbreak.dataset import Dataset4D
 from symbreak.errors import DataError, SettingsError
@@ -286,6 +287,35 @@ def test_one_pixel_wide_scans(scan):
         com(a, rotation="auto")
     scores = decompose(a, n_components=2)["scores"]
     assert scores.shape == (2,) + scan
+
+
+@pytest.mark.parametrize("scan", [(1, 9), (9, 1)])
+def test_fields_on_line_scans(scan):
+    axis = 1 if scan == (1, 9) else 0
+    steps = np.arange(9.0)
+    coords = {"scan_y": steps[:scan[0]], "scan_x": steps[:scan[1]]}
+    along, across = np.full(scan, 0.3), np.zeros(scan)
+    names = ("com_x", "com_y") if axis == 1 else ("com_y", "com_x")
+    vector = xr.Dataset({names[0]: (("scan_y", "scan_x"), along, {"units": "px"}),
+                         names[1]: (("scan_y", "scan_x"), across, {"units": "px"})},
+                        coords={d: (d, v, {"units": "px"}) for d, v in coords.items()})
+    phi = fields.icom(vector).values.ravel()  # the potential of a constant field: a ramp
+    np.testing.assert_allclose(np.gradient(phi)[2:-2], 0.3, atol=0.01)
+    assert abs(phi.mean()) < 1e-12
+    for derived in (fields.divergence, fields.curl):
+        with pytest.raises(DataError, match="at least 2 scan positions along both axes"):
+            derived(vector)
+
+
+def test_derivatives_are_nan_only_next_to_an_undefined_com():
+    a = disk_scan(5, 5, 12)
+    a[2, 2] = 0
+    result = quiet(com, a)
+    div = fields.divergence(result).values
+    expected = np.zeros((5, 5), bool)
+    expected[[1, 3, 2, 2], [2, 2, 1, 3]] = True
+    np.testing.assert_array_equal(np.isnan(div), expected)
+    assert np.isfinite(fields.icom(result).values).all()
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])

@@ -107,13 +107,26 @@ def _vector(obj: xr.Dataset) -> tuple[np.ndarray, np.ndarray, str]:
     raise DataError("expected a result of symbreak.com or electric_field (com_* or field_*)")
 
 
+def _check_2d(values: np.ndarray, what: str) -> None:
+    """Central differences need at least 2 scan positions along both axes."""
+    if min(values.shape) < 2:
+        ny, nx = values.shape
+        raise DataError(
+            f"the {what} needs at least 2 scan positions along both axes, the scan is {ny} x "
+            f"{nx}; for a line scan take the derivative along the line, e.g. "
+            "np.gradient(com['com_x'].values, axis=1)"
+        )
+
+
 def divergence(vector: xr.Dataset) -> xr.DataArray:
-    """Divergence ∂v_x/∂x + ∂v_y/∂y over the scan (central differences, y down).
+    """Divergence ∂v_x/∂x + ∂v_y/∂y over the scan (central differences, y down); NaN
+    next to positions whose COM is NaN (e.g. all-zero patterns).
 
     For an electric field in V (projected) the result is in V/Å; ``charge_density``
     converts it to e/Å². Negative at atoms for a COM field (see module docstring).
     """
     vy, vx, unit = _vector(vector)
+    _check_2d(vy, "divergence")
     (sy, sx), sunit = scan_spacing(vector)
     div = np.gradient(vx, sx, axis=1) + np.gradient(vy, sy, axis=0)
     return xr.DataArray(div, dims=SCAN_DIMS, coords={d: vector[d] for d in SCAN_DIMS},
@@ -124,6 +137,7 @@ def curl(vector: xr.Dataset) -> xr.DataArray:
     """z component of the curl, ∂v_y/∂x - ∂v_x/∂y (y down); ~0 for a well-calibrated
     scan rotation, so it is a quality check."""
     vy, vx, unit = _vector(vector)
+    _check_2d(vy, "curl")
     (sy, sx), sunit = scan_spacing(vector)
     c = np.gradient(vy, sx, axis=1) - np.gradient(vx, sy, axis=0)
     return xr.DataArray(c, dims=SCAN_DIMS, coords={d: vector[d] for d in SCAN_DIMS},
@@ -145,7 +159,8 @@ def icom(vector: xr.Dataset, *, boundary: str = "mirror") -> xr.DataArray:
     """Integrated COM: the scalar whose gradient best fits the vector field (Fourier).
 
     Solves ∇φ = v in the least-squares sense with FFTs; the k = 0 term (a constant) is
-    set so that φ has zero mean. ``boundary="periodic"`` assumes a periodic scan;
+    set so that φ has zero mean; NaN COM values (undefined patterns) count as 0. Works
+    on line scans (1 x N, N x 1). ``boundary="periodic"`` assumes a periodic scan;
     ``"mirror"`` extends the field by even reflection of φ (no wrap-around jumps).
     For a COM in 1/Å on a scan in Å the result is the phase 2π ∫ <k>·dr [rad] (iDPC).
     """
