@@ -141,10 +141,10 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
     out = tmp_path / "out.zarr"
     original, written = stream._write_chunk, []
 
-    def interrupt_after_two(*args):
-        if len(written) == 2:
+    def interrupt_after_two(*args, **kwargs):
+        if len(written) >= 2:
             raise KeyboardInterrupt
-        original(*args)
+        original(*args, **kwargs)
         written.append(1)
 
     monkeypatch.setattr(stream, "_write_chunk", interrupt_after_two)
@@ -152,6 +152,7 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
         stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 5, 6, 6))
     monkeypatch.setattr(stream, "_write_chunk", original)
     assert not out.exists() and chunks_done(partial_path(out)) >= 1
+    assert "run again with --resume" in capsys.readouterr().err
     with pytest.raises(SettingsError, match="other input"):
         stream.write_output(symbreak.as_dataset(data + 1), out, chunks=(1, 5, 6, 6),
                             resume=True)
@@ -284,3 +285,39 @@ def test_train_killed_then_resumed(tmp_path):
     assert len(got) == len(want) > done
     np.testing.assert_allclose([h["val_loss"] for h in got], [h["val_loss"] for h in want],
                                rtol=1e-6)
+
+
+def test_resume_on_a_dask_cluster(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    from symbreak.io import stream
+
+    data = np.random.default_rng(2).integers(0, 500, (6, 4, 8, 8)).astype(np.int32)
+    out = tmp_path / "out.zarr"
+    original, written = stream._write_chunk, []
+
+    def interrupt_after_two(*args, **kwargs):
+        if len(written) >= 2:
+            raise KeyboardInterrupt
+        written.append(original(*args, **kwargs))
+
+    monkeypatch.setattr(stream, "_write_chunk", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 4, 8, 8))
+    monkeypatch.setattr(stream, "_write_chunk", original)
+    record = ChunkRecord.read(partial_path(out) / RECORD_NAME)
+    assert record is not None and 1 <= len(record["done"]) < 6
+    finished, as_completed = [], distributed.as_completed  # futures recorded here
+
+    def recorded(futures):
+        for future in as_completed(futures):
+            finished.append(future)
+            yield future
+
+    monkeypatch.setattr(distributed, "as_completed", recorded)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
+                            dashboard_address=None):
+        stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 4, 8, 8), resume=True)
+    assert resumed_count(capsys.readouterr().err) == (len(record["done"]), 6)
+    assert len(finished) == 6 - len(record["done"])
+    assert np.array_equal(symbreak.load(out).to_numpy(), data)
+

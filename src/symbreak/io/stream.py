@@ -78,14 +78,18 @@ def recording(record: ChunkRecord) -> Iterator[None]:
         _RECORD.reset(token)
 
 
-def _write_chunk(target: Any, record: ChunkRecord, number: int,
-                 region: tuple[slice, ...], block: np.ndarray) -> None:
+def _write_chunk(target: Any, number: int, region: tuple[slice, ...], block: np.ndarray,
+                 record: ChunkRecord | None = None) -> int:
     target[region] = block
-    record.mark(number)
+    if record is not None:
+        record.mark(number)
+    return number
 
 
 def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
                     progress: bool | None) -> None:
+    from ..cluster import active_client
+
     chunk_shape = tuple(int(c) for c in target.chunks)
     array = lazy_array(data.array, chunk_shape)
     grid = tuple(int(n) for n in array.numblocks)
@@ -94,6 +98,7 @@ def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
                             f"data's {grid}; run without resume to start again")
     record.grid = grid
     record.flush()  # from here on the store's header is complete: it can be resumed
+    client = active_client()
     parts = array.to_delayed().ravel()
     writes = []
     for number in range(int(np.prod(grid))):
@@ -102,10 +107,18 @@ def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
         index = np.unravel_index(number, grid)
         region = tuple(slice(i * c, min((i + 1) * c, n))
                        for i, c, n in zip(index, chunk_shape, data.shape))
-        write = functools.partial(_write_chunk, target, record, number, region)
+        # on a cluster the chunks are written by the workers and recorded here
+        write = functools.partial(_write_chunk, target, number, region,
+                                  record=None if client is not None else record)
         writes.append(dask.delayed(write, pure=False)(parts[number]))
-    with DaskProgress("writing", progress):
-        dask.compute(*writes, scheduler="threads")
+    if client is None:
+        with DaskProgress("writing", progress):
+            dask.compute(*writes, scheduler="threads")
+    else:
+        from distributed import as_completed
+
+        for future in as_completed(client.compute(writes)):
+            record.mark(future.result())
     record.flush()
 
 
@@ -226,11 +239,19 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
     current = fingerprint(data, format=fmt.name, chunks=chunks) if resumable else None
     with output_lock(path, what, beside=True):
         previous = _previous(path, resume, current)
-        with partial_output(path, overwrite, keep_on_interrupt=resumable) as tmp:
-            if current is None:
-                fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
-            else:
-                _write_zarr(data, tmp, fmt, chunks, progress, current, previous)
+        try:
+            with partial_output(path, overwrite, keep_on_interrupt=resumable) as tmp:
+                if current is None:
+                    fmt.reader().write(data, tmp, chunks=chunks, progress=progress)
+                else:
+                    _write_zarr(data, tmp, fmt, chunks, progress, current, previous)
+        except KeyboardInterrupt:
+            kept = ChunkRecord.read(partial_path(path) / RECORD_NAME)
+            if kept is not None:
+                _tell(f"interrupted: {len(kept['done'])} chunks of {path.name} are kept in "
+                      f"{partial_path(path).name}; run again with --resume (resume=True) "
+                      "to continue")
+            raise
     return path
 
 
