@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..errors import FormatError, SymbreakError
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError,
     EOFError, ArithmeticError, RecursionError, SyntaxError, struct.error, zlib.error,
-    zipfile.BadZipFile, json.JSONDecodeError,
+    zipfile.BadZipFile, json.JSONDecodeError, tokenize.TokenError,
 )
 MAX_DETAIL_CHARS = 160
 

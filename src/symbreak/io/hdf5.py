@@ -68,9 +68,10 @@ def check_extent(array: h5py.Dataset, path: Path) -> None:
     declaring implausibly more bytes than it stores."""
     nbytes = int(array.size) * array.dtype.itemsize
     what = f"dataset {array.name} {tuple(array.shape)} {array.dtype}"
-    if array.is_virtual or array.external:
+    layout = array.id.get_create_plist().get_layout()
+    if array.is_virtual or array.external or layout == h5py.h5d.COMPACT:
         return
-    if array.chunks is None:
+    if layout == h5py.h5d.CONTIGUOUS:
         offset = array.id.get_offset()
         if offset is None and nbytes > 0:
             raise FormatError(f"{path}: {what} holds no stored data (never written); the "

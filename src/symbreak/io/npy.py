@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ def read_header(fh: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(fh)
         return np.lib.format.read_array_header_2_0(fh)
-    except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
+    except (ValueError, OSError, SyntaxError, TypeError, EOFError, tokenize.TokenError) as exc:
         raise FormatError(f"{path}: not a valid .npy file ({detail(exc)}); the file is corrupt or "
                           "truncated: write it again with numpy.save") from None
 

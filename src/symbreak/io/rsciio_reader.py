@@ -5,24 +5,30 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
+import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import h5py
+import numpy as np
 
 from ..dataset import Dataset4D
 from ..errors import FormatError
 from . import common
 from .axes import calibration_from_axes
 from .guard import READ_ERRORS, detail, guard_dask, reading
-from .hdf5 import open_file
+from .hdf5 import check_extent, open_file
 from .untrusted import check_external
 
 PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
            "empad": "empad", "blo": "blockfile", "mrc": "mrc"}
 # readers that take a navigation shape (HyperSpy order: x, y)
 NAVIGATION_SHAPE = {"mib", "mrc"}
+# uncompressed formats whose readers take chunks=: the declared size is checked first
+WHOLE_CHUNK_PROBE = {"dm"}
 PIP_NAMES = {"skimage": "scikit-image"}
 MIB_DEPTH = {"U01": 1, "U08": 1, "U16": 2, "U32": 4, "R64": 8}
 
@@ -48,6 +54,74 @@ def check_mib_header(path: Path) -> None:
             "its header is corrupt")
 
 
+MRC_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}
+MRC_HEADER = 1024
+
+
+def check_mrc_header(path: Path) -> None:
+    """Refuse an MRC whose header declares more frames than the file holds (before
+    RosettaSciIO builds arrays from it): NX, NY, NZ, MODE at bytes 0-15, NSYMBT (extended
+    header bytes) at 92, byte order from the machine stamp at 212."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(MRC_HEADER)
+    if len(head) < MRC_HEADER:
+        raise FormatError(f"{path}: {len(head)} bytes, shorter than the {MRC_HEADER}-byte MRC "
+                          "header; the file is truncated or not MRC: copy it again")
+    order = ">" if head[212] == 0x11 else "<"
+    nx, ny, nz, mode = struct.unpack_from(order + "4i", head, 0)
+    (extended,) = struct.unpack_from(order + "i", head, 92)
+    depth = MRC_MODE_BYTES.get(mode)
+    if min(nx, ny, nz) <= 0 or depth is None or extended < 0:
+        raise FormatError(f"{path}: MRC header declares {nx} x {ny} x {nz} voxels of mode "
+                          f"{mode} (extended header {extended} bytes), which is not a valid "
+                          "image stack; the file is corrupt or not MRC")
+    needed = MRC_HEADER + extended + int(nx * ny * nz * depth)
+    if needed > size:
+        raise FormatError(f"{path}: MRC header declares {nz} frames of {ny} x {nx} (mode "
+                          f"{mode}), {needed:,} bytes with the header, but the file has only "
+                          f"{size:,} bytes; the file is truncated or its header is corrupt")
+
+
+EMPAD_FRAME_BYTES = 130 * 128 * 4  # float32 frames of 128 x 128 px + 2 footer rows
+
+
+def _empad_count(root: ET.Element, raw_name: str) -> int | None:
+    """Frames the EMPAD XML declares (series_count, pix_x * pix_y, or scan_xN_yM.raw)."""
+    series = root.findtext("scan_parameters/series_count")
+    if series is not None:
+        return int(series)
+    if root.findtext("pix_x") is not None and root.findtext("pix_y") is not None:
+        return int(root.findtext("pix_x")) * int(root.findtext("pix_y"))
+    match = re.fullmatch(r"scan_x(\d+)_y(\d+)\.raw", raw_name)
+    return int(match.group(1)) * int(match.group(2)) if match else None
+
+
+def check_empad_header(path: Path, allow_external: bool) -> None:
+    """Refuse an EMPAD XML whose .raw file lies outside its folder (unless
+    ``allow_external``) or holds fewer frames than the XML declares."""
+    with reading(path, "the EMPAD XML"):
+        root = ET.parse(path).getroot()
+        element = root.find("raw_file")
+        raw_name = element.get("filename") if element is not None else None
+        if not raw_name:
+            raise FormatError(f"{path}: the EMPAD XML names no raw_file; open the .xml "
+                              "written with the .raw data")
+        count = _empad_count(root, raw_name)
+    raw = (path.parent / raw_name).resolve()
+    if not allow_external and raw.parent != path.parent.resolve():
+        raise FormatError(f"{path}: the EMPAD XML points to data outside its folder "
+                          f"({raw_name!r}); pass allow_external=True if you trust it")
+    if count is None or count <= 0:
+        raise FormatError(f"{path}: the EMPAD XML declares no valid scan size; the file is "
+                          "corrupt")
+    size = raw.stat().st_size if raw.is_file() else 0
+    if count * EMPAD_FRAME_BYTES > size:
+        raise FormatError(f"{path}: the XML declares {count:,} frames ({count * EMPAD_FRAME_BYTES:,} "
+                          f"bytes) but {raw_name} has {size:,} bytes; the .raw file is "
+                          "missing, truncated or the XML is corrupt")
+
+
 def detect_hspy(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as f:
@@ -68,14 +142,36 @@ def _signals(path: Path, format: str, scan_shape: tuple[int, int] | None) -> lis
     kwargs: dict[str, Any] = {"lazy": True}
     if scan_shape is not None and format in NAVIGATION_SHAPE:
         kwargs["navigation_shape"] = (int(scan_shape[1]), int(scan_shape[0]))
+    if format in WHOLE_CHUNK_PROBE:
+        # one chunk per signal: cheap whatever the header declares, so that the declared
+        # size can be checked before RosettaSciIO lays out (and allocates) the real chunks
+        _check_signal_sizes(path, _call(module.file_reader, path, format,
+                                        dict(kwargs, chunks=-1)))
+    return _call(module.file_reader, path, format, kwargs)
+
+
+def _call(reader: Any, path: Path, format: str, kwargs: dict[str, Any]) -> list[dict]:
     try:
-        return module.file_reader(str(path), **kwargs)
+        return reader(str(path), **kwargs)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 (a third-party parser raises its own types)
         raise FormatError(f"{path}: RosettaSciIO could not read it as {format} "
                           f"({detail(exc)}); the file is corrupt, truncated or "
                           f"not {format}: check it opens in HyperSpy, or pass format=NAME") from None
+
+
+def _check_signal_sizes(path: Path, signals: list[dict]) -> None:
+    size = path.stat().st_size
+    for signal in signals:
+        data = signal.get("data")
+        nbytes = int(np.prod(getattr(data, "shape", ()), dtype=object)) * \
+            np.dtype(getattr(data, "dtype", np.uint8)).itemsize
+        if nbytes > size:
+            raise FormatError(f"{path}: the header declares an array of shape "
+                              f"{tuple(data.shape)} {data.dtype} ({nbytes:,} bytes) but the "
+                              f"file has only {size:,} bytes; the file is truncated or its "
+                              "header is corrupt")
 
 
 def _choose(signals: list[dict], path: Path, dataset: str | None) -> dict:
@@ -127,9 +223,15 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
         raise FormatError(f"{path}: open the EMPAD .xml file that describes this .raw file")
     if format == "mib":
         check_mib_header(path)
+    if format == "mrc":
+        check_mrc_header(path)
+    if format == "empad":
+        check_empad_header(path, allow_external)
     if format == "hspy":
         with open_file(path) as f, reading(path, "the HDF5 structure"):
             check_external(f, path, allow_external)
+            f.visititems(lambda _, obj: check_extent(obj, path)
+                         if isinstance(obj, h5py.Dataset) else None)
     signals = _signals(path, format, scan_shape)
     with reading(path, f"the {format} signal"):
         return _dataset(signals, path, format, dataset, chunks, scan_shape)
