@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import warnings
 from typing import Any, Iterator
 
 import dask
@@ -78,11 +79,14 @@ def use_cluster(scheduler: str | None = None, workers: int | None = None,
         raise SettingsError(f"threads_per_worker must be a positive integer, "
                             f"got {threads_per_worker!r}")
     limit = "auto" if memory_limit is None else parse_size(memory_limit)
-    with distributed.LocalCluster(n_workers=n, processes=True,
-                                  threads_per_worker=threads_per_worker,
-                                  memory_limit=limit, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    with warnings.catch_warnings():
+        # the scheduler's HTTP routes fall back to a free port when 8787 is taken
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = distributed.LocalCluster(n_workers=n, processes=True,
+                                           threads_per_worker=threads_per_worker,
+                                           memory_limit=limit, dashboard_address=None,
+                                           silence_logs=logging.ERROR)
+    with cluster, distributed.Client(cluster) as client:
         yield client
 
 
