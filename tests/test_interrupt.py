@@ -315,7 +315,7 @@ def test_resume_on_a_dask_cluster(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(distributed, "as_completed", recorded)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None):
+                            dashboard_address=":0"):
         stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 4, 8, 8), resume=True)
     assert resumed_count(capsys.readouterr().err) == (len(record["done"]), 6)
     assert len(finished) == 6 - len(record["done"])
