@@ -256,6 +256,7 @@ TRAIN = ["--latent-dim", "1", "--hidden", "16", "--batch-size", "32", "--seed", 
          "--device", "cpu", "--threads", "1", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_train_killed_then_resumed(tmp_path):
     dipoles = _helper("vae_synthetic", TESTS / "vae" / "vae_synthetic.py")
     rng = np.random.default_rng(1)

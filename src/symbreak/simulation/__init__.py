@@ -17,6 +17,7 @@ import ase
 
 from ..calibration import Calibration, electron_wavelength
 from ..dataset import Dataset4D
+from ..errors import SettingsError
 from ..io import load
 from ..io.atomic import check_output
 from ..io.stream import write_output
@@ -89,6 +90,9 @@ def simulate(
     """
     if out is not None:
         check_output(Path(out).expanduser(), overwrite)
+    elif resume:
+        raise SettingsError("resume=True continues writing an output: give out=PATH.zarr "
+                            "(--out), the output of the interrupted run")
     settings, geometry = plan(system_or_preset, seed=seed, **options)
     array = measurement(geometry, settings)
     if settings.dose is not None:
