@@ -18,8 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -169,8 +169,8 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
 
 
 # ----------------------------------------------------------------------------- simulate
-SIMULATION = dict(scan_shape=(8, 8), scan_step=0.3, detector_pixels=32, max_angle=40.0,
-                  dose=1e4, seed=3)
+SIMULATION = {"scan_shape": (8, 8), "scan_step": 0.3, "detector_pixels": 32,
+              "max_angle": 40.0, "dose": 1e4, "seed": 3}
 SIMULATION_ARGS = ["graphene", "--scan-shape", "8", "8", "--scan-step", "0.3",
                    "--detector-pixels", "32", "--max-angle", "40", "--dose", "1e4",
                    "--seed", "3"]
@@ -214,7 +214,7 @@ def epochs_done(folder: Path) -> int:
 
     try:
         return len(read_checkpoint(folder / CHECKPOINT)["history"])
-    except Exception:  # not there yet, or being replaced
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError):  # not there yet
         return 0
 
 

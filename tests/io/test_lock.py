@@ -46,9 +46,8 @@ def test_second_holder_is_refused_with_pid_and_host(tmp_path):
     out = tmp_path / "run"
     with held_elsewhere(out, "analyze") as child:
         assert (out / LOCK_NAME).is_file()
-        with pytest.raises(OutputLockedError) as info:
-            with output_lock(out, "analyze"):
-                pytest.fail("took a lock another process holds")
+        with pytest.raises(OutputLockedError) as info, output_lock(out, "analyze"):
+            pytest.fail("took a lock another process holds")
         message = str(info.value)
         assert f"pid {child.pid} " in message
         assert socket.gethostname() in message
@@ -70,19 +69,19 @@ def test_kill_9_leaves_no_lock_that_blocks(tmp_path):
 
 def test_same_process_second_lock_is_refused_and_released_after(tmp_path):
     out = tmp_path / "run"
-    with output_lock(out, "analyze"):
-        with pytest.raises(OutputLockedError, match=f"pid {os.getpid()} "):
-            with output_lock(out, "analyze"):
-                pass
+    with output_lock(out, "analyze"), \
+            pytest.raises(OutputLockedError, match=f"pid {os.getpid()} "), \
+            output_lock(out, "analyze"):
+        pass
     assert out.is_dir() and list(out.iterdir()) == []
     with output_lock(out, "analyze"):  # free again
         pass
 
 
 def test_lock_needs_an_existing_parent(tmp_path):
-    with pytest.raises(SymbreakError, match="does not exist"):
-        with output_lock(tmp_path / "missing" / "run", "analyze"):
-            pass
+    with pytest.raises(SymbreakError, match="does not exist"), \
+            output_lock(tmp_path / "missing" / "run", "analyze"):
+        pass
 
 
 def test_convert_refuses_an_output_another_process_writes(tmp_path, capsys):

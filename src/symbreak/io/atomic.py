@@ -15,8 +15,9 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..errors import OutputExistsError, SettingsError
 

@@ -13,8 +13,8 @@ import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import OutputLockedError, SettingsError
 

@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import dask
 import dask.array as da
@@ -29,8 +30,14 @@ from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..jsonable import jsonable
 from ..progress import DaskProgress
-from .atomic import (RECORD_NAME, ChunkRecord, check_output, partial_output, partial_path,
-                     remove)
+from .atomic import (
+    RECORD_NAME,
+    ChunkRecord,
+    check_output,
+    partial_output,
+    partial_path,
+    remove,
+)
 from .common import default_chunks, lazy_array
 
 _RECORD: contextvars.ContextVar[ChunkRecord | None] = contextvars.ContextVar(
