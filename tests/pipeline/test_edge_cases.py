@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy import ndimage
+from sklearn.decomposition import PCA
 
 import symbreak
 from symbreak import preprocess as pp
@@ -342,6 +343,23 @@ def test_large_patterns_within_the_memory_budget():
     c = (k - 1) / 2
     np.testing.assert_allclose(com_yx(result)[0, 1], [(10 - c) / 2, (1000 - c) / 2], atol=1e-3)
     np.testing.assert_allclose(com_yx(result)[0, 0], [0, 0], atol=1e-3)
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_decompose_refuses_nonfinite_and_check_input_makes_it_work(incremental):
+    a = disk_scan(4, 5, 8)
+    a[1, 3, 2, 2] = np.nan
+    a[2, 0, 7, 7] = np.inf
+    with pytest.raises(DataError, match="NaN or inf.*check_input"):
+        decompose(a, n_components=2, incremental=incremental)
+    x = np.nan_to_num(a, nan=0, posinf=0).reshape(20, 64)
+    truth = PCA(n_components=2).fit(x).transform(x)
+    checked = quiet(check_input, a, stage="decompose")
+    scores = decompose(checked, n_components=2, incremental=incremental)["scores"].values
+    scores = scores.reshape(2, 20).T
+    for i in range(2):  # each component up to its sign
+        sign = np.sign(scores[:, i] @ truth[:, i])
+        np.testing.assert_allclose(sign * scores[:, i], truth[:, i], atol=1e-3)
 
 
 # ------------------------------------------------------------------ preprocess

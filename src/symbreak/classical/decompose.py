@@ -90,7 +90,8 @@ def iter_batches(ds: Dataset4D, batches: list[slice], desc: str, progress: Any
 def _check_finite(x: np.ndarray, method: str) -> None:
     if not np.isfinite(x).all():
         raise DataError(f"{method.upper()} needs finite data; the patterns contain NaN or inf "
-                        "(replace them, e.g. with np.nan_to_num, first)")
+                        "(replace them by 0 with symbreak.sanitize.check_input(data), which "
+                        "also counts them, or with np.nan_to_num)")
     if method == "nmf" and x.min() < 0:
         raise DataError(f"NMF needs non-negative data, found the value {x.min():g}; do not "
                         "subtract the mean pattern before NMF")
@@ -174,7 +175,8 @@ def decompose(data: Any, method: str = "pca", n_components: int = 10, *,
     Parameters
     ----------
     data
-        Anything :func:`symbreak.as_dataset` accepts.
+        Anything :func:`symbreak.as_dataset` accepts: finite values (NaN/inf are refused,
+        :func:`symbreak.sanitize.check_input` replaces them), at least 2 patterns for PCA.
     method
         "pca" (the mean pattern is subtracted) or "nmf" (non-negative data, no mean
         subtraction).
