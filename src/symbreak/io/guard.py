@@ -27,6 +27,7 @@ from ..errors import FormatError, SymbreakError
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError,
     EOFError, ArithmeticError, RecursionError, SyntaxError, struct.error, zlib.error,
+    SystemError,  # what h5py raises when an HDF5 error occurs inside a visit callback
     zipfile.BadZipFile, json.JSONDecodeError, tokenize.TokenError,
 )
 MAX_DETAIL_CHARS = 160

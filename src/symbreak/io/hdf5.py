@@ -14,6 +14,7 @@ Layout symbreak writes (what py4DSTEM 0.14 writes for a DataCube, plus symbreak 
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def check_extent(array: h5py.Dataset, path: Path) -> None:
         if offset is None and nbytes > 0:
             raise FormatError(f"{path}: {what} holds no stored data (never written); the "
                               "file is unfinished: write it again")
-        size = path.stat().st_size
+        size = os.path.getsize(array.file.filename)  # an external link's target file
         if offset is not None and offset + nbytes > size:
             raise FormatError(f"{path}: {what} declares {nbytes:,} bytes at offset {offset:,} "
                               f"but the file has only {size:,} bytes; the file is truncated "

@@ -78,21 +78,24 @@ def check_declared(path: Path, what: str, nbytes: int, stored: int) -> None:
 # --------------------------------------------------------------------------- HDF5
 def external_references(f: h5py.File) -> list[str]:
     """Every place where reading ``f`` would make HDF5 open another file, as text."""
+    links: list[tuple[str, int]] = []
+    # the callback only collects: an exception raised inside an h5py callback surfaces
+    # as a SystemError
+    f.id.links.visit(lambda name, info: links.append((name.decode(errors="replace"),
+                                                      info.type)), info=True)
     found: list[str] = []
-
-    def link(name: str, info: Any) -> None:
-        if info.type == h5py.h5l.TYPE_EXTERNAL:
+    for name, kind in links:
+        if kind == h5py.h5l.TYPE_EXTERNAL:
             target_file, target = f.id.links.get_val(name.encode())
             found.append(f"external link /{name} -> {target_file.decode(errors='replace')}:"
                          f"{target.decode(errors='replace')}")
-        elif info.type not in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
+        elif kind not in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
             found.append(f"user-defined link /{name}")
-            return
-        if info.type != h5py.h5l.TYPE_HARD:
-            return
+        if kind != h5py.h5l.TYPE_HARD:
+            continue
         obj = f.get(name)
         if not isinstance(obj, h5py.Dataset):
-            return
+            continue
         if obj.external:
             found.append(f"dataset /{name} stores its data in external file(s) "
                          f"{sorted({str(e[0]) for e in obj.external})}")
@@ -100,9 +103,6 @@ def external_references(f: h5py.File) -> list[str]:
             sources = sorted({m.file_name for m in obj.virtual_sources()} - {"."})
             if sources:
                 found.append(f"virtual dataset /{name} reads from {sources}")
-
-    f.id.links.visit(lambda name: link(name.decode(errors="replace"),
-                                       f.id.links.get_info(name)), info=False)
     return found
 
 
