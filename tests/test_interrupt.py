@@ -166,6 +166,12 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
     with pytest.raises(SettingsError, match="resume needs zarr output"):
         stream.write_output(symbreak.as_dataset(data), tmp_path / "out.h5", resume=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]
+    partial_path(tmp_path / "out.h5").write_bytes(b"\x89HDF half a file")  # killed HDF5
+    stream.write_output(symbreak.as_dataset(data), tmp_path / "out.h5")
+    err = capsys.readouterr().err
+    assert "replacing the unfinished output" in err and "--resume" not in err
+    assert np.array_equal(symbreak.load(tmp_path / "out.h5").to_numpy(), data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.zarr"]
 
 
 # ----------------------------------------------------------------------------- simulate
