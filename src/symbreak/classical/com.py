@@ -161,9 +161,9 @@ def _mean_com(sums: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
     good = np.isfinite(sums).all(axis=-1) & (sums[..., 0] > 0)
     if not good.any():
         raise CalibrationError(
-            "no pattern has positive intensity (all zero or negative): cannot find the beam "
-            "for reference='mean'; check the data, or pass reference='center' with a "
-            "calibrated detector_center")
+            "no pattern has positive intensity (all zero or negative), so the mean pattern "
+            "shows no beam to centre on; check the data, or calibrate detector_center (and "
+            "for COM use reference='center')")
     total = sums[good].sum(axis=0)
     return (float(total[2] / total[0] + (shape[0] - 1) / 2),
             float(total[1] / total[0] + (shape[1] - 1) / 2))
