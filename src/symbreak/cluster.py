@@ -9,12 +9,17 @@ only when a cluster is asked for, so that plain use stays quick to start.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import sys
 import warnings
 from typing import Any, Iterator
 
 import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from .budget import parse_size
 from .errors import SettingsError
@@ -126,3 +131,20 @@ def worker_resources(client: Any) -> tuple[int | None, int]:
     known = [m for m in limits if m > 0]
     memory = int(min(known) * WORKER_MEMORY_FRACTION) if known else None
     return memory, threads
+
+
+def scatter_array(client: Any, array: np.ndarray, chunks: tuple[int, ...]) -> da.Array:
+    """An in-memory array as dask whose blocks were sent once to the workers (spread over
+    them) instead of travelling, whole, inside every graph that uses it.
+
+    ``chunks`` is one block shape (ints); the last blocks along an axis may be smaller.
+    """
+    grid = [tuple(min(c, n - s) for s in range(0, n, c)) for c, n in zip(chunks, array.shape)]
+    index = list(itertools.product(*(range(len(g)) for g in grid)))
+    blocks = [array[tuple(slice(i * c, i * c + g[i]) for i, c, g in zip(ii, chunks, grid))]
+              for ii in index]
+    futures = client.scatter(blocks)
+    name = "scattered-" + tokenize(futures)
+    graph = {(name,) + ii: future for ii, future in zip(index, futures)}
+    return da.Array(HighLevelGraph.from_collections(name, graph, dependencies=[]), name,
+                    tuple(grid), dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype))

@@ -74,7 +74,7 @@ def decompositions(ds):
         pca = decompose(ds, "pca", 3, incremental=incremental, memory_budget=DECOMPOSE_BUDGET)
         out[f"pca_{incremental}"] = pca.components.values
         out[f"pca_scores_{incremental}"] = pca.scores.values
-    nmf = decompose(ds, "nmf", 2, incremental=True, max_iter=20, memory_budget=DECOMPOSE_BUDGET)
+    nmf = decompose(ds, "nmf", 2, incremental=True, max_iter=6, memory_budget=DECOMPOSE_BUDGET)
     out.update(nmf=nmf.components.values, nmf_scores=nmf.scores.values)
     out["denoised"] = pca_denoise(ds, 4, 2, memory_budget=DECOMPOSE_BUDGET).to_numpy()
     return out
@@ -202,3 +202,36 @@ def test_use_cluster_errors(monkeypatch):
             pass
     with use_cluster() as nothing:
         assert nothing is None
+
+
+def test_numpy_input_is_scattered_not_shipped_in_graphs(client, counts):
+    from symbreak.classical._stream import as_chunked
+
+    chunked = as_chunked(symbreak.as_dataset(counts), BUDGET)
+    assert chunked.name.startswith("scattered-") and chunked.numblocks[0] > 1
+    np.testing.assert_array_equal(chunked.compute(), counts)
+
+
+def test_cli_unreachable_scheduler(monkeypatch, files, tmp_path, capsys):
+    from symbreak.cli import main
+
+    monkeypatch.setattr("symbreak.cluster.CONNECT_TIMEOUT", 1)
+    code = main(["com", str(files["npy"]), "--out", str(tmp_path / "c.zarr"),
+                 "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "tcp://127.0.0.1:1" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "c.zarr").exists()
+
+
+@pytest.mark.slow
+def test_cli_workers_match_api(files, tmp_path, reference_stages):
+    import xarray as xr
+
+    from symbreak.cli import main
+
+    out = tmp_path / "com.zarr"
+    assert main(["com", str(files["h5"]), "--out", str(out), "--workers", "2",
+                 "--memory-budget", str(BUDGET), "--rotation", "auto"]) == 0
+    with xr.open_zarr(out) as result:
+        np.testing.assert_allclose(result.com_x.values, reference_stages["com_x"], rtol=1e-10,
+                                   atol=1e-12)

@@ -7,7 +7,8 @@ call and gives the same numbers. Chunks run in a few threads (numpy releases the
 each with single-threaded BLAS: the kernels are memory bound and nested BLAS threads
 only fight over the cores. When a dask.distributed client is active
 (:func:`symbreak.cluster.use_cluster`), the chunks run on its workers instead, sized to
-the workers' memory limit.
+the workers' memory limit; memory maps reach the workers as file descriptions, arrays in
+memory as blocks scattered once.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import dask.array as da
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..arrays import NoCopyView, release_pages
+from ..arrays import NoCopyView, file_view, release_pages
 from ..budget import memory_budget as _memory_budget
 from ..budget import scan_chunks
-from ..cluster import active_client, worker_resources
+from ..cluster import active_client, scatter_array, worker_resources
 from ..dataset import Dataset4D
 from ..progress import DaskProgress
 
@@ -62,6 +63,9 @@ def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
     chunks = chunk_shape(data, budget)
     if data.is_lazy:
         return data.array.rechunk(chunks)
+    client = active_client()
+    if client is not None and file_view(data.array) is None:
+        return scatter_array(client, np.asarray(data.array), chunks)
     return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False)
 
 
