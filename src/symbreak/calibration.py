@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import numbers
+from typing import Any, Mapping
 
 from .errors import CalibrationError
 
@@ -55,20 +56,51 @@ def electron_wavelength(energy: float) -> float:
     if energy is None or not math.isfinite(energy) or energy <= 0:
         raise CalibrationError(f"beam energy must be a positive number of eV, got {energy!r}")
     p = math.sqrt(2 * _M0 * _E * energy * (1 + _E * energy / (2 * _M0 * _C**2)))
-    return _H / p * 1e10
+    wavelength = _H / p * 1e10
+    if not math.isfinite(wavelength) or wavelength <= 0:
+        raise CalibrationError(f"beam energy {energy!r} eV is out of range (the wavelength "
+                               "underflows); give the energy in eV, e.g. 300e3")
+    return wavelength
+
+
+def _number(name: str, value: Any, unit: str) -> float:
+    """``value`` as a finite float, or a CalibrationError naming the field."""
+    if isinstance(value, (str, bytes, bool)) or not isinstance(value, numbers.Real):
+        raise CalibrationError(f"{name} must be a number [{unit}], got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise CalibrationError(f"{name} must be finite [{unit}], got {value!r}")
+    return number
+
+
+def _flag(name: str, value: Any) -> bool:
+    """True/False (also 1/0 and numpy booleans), or a CalibrationError: ``bool("no")``
+    would be True."""
+    if isinstance(value, (str, bytes)) or hasattr(value, "__len__"):
+        raise CalibrationError(f"{name} must be True or False, got {value!r}")
+    try:
+        valid = value in (0, 1)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise CalibrationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _pair(name: str, value: Any) -> tuple[float, float] | None:
     if value is None:
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = (value, value)
+    unit = FIELD_UNITS.get(name, "")
     try:
-        y, x = (float(v) for v in value)
-    except (TypeError, ValueError):
+        items = [] if isinstance(value, (str, bytes, Mapping)) else list(value)
+    except TypeError:
+        items = []
+    if len(items) != 2:
         raise CalibrationError(
-            f"{name} must be a number or a (y, x) pair of numbers, got {value!r}"
-        ) from None
+            f"{name} must be a number or a (y, x) pair of numbers [{unit}], got {value!r}")
+    y, x = (_number(name, v, unit) for v in items)
     return (y, x)
 
 
@@ -118,12 +150,17 @@ class Calibration:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if not isinstance(self.sources, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.sources.items()):
+            raise CalibrationError(f"sources must map field names to text, got {self.sources!r}")
+        set_(self, "sources", dict(self.sources))
         if self.energy is not None:
-            electron_wavelength(float(self.energy))
-            set_(self, "energy", float(self.energy))
+            energy = _number("energy", self.energy, "eV")
+            electron_wavelength(energy)
+            set_(self, "energy", energy)
         if self.semiangle is not None:
-            s = float(self.semiangle)
-            if not math.isfinite(s) or s <= 0:
+            s = _number("semiangle", self.semiangle, "mrad")
+            if s <= 0:
                 raise CalibrationError(f"semiangle must be positive [mrad], got {self.semiangle!r}")
             set_(self, "semiangle", s)
         set_(self, "scan_step", _positive_pair("scan_step", self.scan_step))
@@ -131,9 +168,9 @@ class Calibration:
         set_(self, "k_sampling", _positive_pair("k_sampling", self.k_sampling))
         set_(self, "detector_center", _pair("detector_center", self.detector_center))
         if self.scan_rotation is not None:
-            set_(self, "scan_rotation", float(self.scan_rotation))
+            set_(self, "scan_rotation", _number("scan_rotation", self.scan_rotation, "rad"))
         if self.scan_flip is not None:
-            set_(self, "scan_flip", bool(self.scan_flip))
+            set_(self, "scan_flip", _flag("scan_flip", self.scan_flip))
         self._derive_sampling()
 
     def _derive_sampling(self) -> None:
@@ -143,10 +180,12 @@ class Calibration:
         ang, k = self.angular_sampling, self.k_sampling
         sources = dict(self.sources)
         if ang is not None and k is None:
-            object.__setattr__(self, "k_sampling", tuple(a * 1e-3 / lam for a in ang))
+            object.__setattr__(self, "k_sampling",
+                               _positive_pair("derived k_sampling", [a * 1e-3 / lam for a in ang]))
             sources["k_sampling"] = "derived"
         elif k is not None and ang is None:
-            object.__setattr__(self, "angular_sampling", tuple(q * lam * 1e3 for q in k))
+            object.__setattr__(self, "angular_sampling", _positive_pair(
+                "derived angular_sampling", [q * lam * 1e3 for q in k]))
             sources["angular_sampling"] = "derived"
         elif ang is not None and k is not None:
             for a, q in zip(ang, k):
@@ -201,8 +240,13 @@ class Calibration:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Calibration":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(values, Mapping):
+            raise CalibrationError(f"calibration must be a mapping of field -> value, got "
+                                   f"{type(values).__name__}")
         values = dict(values)
         sources = values.pop("sources", {}) or {}
+        if not isinstance(sources, Mapping):
+            raise CalibrationError(f"calibration sources must be a mapping, got {sources!r}")
         unknown = set(values) - set(FIELD_UNITS)
         if unknown:
             raise CalibrationError(f"unknown calibration field(s) {sorted(unknown)}")

@@ -15,6 +15,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from ..calibration import Calibration
+from ..errors import CalibrationError
 
 SCAN_UNITS = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "ang": 1.0, "nm": 10.0, "pm": 0.01,
               "µm": 1e4, "um": 1e4, "μm": 1e4, "m": 1e10}
@@ -35,10 +36,15 @@ def normalize_units(units: Any) -> str:
     return text
 
 
+def _finite(values: tuple[float, ...]) -> bool:
+    """All finite and non-zero (a product of a huge scale and a unit factor can overflow)."""
+    return all(math.isfinite(v) and v != 0 for v in values)
+
+
 def _scale(axis: Mapping[str, Any]) -> float | None:
     try:
         value = float(axis.get("scale", 1.0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return abs(value) if math.isfinite(value) and value != 0 else None
 
@@ -46,7 +52,7 @@ def _scale(axis: Mapping[str, Any]) -> float | None:
 def _offset(axis: Mapping[str, Any]) -> float:
     try:
         value = float(axis.get("offset", 0.0) or 0.0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     return value if math.isfinite(value) else 0.0
 
@@ -59,7 +65,7 @@ def _scan_step(axes: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
         if factor is None or scale is None:
             return None
         steps.append(scale * factor)
-    return (steps[0], steps[1])
+    return (steps[0], steps[1]) if _finite(tuple(steps)) else None
 
 
 def _detector(axes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -74,7 +80,9 @@ def _detector(axes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     offsets = [_offset(a) for a in axes]
     if None not in scales and any(o != 0 for o in offsets):
         out["detector_center"] = tuple(-o / s for o, s in zip(offsets, scales))
-    return out
+        if not all(math.isfinite(c) for c in out["detector_center"]):
+            del out["detector_center"]
+    return {k: v for k, v in out.items() if k == "detector_center" or _finite(v)}
 
 
 def _lookup(tree: Any, *keys: str) -> Any:
@@ -86,9 +94,11 @@ def _lookup(tree: Any, *keys: str) -> Any:
 
 
 def _positive(value: Any) -> float | None:
+    if isinstance(value, (str, bytes)):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) and number > 0 else None
 
@@ -110,9 +120,13 @@ def calibration_from_axes(
     Returns
     -------
     Calibration
-        Values found, each with source ``"file"``; everything else unknown.
+        Values found, each with source ``"file"``; everything else unknown (also values
+        that are not numbers, not finite, or not physical: a file cannot make this fail).
     """
-    axes = list(axes)
+    try:
+        axes = [a if isinstance(a, Mapping) else {} for a in axes]
+    except TypeError:
+        axes = []
     values: dict[str, Any] = {}
     if len(axes) == 4:
         step = _scan_step(axes[:2])
@@ -121,9 +135,15 @@ def calibration_from_axes(
         values.update(_detector(axes[2:]))
     tem = _lookup(metadata or {}, "Acquisition_instrument", "TEM") or {}
     kv = _positive(_lookup(tem, "beam_energy"))
-    if kv is not None:
+    if kv is not None and math.isfinite(kv * 1e3):
         values["energy"] = kv * 1e3
     semiangle = _positive(_lookup(tem, "convergence_angle"))
     if semiangle is not None:
         values["semiangle"] = semiangle
-    return Calibration(**values, sources={k: "file" for k in values})
+    try:
+        return Calibration(**values, sources={k: "file" for k in values})
+    except CalibrationError:
+        # e.g. an energy whose wavelength underflows, or a derived sampling that
+        # overflows: keep the geometry, drop the energy
+        values.pop("energy", None)
+        return Calibration(**values, sources={k: "file" for k in values})

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import SettingsError
 
+MAX_ENERGY = 1e12  # [eV]; far above any electron microscope, below float overflow
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 
 
@@ -26,9 +27,12 @@ def parse_energy(text: str) -> float:
     value = float(match.group(1))
     unit = match.group(2) or "ev"
     energy = value * (1e3 if unit.startswith("k") else 1.0)
-    if not unit.startswith("k") and energy < 1000:
-        raise SettingsError(f"energy {text!r} is {energy:g} eV, too low for a TEM beam; "
-                            f"did you mean {value:g}kV?")
+    if not math.isfinite(energy) or not 0 < energy <= MAX_ENERGY:
+        raise SettingsError(f"energy {text!r} is out of range (0 to {MAX_ENERGY:g} eV); "
+                            "write e.g. 60kV or 300keV")
+    if energy < 1000:
+        hint = "" if unit.startswith("k") else f"; did you mean {value:g}kV?"
+        raise SettingsError(f"energy {text!r} is {energy:g} eV, too low for a TEM beam{hint}")
     return energy
 
 
@@ -38,6 +42,8 @@ def parse_angle(text: str) -> float:
     if not match:
         raise SettingsError(f"cannot read angle {text!r}; write e.g. 12deg or 0.21rad")
     value = float(match.group(1))
+    if not math.isfinite(value):
+        raise SettingsError(f"angle {text!r} is not finite; write e.g. 12deg or 0.21rad")
     if match.group(2) in ("deg", "°"):
         return math.radians(value)
     if abs(value) > 2 * math.pi:
@@ -54,8 +60,8 @@ def parse_pair(text: str) -> tuple[float, float]:
         raise SettingsError(f"cannot read {text!r}; write one number or Y,X") from None
     if len(values) == 1:
         values = values * 2
-    if len(values) != 2:
-        raise SettingsError(f"cannot read {text!r}; write one number or Y,X")
+    if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        raise SettingsError(f"cannot read {text!r}; write one finite number or Y,X")
     return (values[0], values[1])
 
 
