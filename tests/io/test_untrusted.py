@@ -258,3 +258,22 @@ def test_json_metadata_is_never_evaluated(tmp_path):
                    "metadata.json": json.dumps({"title": payload})})
     assert load(path).metadata["title"] == payload
     assert not marker.exists()
+
+
+def test_torch_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
+    """The torch zip format (what torch.save writes) with an object that runs code when
+    unpickled; tests/vae covers a bare pickle under the checkpoint's name."""
+    torch = pytest.importorskip("torch")
+    from symbreak.vae.train import read_checkpoint
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": Payload()}, path)
+    with pytest.raises(FormatError, match="never unpickles"):
+        read_checkpoint(path)
+    assert not marker.exists()
