@@ -81,6 +81,7 @@ def budget_scope(budget: str | int | float | None) -> Iterator[int]:
     ``budget`` (same forms as :func:`parse_size`); None keeps the current budget.
     The value is also exported as ``$SYMBREAK_MEMORY_BUDGET`` (in bytes) so that worker
     processes started inside the block (DataLoader, dask) honour it too."""
+    limit_heap_growth()
     if budget is None:
         yield memory_budget()
         return
@@ -117,3 +118,38 @@ def scan_chunks(
 def rows_per_chunk_bytes(nbytes_per_row: int, budget: int, copies: float = 4.0) -> int:
     """How many scan rows of ``nbytes_per_row`` fit ``copies`` times in ``budget``."""
     return int(max(1, budget // max(1, int(copies * nbytes_per_row))))
+
+
+_HEAP_LIMITED: list[bool] = []
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+MMAP_THRESHOLD = 1 * 2**20
+TRIM_THRESHOLD = 64 * 2**10
+
+
+def limit_heap_growth() -> bool:
+    """Make glibc give freed chunk buffers back to the OS at once.
+
+    glibc raises its mmap threshold to 32 MiB after the first large block is freed; from
+    then on every chunk buffer is carved from the heap of the thread that made it and
+    stays resident after it is freed, so a pass over a file with a few worker threads
+    grows the resident set by hundreds of MiB beyond the budget. A fixed 1 MiB threshold
+    (``mallopt``, as dask.distributed does for its workers through ``MALLOC_*`` variables)
+    maps every chunk buffer separately and unmaps it when freed. Linux/glibc only; returns
+    whether it applied. Child processes started later inherit it through the environment.
+    """
+    if _HEAP_LIMITED:
+        return _HEAP_LIMITED[0]
+    applied = False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        applied = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        applied = False
+    if applied:
+        os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+        os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(TRIM_THRESHOLD))
+    _HEAP_LIMITED.append(applied)
+    return applied

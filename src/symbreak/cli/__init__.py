@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"symbreak {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"symbreak {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        print(f"symbreak {args.command}: interrupted; nothing was written under the final "
+              "name (zarr writes and training keep their progress for --resume)",
+              file=sys.stderr)
         return 130
     except (OSError, MemoryError) as exc:
         if args.debug:

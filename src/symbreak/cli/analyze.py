@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from ..settings import SECTIONS
+from ..io.overrides import add_calibration_options, calibration_overrides
 from ._cluster import add_cluster_options
 
 HELP = {
@@ -32,15 +33,6 @@ HELP = {
     "manifold_size": "side of the decoded manifold grid (default 9)",
     "max_time": "stop rrVAE training after this many seconds (default: no limit)",
 }
-CALIBRATION = {
-    "energy": (float, "beam energy [eV]"),
-    "semiangle": (float, "probe convergence semi-angle [mrad]"),
-    "scan_step": (float, "scan step [Å] (both axes)"),
-    "angular_sampling": (float, "detector sampling [mrad/px]"),
-    "k_sampling": (float, "detector sampling [1/Å per px]"),
-}
-
-
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per analysis setting, every default None (= from the config or data)."""
     for section, cls in SECTIONS.items():
@@ -83,9 +75,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_cluster_options(parser)
-    group = parser.add_argument_group("calibration overrides")
-    for name, (kind, text) in CALIBRATION.items():
-        group.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    add_calibration_options(parser)
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -94,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import analyze
     from ..reporting import report
 
-    calibration = {n: getattr(args, n) for n in CALIBRATION if getattr(args, n) is not None}
+    calibration = calibration_overrides(args)
     progress = False if args.quiet else None
     analyze(args.data, out=args.out, settings=args.config, calibration=calibration,
             resume=args.resume, overwrite=args.overwrite, progress=progress,
