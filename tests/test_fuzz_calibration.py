@@ -32,11 +32,11 @@ from symbreak.io.overrides import parse_angle, parse_energy, parse_pair
 
 settings.register_profile(
     "fuzz-calibration-default",
-    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", 60)), deadline=None,
+    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", "60")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile(
     "fuzz-calibration-long", parent=settings.get_profile("fuzz-calibration-default"),
-    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", 1000)))
+    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", "1000")))
 DEFAULT = settings.get_profile("fuzz-calibration-default")
 LONG = settings.get_profile("fuzz-calibration-long")
 
@@ -168,7 +168,7 @@ def test_replace_keeps_a_valid_calibration(start, changes):
     cal = expect(lambda: base.replace(**changes), CalibrationError)
     if cal is not None:
         check_calibration(cal)
-        for name, value in changes.items():
+        for name in changes:
             assert cal.sources[name] == "user"
 
 
@@ -199,8 +199,9 @@ def test_load_with_any_calibration_keywords(tmp_path_factory, values):
 axis = st.fixed_dictionaries({}, optional={
     "scale": st.one_of(junk, st.text(max_size=6)), "offset": junk,
     "units": st.one_of(st.sampled_from(UNITS), st.text(max_size=6), junk)})
-metadata = st.one_of(json_values, st.fixed_dictionaries({"Acquisition_instrument": st.fixed_dictionaries(
-    {"TEM": st.dictionaries(st.sampled_from(["beam_energy", "convergence_angle"]), junk)})}))
+tem = st.dictionaries(st.sampled_from(["beam_energy", "convergence_angle"]), junk)
+metadata = st.one_of(json_values, st.fixed_dictionaries(
+    {"Acquisition_instrument": st.fixed_dictionaries({"TEM": tem})}))
 
 
 @DEFAULT
@@ -255,4 +256,4 @@ def test_calibration_long(values, stored, axes, meta):
 @given(texts)
 def test_cli_text_long(text):
     for parse in (parse_energy, parse_angle, parse_pair):
-        expect(lambda: parse(text), SettingsError)
+        expect(lambda parse=parse: parse(text), SettingsError)

@@ -39,13 +39,13 @@ import symbreak
 
 HERE = Path(__file__).parent
 settings.register_profile(
-    "fuzz-default", max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", 12)),
+    "fuzz-default", max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", "12")),
     deadline=None, derandomize=False, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                            HealthCheck.data_too_large])
 settings.register_profile(
     "fuzz-long", parent=settings.get_profile("fuzz-default"),
-    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", 300)))
+    max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", "300")))
 DEFAULT = settings.get_profile("fuzz-default")
 LONG = settings.get_profile("fuzz-long")
 
@@ -55,7 +55,8 @@ TIMEOUT_S = 60
 MEMORY_LIMIT = 6 * 2**30
 MAGICS = [b"\x89HDF\r\n\x1a\n", b"PK\x03\x04", b"\x93NUMPY", b"MQ1,", b"\0\0\0\x04",
           b"{\"zarr_format\": 3", b"MAP ", b"<?xml"]
-DIR_NAMES = ["dåta ünïcode", "with spaces  and\ttab", "日本語 データ", "emoji 🧪 ∂", "-dash.dot."]
+DIR_NAMES = ["dåta ünïcode", "with spaces  and\ttab", "日本語 データ", "emoji 🧪 ∂",
+             "-dash.dot."]
 
 WORKER = textwrap.dedent("""
     import json, resource, sys, traceback
@@ -229,7 +230,8 @@ mutations = st.one_of(
     st.tuples(st.just("flip-header"), st.lists(
         st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1,
         max_size=4)),
-    st.tuples(st.just("magic"), st.one_of(st.sampled_from(MAGICS), st.binary(min_size=1, max_size=16))),
+    st.tuples(st.just("magic"), st.one_of(st.sampled_from(MAGICS),
+                                          st.binary(min_size=1, max_size=16))),
     st.tuples(st.just("zero"), st.none()),
 )
 dir_names = st.one_of(st.sampled_from(DIR_NAMES), st.text(

@@ -21,8 +21,7 @@ import pytest
 
 from symbreak.budget import budget_scope
 from symbreak.errors import FormatError
-from symbreak.io import load, save
-from symbreak.io import untrusted
+from symbreak.io import load, save, untrusted
 
 
 def _one_line(exc: pytest.ExceptionInfo, *words: str) -> str:
@@ -195,7 +194,7 @@ def test_external_raw_storage_is_refused(tmp_path, outside):
 
 
 def test_paper_layout_and_emd_with_external_links_are_refused(tmp_path, outside, writers):
-    folder, secret = outside
+    folder, _ = outside
     paper = tmp_path / "C6_A32.h5"
     writers.paper(paper, _data())
     with h5py.File(paper, "a") as f:
@@ -216,7 +215,7 @@ def test_paper_layout_and_emd_with_external_links_are_refused(tmp_path, outside,
 def test_hspy_with_external_link_is_refused(tmp_path, outside):
     from rsciio.hspy import file_writer
 
-    folder, secret = outside
+    folder, _ = outside
     path = tmp_path / "x.hspy"
     axes = [{"name": n, "size": s, "scale": 1.0, "offset": 0.0, "units": "", "navigate": i < 2,
              "index_in_array": i} for i, (n, s) in enumerate(zip("yxab", (2, 3, 8, 8)))]

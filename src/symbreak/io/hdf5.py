@@ -29,8 +29,8 @@ from ..errors import CalibrationError, FormatError
 from . import common, h5_truth
 from .axes import calibration_from_axes
 from .guard import READ_ERRORS, GuardedArray, reading
-from .untrusted import check_declared, check_external
 from .stream import store
+from .untrusted import check_declared, check_external
 
 ROOT = "datacube_root"
 CUBE = "datacube"

@@ -107,7 +107,8 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
     try:
         return np.load(io.BytesIO(archive.read("data.npy")))
     except (ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FormatError(f"{path}: data.npy in the archive is corrupt ({detail(exc)}); export it again from Nion Swift") from None
+        raise FormatError(f"{path}: data.npy in the archive is corrupt ({detail(exc)}); "
+                          "export it again from Nion Swift") from None
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
@@ -121,7 +122,8 @@ def _read(path: Path, chunks: Any, scan_shape: tuple[int, int] | None) -> Datase
         try:
             meta = json.loads(archive.read("metadata.json"))
         except (ValueError, zipfile.BadZipFile) as exc:
-            raise FormatError(f"{path}: metadata.json is not valid JSON ({detail(exc)}); export it again from Nion Swift") from None
+            raise FormatError(f"{path}: metadata.json is not valid JSON ({detail(exc)}); "
+                              "export it again from Nion Swift") from None
         array = _array(path, archive)
     array = common.reshape_stack(array, scan_shape, path)
     common.check_4d(array.shape, array.dtype, path, "data.npy")

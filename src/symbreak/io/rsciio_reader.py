@@ -117,9 +117,10 @@ def check_empad_header(path: Path, allow_external: bool) -> None:
                           "corrupt")
     size = raw.stat().st_size if raw.is_file() else 0
     if count * EMPAD_FRAME_BYTES > size:
-        raise FormatError(f"{path}: the XML declares {count:,} frames ({count * EMPAD_FRAME_BYTES:,} "
-                          f"bytes) but {raw_name} has {size:,} bytes; the .raw file is "
-                          "missing, truncated or the XML is corrupt")
+        raise FormatError(f"{path}: the XML declares {count:,} frames "
+                          f"({count * EMPAD_FRAME_BYTES:,} bytes) but {raw_name} has "
+                          f"{size:,} bytes; the .raw file is missing, truncated or the XML "
+                          "is corrupt")
 
 
 def detect_hspy(path: Path) -> bool:
@@ -157,8 +158,8 @@ def _call(reader: Any, path: Path, format: str, kwargs: dict[str, Any]) -> list[
         raise
     except Exception as exc:  # noqa: BLE001 (a third-party parser raises its own types)
         raise FormatError(f"{path}: RosettaSciIO could not read it as {format} "
-                          f"({detail(exc)}); the file is corrupt, truncated or "
-                          f"not {format}: check it opens in HyperSpy, or pass format=NAME") from None
+                          f"({detail(exc)}); the file is corrupt, truncated or not "
+                          f"{format}: check it opens in HyperSpy, or pass format=NAME") from None
 
 
 def _check_signal_sizes(path: Path, signals: list[dict]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import h5py
 
