@@ -110,7 +110,19 @@ def summarize(stats: np.ndarray, data: Dataset4D, saturation: float | None) -> d
     }
 
 
-def _check_shape(data: Dataset4D, stage: str) -> None:
+def _keep_earlier(checks: dict[str, Any], earlier: Any) -> dict[str, Any]:
+    """On data checked before, keep what the earlier check replaced (and so cannot be
+    seen again): the record always describes the original input."""
+    if isinstance(earlier, dict) and not checks["nonfinite_pixels"]:
+        for key in ("dtype", "upcast", "nonfinite_pixels", "nonfinite_patterns",
+                    "nonfinite_positions"):
+            if key in earlier:
+                checks[key] = earlier[key]
+    return checks
+
+
+def check_shape(data: Dataset4D, stage: str = "analyze") -> None:
+    """Refuse scans and patterns too small for ``stage`` (no data read; module docstring)."""
     ny, nx = data.scan_shape
     need = MIN_PATTERNS.get(stage, 1)
     if ny * nx < need:
@@ -206,7 +218,7 @@ def check_input(data: Any, *, stage: str = "analyze", saturation: float | None =
     if stage not in STAGES:
         raise SettingsError(f"stage must be one of {STAGES}, got {stage!r}")
     ds = as_dataset(data)
-    _check_shape(ds, stage)
+    check_shape(ds, stage)
     sat = saturation_value(ds.dtype, saturation)
     kernel = functools.partial(pattern_stats, saturation=sat)
     stats = map_patterns(ds, kernel, len(STATS), memory_budget=memory_budget,
@@ -216,4 +228,6 @@ def check_input(data: Any, *, stage: str = "analyze", saturation: float | None =
         raise DataError(f"all {checks['n_patterns']} patterns are zero (after replacing NaN/inf); "
                         "there is nothing to analyse: check the file and the dataset= choice")
     _warn(checks)
-    return _apply(ds, checks)
+    out = _apply(ds, checks)
+    record = _keep_earlier(dict(checks), ds.metadata.get("input_checks"))
+    return out.replace(metadata={**dict(out.metadata), "input_checks": record})

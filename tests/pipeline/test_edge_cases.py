@@ -134,11 +134,15 @@ def test_saturation_counted_for_the_dtype_maximum_and_a_given_ceiling():
     assert checks["saturated_pixels"] == 1 and checks["saturation_value"] == 4095
 
 
-def test_float16_is_upcast():
+def test_float16_is_upcast_and_a_second_check_keeps_the_first_record():
     a = disk_scan().astype(np.float16)
-    out = check_input(a)
+    a[0, 0, 0, 0] = np.inf
+    with pytest.warns(InputWarning, match="1 NaN/inf pixels"):
+        out = check_input(a)
     assert out.dtype == np.float32 and out.metadata["input_checks"]["upcast"]
-    np.testing.assert_array_equal(out.to_numpy(), a.astype(np.float32))
+    np.testing.assert_array_equal(out.to_numpy(), np.nan_to_num(a.astype(np.float32), posinf=0))
+    again = check_input(out).metadata["input_checks"]  # e.g. analyze on checked data
+    assert again["dtype"] == "float16" and again["nonfinite_pixels"] == 1
 
 
 @pytest.mark.parametrize("shape, stage, match", [
