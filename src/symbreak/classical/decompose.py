@@ -2,8 +2,9 @@
 
 The data are the (scan_y * scan_x, ky * kx) matrix of flattened patterns. When that matrix
 (in float64, with the copies scikit-learn makes) fits the memory budget, scikit-learn's
-``PCA`` / ``NMF`` run on it; otherwise ``IncrementalPCA.partial_fit`` or
-streamed HALS NMF (:mod:`symbreak.classical.nmf`) see one batch of scan rows at a time and the whole data set is
+``PCA`` / ``NMF`` run on it; otherwise PCA comes exactly from the pixel covariance
+accumulated over chunks (:mod:`symbreak.classical.covariance_pca`; ``IncrementalPCA`` when
+even that matrix exceeds the budget) and NMF from streamed HALS NMF (:mod:`symbreak.classical.nmf`) see one batch of scan rows at a time and the whole data set is
 never held. Component signs are fixed so that the largest-magnitude pixel of every
 component is positive (as scikit-learn's ``svd_flip`` does), so results are reproducible.
 """
@@ -24,6 +25,7 @@ from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
 from ..arrays import release_pages
+from . import covariance_pca as covariance
 from ._stream import chunk_shape, computed, lazy_map_patterns
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
@@ -124,6 +126,11 @@ def _fit_in_memory(ds: Dataset4D, method: str, n: int, random_state: int) -> Fit
 
 def _fit_incremental(ds: Dataset4D, method: str, n: int, random_state: int, max_iter: int,
                      budget: Any, progress: Any) -> Fitted:
+    n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
+    if method == "pca" and covariance.fits(n_pix, budget):
+        comps, mean, scores, evr = covariance.covariance_pca(ds, n, budget, progress)
+        _flip_signs(comps, scores)
+        return Fitted(comps, mean, scores, evr, True)
     batches = row_batches(ds, n, budget)
     if method == "nmf":
         return _fit_streamed_nmf(ds, batches, n, random_state, max_iter, progress)
