@@ -36,7 +36,7 @@ MIN_PATTERNS = {"analyze": 2, "decompose": 2}
 MIN_PATTERN_SIDE = {"analyze": 2}
 MAX_POSITIONS = 10  # pattern positions listed per finding
 # per-pattern statistics computed by the kernel, in this order
-STATS = ("nonfinite", "negative", "saturated", "nonzero", "min", "max")
+STATS = ("nonfinite", "negative", "saturated", "zero", "min", "max")
 
 
 class InputWarning(UserWarning):
@@ -44,26 +44,30 @@ class InputWarning(UserWarning):
 
 
 def pattern_stats(block: np.ndarray, saturation: float | None) -> np.ndarray:
-    """Kernel: (a, b, ky, kx) patterns -> (a, b, 6) counts and finite min/max (STATS)."""
+    """Kernel: (a, b, ky, kx) patterns -> (a, b, 6) STATS per pattern: counts of NaN/inf,
+    negative and saturated pixels, 1 for an all-zero pattern, finite min and max.
+
+    Two passes (min, max) for clean data; the counting passes run only on the patterns
+    whose min/max show something to count."""
     a, b = block.shape[:2]
-    out = np.zeros((a, b, len(STATS)))
-    axes = (2, 3)
+    flat = block.reshape(a * b, -1)
+    out = np.zeros((a * b, len(STATS)))
+    low, high = flat.min(axis=1), flat.max(axis=1)  # NaN or ±inf here flags the pattern
+    out[:, 4], out[:, 5] = low, high
     if block.dtype.kind == "f":
-        finite = np.isfinite(block)
-        out[..., 0] = block[0, 0].size - np.count_nonzero(finite, axis=axes)
-        out[..., 4] = np.min(block, axis=axes, where=finite, initial=np.inf)
-        out[..., 5] = np.max(block, axis=axes, where=finite, initial=-np.inf)
-        out[..., 1] = np.count_nonzero(finite & (block < 0), axis=axes)
-        out[..., 3] = np.count_nonzero(finite & (block != 0), axis=axes)
-    else:
-        out[..., 4] = block.min(axis=axes)
-        out[..., 5] = block.max(axis=axes)
-        out[..., 3] = np.count_nonzero(block, axis=axes)
-        if block.dtype.kind == "i":
-            out[..., 1] = np.count_nonzero(block < 0, axis=axes)
+        for i in np.flatnonzero(~(np.isfinite(low) & np.isfinite(high))):
+            finite = np.isfinite(flat[i])
+            out[i, 0] = finite.size - np.count_nonzero(finite)
+            values = flat[i][finite]
+            out[i, 4:] = (values.min(), values.max()) if values.size else (0.0, 0.0)
+    for i in np.flatnonzero(out[:, 4] < 0):  # -inf is counted as non-finite, not negative
+        out[i, 1] = np.count_nonzero(flat[i] < 0) - (out[i, 0] and np.isneginf(flat[i]).sum())
     if saturation is not None:
-        out[..., 2] = np.count_nonzero(block >= saturation, axis=axes)
-    return out
+        for i in np.flatnonzero(out[:, 5] >= saturation):
+            out[i, 2] = np.count_nonzero(flat[i] >= saturation) - (
+                out[i, 0] and np.isposinf(flat[i]).sum())
+    out[:, 3] = (out[:, 4] == 0) & (out[:, 5] == 0)
+    return out.reshape(a, b, len(STATS))
 
 
 def saturation_value(dtype: np.dtype, saturation: float | None = None) -> float | None:
@@ -85,7 +89,7 @@ def _positions(mask: np.ndarray) -> list[list[int]]:
 def summarize(stats: np.ndarray, data: Dataset4D, saturation: float | None) -> dict[str, Any]:
     """The JSON-able ``input_checks`` record from per-pattern ``stats`` (scan_y, scan_x, 6)."""
     s = {name: stats[..., i] for i, name in enumerate(STATS)}
-    zero = s["nonzero"] == 0
+    zero = s["zero"] > 0
     finite_min = s["min"][np.isfinite(s["min"])]
     finite_max = s["max"][np.isfinite(s["max"])]
     return {

@@ -182,8 +182,9 @@ def decompose(data: Any, method: str = "pca", n_components: int = 10, *,
     Parameters
     ----------
     data
-        Anything :func:`symbreak.as_dataset` accepts: finite values (NaN/inf are refused,
-        :func:`symbreak.sanitize.check_input` replaces them), at least 2 patterns for PCA.
+        Anything :func:`symbreak.as_dataset` accepts, at least 2 patterns for PCA. NaN/inf
+        are refused in memory and by NMF (out-of-core PCA counts them as 0);
+        :func:`symbreak.sanitize.check_input` replaces and counts them.
     method
         "pca" (the mean pattern is subtracted) or "nmf" (non-negative data, no mean
         subtraction).
