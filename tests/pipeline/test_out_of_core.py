@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 CAP = 1024 * 2**20  # bytes the analysis process may use
 SCAN, K = 320, 64  # 320 x 320 scan of 64 x 64 float32: 1.68 GB, 1.6 x the cap
-BUDGET = "192MB"
+BUDGET = "256MB"
 SUBSET = slice(100, 104)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 from scipy import linalg
@@ -20,7 +21,7 @@ from ..budget import memory_budget, scan_chunks
 from ..dataset import Dataset4D
 from ..progress import DaskProgress
 
-GRAM_COPIES = 6  # partial Gram matrices in flight while the chunks are summed
+GRAM_COPIES = 5  # (p, p) matrices alive at once: one per thread, pair sums, the result
 
 
 def fits(n_pixels: int, budget: Any = None) -> bool:
@@ -38,9 +39,28 @@ def _flat(ds: Dataset4D, budget: Any) -> da.Array:
     return da.where(da.isfinite(x), x, 0.0)
 
 
-def _compute(*arrays: da.Array, desc: str, progress: Any) -> tuple[np.ndarray, ...]:
+def _compute(*arrays: Any, desc: str, progress: Any) -> tuple[Any, ...]:
     with DaskProgress(desc, progress):
-        return tuple(np.asarray(a) for a in da.compute(*arrays))
+        return dask.compute(*arrays)
+
+
+def _moments(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return block.T @ block, block.sum(axis=0)
+
+
+def _add(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+         ) -> tuple[np.ndarray, np.ndarray]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _moment_sums(x: da.Array) -> Any:
+    """Gram matrix and column sums of ``x`` as one delayed value, summed in a binary tree
+    so that only a few (p, p) partial sums are alive at any time."""
+    parts = [dask.delayed(_moments)(b) for b in x.to_delayed().ravel()]
+    while len(parts) > 1:
+        paired = [dask.delayed(_add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+        parts = paired + parts[len(paired) * 2:]
+    return parts[0]
 
 
 def covariance_pca(ds: Dataset4D, n_components: int, budget: Any = None,
@@ -52,8 +72,8 @@ def covariance_pca(ds: Dataset4D, n_components: int, budget: Any = None,
     n = x.shape[0]
     shift = np.asarray(x[: min(n, 256)].mean(axis=0).compute())  # limits cancellation
     centred = x - shift
-    gram, total = _compute(centred.T @ centred, centred.sum(axis=0), desc="PCA covariance",
-                           progress=progress)
+    ((gram, total),) = _compute(_moment_sums(centred), desc="PCA covariance",
+                                progress=progress)
     offset = total / n
     cov = (gram - n * np.outer(offset, offset)) / max(n - 1, 1)
     cov = (cov + cov.T) / 2
@@ -63,5 +83,6 @@ def covariance_pca(ds: Dataset4D, n_components: int, budget: Any = None,
     values, components = values[order], vectors[:, order].T
     mean = shift + offset
     (scores,) = _compute((x - mean) @ components.T, desc="PCA scores", progress=progress)
+    scores = np.asarray(scores)
     ratio = np.clip(values, 0, None) / max(float(np.trace(cov)), np.finfo(float).tiny)
     return components, mean, scores, ratio
