@@ -125,7 +125,11 @@ def active_client() -> Any:
 def worker_resources(client: Any) -> tuple[int | None, int]:
     """(memory [bytes] each worker may use for chunks, or None if unlimited/unknown;
     threads of the busiest worker) over the client's current workers."""
-    workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed: no n_workers, every worker is listed
+        info = client.scheduler_info()
+    workers = info.get("workers", {}).values()
     limits = [int(w.get("memory_limit") or 0) for w in workers]
     threads = max([int(w.get("nthreads") or 1) for w in workers], default=1)
     known = [m for m in limits if m > 0]

@@ -7,7 +7,6 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ._classical import add_data_options
-    from ._cluster import cluster_from_args
 
     parser = subparsers.add_parser(
         "decompose", help="PCA or NMF of the patterns (scores maps, component patterns)",
@@ -28,6 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..classical import decompose, save_results
     from ._classical import load_data
+    from ._cluster import cluster_from_args
 
     data = load_data(args)
     with cluster_from_args(args):

@@ -7,7 +7,6 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ._classical import add_data_options
-    from ._cluster import cluster_from_args
 
     parser = subparsers.add_parser(
         "virtual", help="virtual bright-field / ABF / ADF / HAADF images in one pass",
@@ -43,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..classical import save_results, virtual_images
     from ..io.overrides import parse_pair
     from ._classical import load_data
+    from ._cluster import cluster_from_args
 
     detectors = dict(parse_detector(d) for d in args.detector) if args.detector else None
     data = load_data(args)
