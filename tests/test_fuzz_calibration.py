@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -25,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symbreak.calibration import FIELD_UNITS, Calibration, electron_wavelength
-from symbreak.errors import CalibrationError, SettingsError, SymbreakError
-from symbreak.io import load
+from symbreak.errors import CalibrationError, FormatError, SettingsError, SymbreakError
+from symbreak.io import load, save
 from symbreak.io.axes import calibration_from_axes
 from symbreak.io.overrides import parse_angle, parse_energy, parse_pair
 
@@ -236,6 +237,58 @@ def test_wavelengths_match_tabulated_values():
     for bad in (0.0, -1.0, math.inf, math.nan, 1e308):
         with pytest.raises(CalibrationError):
             electron_wavelength(bad)
+
+
+# --------------------------------------------------------------------------- in files
+file_values = st.recursive(
+    st.none() | st.booleans() | floats | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=10)
+stored_calibrations = st.one_of(file_values, st.dictionaries(
+    st.sampled_from(sorted(FIELD_UNITS) + ["sources"]), file_values, max_size=4))
+nion_calibrations = st.lists(st.one_of(st.fixed_dictionaries({}, optional={
+    "scale": file_values, "offset": file_values,
+    "units": st.one_of(st.sampled_from(UNITS), file_values)}), file_values), max_size=5)
+
+
+@pytest.fixture(scope="module")
+def zarr_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calibration fuzz") / "störe.zarr"
+    save(np.ones((2, 2, 4, 4), np.float32), path)
+    return path
+
+
+@DEFAULT
+@given(stored_calibrations)
+def test_calibration_stored_in_a_zarr_store(zarr_store, stored):
+    """A symbreak store's calibration attrs rewritten: a valid Calibration, or a
+    FormatError naming the file."""
+    meta_path = zarr_store / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["attributes"]["symbreak"]["calibration"] = stored
+    meta_path.write_text(json.dumps(meta))
+    try:
+        cal = load(zarr_store).calibration
+    except FormatError as exc:
+        assert zarr_store.name in str(exc) and "\n" not in str(exc), str(exc)
+        return
+    check_calibration(cal)
+
+
+@DEFAULT
+@given(nion_calibrations, file_values)
+def test_calibration_from_nion_metadata(tmp_path_factory, axes, high_tension):
+    """Any ``dimensional_calibrations`` and ``high_tension`` in a .ndata1: the file loads,
+    with whatever calibration is usable."""
+    path = tmp_path_factory.getbasetemp() / "nïon calibration.ndata1"
+    meta = {"dimensional_calibrations": axes,
+            "metadata": {"instrument": {"high_tension": high_tension}}}
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("data.npy", "w") as member:
+            np.save(member, np.ones((2, 2, 4, 4), np.float32))
+        z.writestr("metadata.json", json.dumps(meta))
+    check_calibration(load(path).calibration)
 
 
 # --------------------------------------------------------------------------- long runs

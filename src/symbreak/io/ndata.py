@@ -21,7 +21,7 @@ import numpy as np
 
 from ..budget import memory_budget
 from ..dataset import Dataset4D
-from ..errors import FormatError
+from ..errors import CalibrationError, FormatError
 from . import common
 from .axes import calibration_from_axes
 from .guard import detail, reading
@@ -51,19 +51,20 @@ def _find(values: Any, key: str) -> Any:
     return None
 
 
-def _calibration(meta: Mapping[str, Any]) -> Any:
+def _calibration(meta: Any) -> Any:
+    """Calibration from Nion metadata; entries that are missing or unusable are unknown."""
+    meta = meta if isinstance(meta, Mapping) else {}
     cals = meta.get("dimensional_calibrations") or meta.get("spatial_calibrations") or []
+    cals = cals if isinstance(cals, list) else []
     axes = [{"scale": c.get("scale", 1.0), "offset": c.get("offset", 0.0),
-             "units": c.get("units", "")} for c in cals]
+             "units": c.get("units", "")} if isinstance(c, Mapping) else {} for c in cals]
     cal = calibration_from_axes(axes)
     volts = _find(meta.get("metadata", meta), "high_tension")
     try:
-        energy = float(volts) if volts is not None else None
-    except (TypeError, ValueError):
-        energy = None
-    if energy and energy > 0:
-        cal = cal.replace(source="file", energy=energy)
-    return cal
+        energy = float(volts) if volts is not None and not isinstance(volts, str) else None
+        return cal.replace(source="file", energy=energy) if energy and energy > 0 else cal
+    except (TypeError, ValueError, OverflowError, CalibrationError):
+        return cal
 
 
 def _open(path: Path) -> zipfile.ZipFile:

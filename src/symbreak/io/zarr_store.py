@@ -27,7 +27,7 @@ from zarr.storage import ZipStore
 
 from ..calibration import Calibration
 from ..dataset import AXES, Dataset4D
-from ..errors import FormatError
+from ..errors import CalibrationError, FormatError
 from . import common
 from .axes import calibration_from_axes
 from .guard import READ_ERRORS, GuardedArray, detail, reading
@@ -168,7 +168,11 @@ def _read_abtem(root: Any, index: str, path: Path) -> dict[str, Any]:
         values["energy"] = float(meta["energy"])
     if meta.get("semiangle_cutoff"):
         values["semiangle"] = float(meta["semiangle_cutoff"])
-    cal = cal.replace(source="file", **values)
+    try:
+        cal = cal.replace(source="file", **values)
+    except CalibrationError as exc:
+        raise FormatError(f"{path}: abTEM metadata{index} holds an invalid energy or "
+                          f"semi-angle ({exc}); give the values to load()") from None
     keep = {k: v for k, v in meta.items() if k not in ("axes", "kwargs")}
     keep["axis_order_note"] = "transposed from abTEM (x, y, kx, ky) to (scan_y, scan_x, ky, kx)"
     return {"calibration": cal, "metadata": keep, "provenance": [], "ground_truth": None}
