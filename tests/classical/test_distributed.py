@@ -9,6 +9,7 @@ pixel), streamed NMF and PCA denoising to 1e-6 of the largest absolute value.
 """
 
 import pickle
+import sys
 
 import dask
 import numpy as np
@@ -202,6 +203,10 @@ def test_use_cluster_errors(monkeypatch):
             pass
     with use_cluster() as nothing:
         assert nothing is None
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(SettingsError, match="distributed is not installed"):
+        with use_cluster(workers=1):
+            pass
 
 
 def test_numpy_input_is_scattered_not_shipped_in_graphs(client, counts):
