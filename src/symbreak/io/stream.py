@@ -26,6 +26,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ..cluster import active_client
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..jsonable import jsonable
@@ -71,6 +72,10 @@ def store(data: Dataset4D, target: Any, *, chunks: Any, progress: bool | None,
         _store_recorded(data, target, record, progress)
         return
     array = lazy_array(data.array, write_chunks(data, chunks))
+    client = active_client()
+    if client is not None and hasattr(target, "store_path"):  # zarr: the workers write
+        da.store(array, target, lock=False, compute=True, scheduler=client)
+        return
     with dask.config.set(scheduler="threads"), DaskProgress("writing", progress):
         da.store(array, target, lock=lock, compute=True)
 
