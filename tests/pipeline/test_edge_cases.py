@@ -252,12 +252,14 @@ def test_every_dtype_gives_the_same_com_and_images(dtype):
 
 
 @pytest.mark.parametrize("dtype, value", [("uint32", 2**32 - 1), ("uint32", 2**24 + 1),
-                                          ("uint16", 65535), ("int32", -(2**31) + 3)])
+                                          ("uint16", 65535), ("uint16", 256),
+                                          ("int32", -(2**31) + 3)])
 def test_large_counts_sum_exactly(dtype, value):
     k = 256
     a = np.full((2, 2, k, k), value, dtype=dtype)
     a[0, 1, 0, :7] = 1
     a[1, 0, 100, 100] = 0
+    a[1, 1, 5, 5] = min(value + 1, np.iinfo(dtype).max)  # 256 x 256 x 256 + 1 = 2^24 + 1
     exact = [[sum(int(v) for v in p.ravel()) for p in row] for row in a]
     images = virtual_images(a, {"all": np.ones((k, k), bool)}, units="px")
     assert [[int(v) for v in row] for row in images["all"].values] == exact

@@ -72,47 +72,59 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
     NaN/inf pixels count as zero: patterns whose sums come out non-finite are summed
     again with those pixels replaced, so clean data pay nothing for the check.
     The first ``exact`` columns hold counts of non-negative integers that must come out
-    exact: rows where float32 could have rounded one of them (>= 2^23) are summed again
-    in float64 (exact to 2^53).
+    exact: float32 sums near or above 2^24 are redone in float64 (exact to 2^53), and
+    once most patterns need that the rest of the block is summed in float64 directly.
     """
     a, b, ky, kx = block.shape
     n_out = columns or weights.shape[1]
-    padded = pad_columns(weights)
     flat = block.reshape(a * b, ky * kx)
-    out = np.empty((a * b, padded.shape[1]), dtype=weights.dtype)
+    out = np.empty((a * b, n_out))
     step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
-    direct = threshold is None and flat.dtype == weights.dtype and flat.flags.c_contiguous
-    buffer = None if direct else np.empty((min(step, a * b), ky * kx), dtype=weights.dtype)
+    narrow = _Summer(pad_columns(weights), threshold, min(step, a * b))
+    wide = _Summer(narrow.weights.astype(np.float64), threshold, min(step, a * b)) \
+        if exact and weights.dtype == np.float32 else None
+    summer = narrow
+    # float32 sums of n non-negative terms are at least (1 - n 2^-24) x the true sum
+    limit = EXACT_FLOAT32 - ky * kx
     for i in range(0, a * b, step):
-        if direct:  # already the working type: no copy needed
-            sub = flat[i:i + step]
-        else:
-            sub = buffer[:min(step, a * b - i)]
-            np.copyto(sub, flat[i:i + step], casting="unsafe")
-        if threshold is not None:
-            np.multiply(sub, sub >= threshold, out=sub)
-        with np.errstate(invalid="ignore", over="ignore"):
-            np.matmul(sub, padded, out=out[i:i + step])
-        bad = ~np.isfinite(out[i:i + step, :n_out]).all(axis=1)
+        rows = flat[i:i + step]
+        part = out[i:i + step]
+        part[:] = summer(rows)[:, :n_out]
+        bad = ~np.isfinite(part).all(axis=1)
         if bad.any():
-            out[i:i + step][bad] = _finite_sums(flat[i:i + step][bad], padded, threshold)
-    result = out[:, :n_out].astype(np.float64)
-    if exact and weights.dtype == np.float32:
-        rows = (np.abs(result[:, :exact]) >= EXACT_FLOAT32 / 2).any(axis=1)
-        if rows.any():
-            result[rows] = _finite_sums(flat[rows], padded.astype(np.float64),
-                                        threshold)[:, :n_out]
-    return result.reshape(a, b, n_out)
+            part[bad] = summer(rows[bad], finite=True)[:, :n_out]
+        if wide is not None and summer is narrow:
+            redo = (np.abs(part[:, :exact]) >= limit).any(axis=1)
+            if redo.any():
+                part[redo] = wide(rows[redo], finite=True)[:, :n_out]
+                summer = wide if redo.mean() > 0.5 else narrow
+    return out.reshape(a, b, n_out)
 
 
-def _finite_sums(rows: np.ndarray, weights: np.ndarray, threshold: float | None) -> np.ndarray:
-    """``rows @ weights`` with NaN/inf pixels as zero (and pixels below ``threshold``)."""
-    x = np.asarray(rows, dtype=weights.dtype).copy()
-    x[~np.isfinite(x)] = 0
-    if threshold is not None:
-        np.multiply(x, x >= threshold, out=x)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return x @ weights
+class _Summer:
+    """``rows @ weights`` through a reused buffer of the weights' type (no buffer when
+    the rows already have that type), pixels below ``threshold`` as zero."""
+
+    def __init__(self, weights: np.ndarray, threshold: float | None, rows: int) -> None:
+        self.weights, self.threshold, self.rows = weights, threshold, rows
+        self.buffer: np.ndarray | None = None  # made on first use
+
+    def __call__(self, rows: np.ndarray, finite: bool = False) -> np.ndarray:
+        direct = (self.threshold is None and not finite and rows.dtype == self.weights.dtype
+                  and rows.flags.c_contiguous)
+        if direct:  # already the working type: no copy needed
+            sub = rows
+        else:
+            if self.buffer is None:
+                self.buffer = np.empty((self.rows, self.weights.shape[0]), self.weights.dtype)
+            sub = self.buffer[:len(rows)]
+            np.copyto(sub, rows, casting="unsafe")
+        if finite:
+            sub[~np.isfinite(sub)] = 0
+        if self.threshold is not None:
+            np.multiply(sub, sub >= self.threshold, out=sub)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return sub @ self.weights
 
 
 def _largest_sum(data: Dataset4D) -> int:
