@@ -81,8 +81,8 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
     out = np.empty((a * b, n_out))
     step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
     narrow = _Summer(pad_columns(weights), threshold, min(step, a * b))
-    wide = _Summer(narrow.weights.astype(np.float64), threshold, min(step, a * b)) \
-        if exact and weights.dtype == np.float32 else None
+    exact = exact if weights.dtype == np.float32 else 0
+    wide = None  # the float64 summer, made when first needed (its weights are 2x larger)
     summer = narrow
     # float32 sums of n non-negative terms are at least (1 - n 2^-24) x the true sum
     limit = EXACT_FLOAT32 - ky * kx
@@ -93,9 +93,11 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
         bad = ~np.isfinite(part).all(axis=1)
         if bad.any():
             part[bad] = summer(rows[bad], finite=True)[:, :n_out]
-        if wide is not None and summer is narrow:
+        if exact and summer is narrow:
             redo = (np.abs(part[:, :exact]) >= limit).any(axis=1)
             if redo.any():
+                if wide is None:
+                    wide = _Summer(narrow.weights.astype(np.float64), threshold, narrow.rows)
                 part[redo] = wide(rows[redo], finite=True)[:, :n_out]
                 summer = wide if redo.mean() > 0.5 else narrow
     return out.reshape(a, b, n_out)
