@@ -7,7 +7,7 @@ values that survive a JSON round trip) or a :class:`~symbreak.errors.SymbreakErr
 fail, unusable values there are unknown. Round trips check the parsers against the
 number they were written from.
 
-Examples per test: 60 by default (the module takes a few seconds); set
+Examples per test: 60 by default (about 10 s); set
 ``SYMBREAK_FUZZ_EXAMPLES=2000`` for a long run, or run the ``slow``-marked variants
 (``pytest -m slow tests/test_fuzz_calibration.py``), which use the
 ``fuzz-calibration-long`` profile (1000 examples).

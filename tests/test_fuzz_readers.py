@@ -7,10 +7,13 @@ or random bytes), or a zero-size file; the damaged copy sits in a folder whose n
 unicode and spaces. ``symbreak.load(path)`` then runs, and ``.to_numpy()`` on the result
 (one pattern only when the damaged header declares more than 64 MiB), in a worker process
 with a memory limit and a timeout, so that a segfault, a hang or an allocation bomb
-is reported as a failure instead of taking pytest down. Allowed outcomes: a correct load, or
-a :class:`~symbreak.errors.SymbreakError` whose message is one line and names the file.
+is reported as a failure instead of taking pytest down. Allowed outcomes: a load that
+reads every value (a flipped data byte changes values, which no reader can detect), or a
+:class:`~symbreak.errors.SymbreakError` whose message is one line and names the file. The
+undamaged samples must load with their true shapes.
 
-Examples per format: 12 by default (the whole module takes ~20 s); set
+Examples per format: 12 by default (this module and tests/test_fuzz_calibration.py together
+took 34 s on the shared 2-core machine); set
 ``SYMBREAK_FUZZ_EXAMPLES=500`` for a long run, or run the ``slow``-marked variant
 (``pytest -m slow tests/test_fuzz_readers.py``), which uses the ``fuzz-long`` profile
 (300 examples per format).
