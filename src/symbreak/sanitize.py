@@ -130,11 +130,11 @@ def check_shape(data: Dataset4D, stage: str = "analyze") -> None:
     ny, nx = data.scan_shape
     need = MIN_PATTERNS.get(stage, 1)
     if ny * nx < need:
-        fix = ("use symbreak.com / symbreak.virtual_image for a single pattern"
-               if stage == "analyze" else "give a scan of at least 2 positions")
+        why = ("PCA and the rrVAE are fitted across patterns" if stage == "analyze"
+               else "PCA finds the variation between patterns")
         raise DataError(
-            f"{stage} needs at least {need} patterns (PCA and the rrVAE are fitted across "
-            f"patterns), the scan is {ny} x {nx}; {fix}"
+            f"{stage} needs at least {need} patterns ({why}), the scan is {ny} x {nx}; use "
+            "symbreak.com / symbreak.virtual_image for a single pattern"
         )
     side = MIN_PATTERN_SIDE.get(stage, 1)
     if min(data.pattern_shape) < side:
@@ -160,8 +160,8 @@ def _warn(checks: dict[str, Any]) -> None:
     if checks["saturated_pixels"]:
         warnings.warn(
             f"{checks['saturated_pixels']} pixel(s) in {checks['saturated_patterns']} of {n} "
-            f"patterns are saturated (value {checks['saturation_value']:g}); intensities and "
-            "COM there are underestimated", InputWarning, stacklevel=3)
+            f"patterns are saturated (value {checks['saturation_value']:g}); intensities there "
+            "are underestimated and the COM biased", InputWarning, stacklevel=3)
 
 
 def replace_nonfinite(data: Dataset4D) -> Dataset4D:
