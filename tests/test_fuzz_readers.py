@@ -77,7 +77,8 @@ WORKER = textwrap.dedent("""
                 values = ds.to_numpy()
             else:
                 values = np.asarray(ds.array[0, 0])
-            out = {"outcome": "ok", "shape": list(values.shape)}
+            out = {"outcome": "ok", "shape": list(values.shape),
+                   "sum": float(values.astype(np.float64).sum())}
         except SymbreakError as exc:
             out = {"outcome": "symbreak", "type": type(exc).__name__, "message": str(exc)}
         except BaseException as exc:
@@ -287,16 +288,22 @@ NAMES = ["npy", "zarr-dir", "zarr-zip", "zspy", "emd", "hdf5", "paper-h5", "hspy
 
 
 def test_samples_load_correctly(samples, worker):
+    """Undamaged, each sample loads in the worker with its shape and the sum of its values
+    (the writers' seeded data; the zspy file holds arange(360))."""
     root, table = samples
+    w = _io_writers()
+    total = float(w.counts(SCAN + PATTERN, np.uint16).astype(np.float64).sum())
+    empad = float(w.counts(SCAN + (128, 128), np.float32).astype(np.float64).sum())
     for name, (_, load_path, kwargs) in table.items():
         result = worker.load(root / load_path, **kwargs)
-        if name == "blo":
+        if name == "blo":  # a header-only fake: no blockfile writer runs here
             assert result["outcome"] == "symbreak", result
             continue
         assert result["outcome"] == "ok", (name, result)
-        want = [4, 4, 128, 128] if name == "empad" else [3, 4, 5, 6] if name == "zspy" \
-            else [4, 4, 16, 16]
-        assert result["shape"] == want, (name, result)
+        shape, want = {"empad": ([4, 4, 128, 128], empad),
+                       "zspy": ([3, 4, 5, 6], 359 * 360 / 2)}.get(name, ([4, 4, 16, 16], total))
+        assert result["shape"] == shape, (name, result)
+        assert result["sum"] == pytest.approx(want, rel=1e-6), name
 
 
 @pytest.mark.parametrize("name", NAMES)
