@@ -184,6 +184,9 @@ def test_com_ignores_a_nonfinite_pixel(bad):
                              units="px")
     assert virtual["all"].values[2, 3] == truth[2, 3].sum()
     assert np.isfinite(virtual["disk"].values).all()
+    following = virtual_images(a, {"bf": (0, 3)}, units="px", shifts="com")["bf"].values
+    expected = virtual_images(truth, {"bf": (0, 3)}, units="px", shifts="com")["bf"].values
+    np.testing.assert_allclose(following, expected, atol=1e-9)
 
 
 def test_com_with_nan_pixels_in_float32_masked_and_thresholded():
