@@ -62,11 +62,21 @@ def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
     """The data as dask with whole patterns per chunk and chunks within the budget."""
     chunks = chunk_shape(data, budget)
     if data.is_lazy:
+        if _within(data.array.chunks, chunks):
+            return data.array  # a rechunk would read ahead and hold several source chunks
         return data.array.rechunk(chunks)
     client = active_client()
     if client is not None and file_view(data.array) is None:
         return scatter_array(client, np.asarray(data.array), chunks)
     return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False)
+
+
+def _within(current: tuple[tuple[int, ...], ...], target: tuple[int, int, int, int]) -> bool:
+    """Whether existing chunks hold whole patterns and are no larger than ``target``."""
+    if len(current[2]) != 1 or len(current[3]) != 1:
+        return False
+    biggest = max(current[0]) * max(current[1])
+    return biggest <= target[0] * target[1]
 
 
 def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,

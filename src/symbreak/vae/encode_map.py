@@ -101,11 +101,15 @@ def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> 
     Runs on the active dask.distributed client if there is one, else on local threads
     (each with one PyTorch thread). Returns (n, n_out) in scan order.
     """
-    x = array if isinstance(array, da.Array) else da.from_array(array, asarray=True, name=False)
-    if x.ndim == 3:
-        x = x[:, None]
-    chunks = scan_chunks(x.shape, 4, memory_budget(), copies=8.0)
-    x = x.rechunk(chunks)
+    shape4 = tuple(array.shape) if array.ndim == 4 else (array.shape[0], 1, *array.shape[1:])
+    chunks = scan_chunks(shape4, 4, memory_budget(), copies=8.0)
+    if isinstance(array, da.Array):
+        x = array if array.ndim == 4 else array[:, None]
+        x = x.rechunk(chunks)
+    else:  # read in the final chunks: no larger blocks held while they are split
+        x = da.from_array(array, chunks=chunks if array.ndim == 4 else
+                          (chunks[0], *chunks[2:]), asarray=True, name=False)
+        x = x if x.ndim == 4 else x[:, None]
     out = x.map_blocks(encode_block, spec=spec, dtype=np.float32,
                        chunks=x.chunks[:2] + ((1,), (spec.n_out,)))
     with DaskProgress("encoding", progress):
