@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from bench_classical import interleaved_rates, make_data
 
 import symbreak
-from bench_classical import interleaved_rates, make_data
 from symbreak.budget import budget_scope, memory_budget
 from symbreak.cluster import use_cluster
 

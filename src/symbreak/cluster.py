@@ -13,7 +13,8 @@ import itertools
 import logging
 import sys
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import dask
 import dask.array as da

@@ -14,6 +14,7 @@ import sys
 import dask
 import numpy as np
 import pytest
+from classical_synthetic import shifted_disks
 from distributed import get_task_stream
 
 import symbreak
@@ -22,8 +23,6 @@ from symbreak.classical import decompose, pca_denoise, virtual_images
 from symbreak.cluster import active_client, use_cluster
 from symbreak.errors import SettingsError
 from symbreak.preprocess import mean_pattern, preprocess
-
-from classical_synthetic import shifted_disks
 
 SCAN, PATTERN = (12, 10), (32, 32)
 BUDGET = 512 * 2**10  # 4-6 scan chunks: tasks for both workers, little overhead
@@ -197,21 +196,20 @@ def _datasets(f):
 
 def test_use_cluster_errors(monkeypatch):
     monkeypatch.setattr("symbreak.cluster.CONNECT_TIMEOUT", 1)
-    with pytest.raises(SettingsError, match="tcp://127.0.0.1:1.*dask scheduler"):
-        with use_cluster(scheduler="tcp://127.0.0.1:1"):
-            pass
-    with pytest.raises(SettingsError, match="not both"):
-        with use_cluster(scheduler="tcp://127.0.0.1:1", workers=2):
-            pass
-    with pytest.raises(SettingsError, match="positive integer"):
-        with use_cluster(workers=0):
-            pass
+    address = "tcp://127.0.0.1:1"
+    with (pytest.raises(SettingsError, match=f"{address}.*dask scheduler"),
+          use_cluster(scheduler=address)):
+        pass
+    with pytest.raises(SettingsError, match="not both"), use_cluster(address, workers=2):
+        pass
+    with pytest.raises(SettingsError, match="positive integer"), use_cluster(workers=0):
+        pass
     with use_cluster() as nothing:
         assert nothing is None
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    with pytest.raises(SettingsError, match="distributed is not installed"):
-        with use_cluster(workers=1):
-            pass
+    with (pytest.raises(SettingsError, match="distributed is not installed"),
+          use_cluster(workers=1)):
+        pass
 
 
 def test_numpy_input_is_scattered_not_shipped_in_graphs(client, counts):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -45,7 +46,7 @@ def n_workers() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
-def chunk_shape(data: Dataset4D, budget: int | str | float | None
+def chunk_shape(data: Dataset4D, budget: str | float | None
                 ) -> tuple[int, int, int, int]:
     """Scan chunk shape such that every worker's raw chunk plus its float32 copy fit
     (with a dask.distributed client: in the smaller of the budget and a worker's memory)."""
@@ -58,7 +59,7 @@ def chunk_shape(data: Dataset4D, budget: int | str | float | None
     return scan_chunks(data.shape, itemsize, total, copies=2.0 * threads + 2)
 
 
-def as_chunked(data: Dataset4D, budget: int | str | float | None) -> da.Array:
+def as_chunked(data: Dataset4D, budget: str | float | None) -> da.Array:
     """The data as dask with whole patterns per chunk and chunks within the budget."""
     chunks = chunk_shape(data, budget)
     if data.is_lazy:
@@ -81,7 +82,7 @@ def _within(current: tuple[tuple[int, ...], ...], target: tuple[int, int, int, i
 
 def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
                  extra: np.ndarray | None = None,
-                 memory_budget: int | str | float | None = None, progress: bool | None = None,
+                 memory_budget: str | float | None = None, progress: bool | None = None,
                  desc: str = "") -> np.ndarray:
     """Apply ``kernel`` to every scan chunk; returns (scan_y, scan_x, n_out).
 
@@ -113,7 +114,7 @@ def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
 
 
 def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type,
-                      memory_budget: int | str | float | None = None) -> da.Array:
+                      memory_budget: str | float | None = None) -> da.Array:
     """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk."""
     return as_chunked(data, memory_budget).map_blocks(kernel, dtype=dtype)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
