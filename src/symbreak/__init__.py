@@ -27,6 +27,7 @@ _EXPORTS = {
     "com": "symbreak.classical",
     "virtual_image": "symbreak.classical",
     "virtual_images": "symbreak.classical",
+    "check_input": "symbreak.sanitize",
     "decompose": "symbreak.classical",
     "RotationalVAE": "symbreak.vae",
     "analyze": "symbreak.pipeline",

@@ -41,6 +41,7 @@ from .io.atomic import TEMP_MARK, atomic_output, remove
 from .io.lock import LOCK_NAME, output_lock
 from .jsonable import jsonable
 from .progress import DaskProgress, enabled
+from .sanitize import check_input, check_shape
 from .settings import AnalyzeSettings
 from .vae import RotationalVAE
 from .vae.parallel import environment_world
@@ -395,7 +396,7 @@ def _attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, source: str
         "input_file": source,
         "input_checksum": checksum,
         "input_shape": list(data.shape),
-        "input_dtype": str(data.dtype),
+        "input_dtype": data.metadata.get("input_checks", {}).get("dtype", str(data.dtype)),
         "calibration": json.dumps(jsonable(data.calibration.to_dict())),
         "analysis_calibration": json.dumps(jsonable(X.calibration.to_dict())),
         "settings": settings.to_json(),
@@ -507,10 +508,12 @@ def _cluster(scheduler: str | None, workers: int | None) -> Any:
 def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
          calibration: Mapping[str, Any], resume: bool, progress: bool | None) -> xr.Dataset:
     data, source, path = _open(data, calibration)
+    check_shape(data, "analyze")
     s.preprocess.check_pattern_shape(data.pattern_shape)
     stages = _Stages(progress)
     data = stages.run("reading data", in_memory, data, progress)
     digest = stages.run("checksum", checksum, data, path)
+    data = stages.run("input checks", check_input, data, stage="analyze", progress=progress)
     raw_mean = stages.run("mean pattern", pp.mean_pattern, data, progress)
     s = resolve(s, data, raw_mean)
     virtual = stages.run("virtual images", _virtual, data, s, progress)
@@ -524,6 +527,7 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
                        combine_attrs="override")
     results.attrs = _attrs(data, X, s, source, digest, stages)
     results.attrs["rrvae_streamed"] = int(vae.streamed_)
+    results.attrs["input_checks"] = json.dumps(jsonable(data.metadata["input_checks"]))
     if out_dir is not None:
         _write(results, vae, s, out_dir, {"input_file": source, "input_checksum": digest})
     return results

@@ -49,3 +49,11 @@ def test_decompose_streams_through_the_covariance_when_data_exceed_the_budget(
 
 def test_fits_follows_the_budget():
     assert fits(46 * 46, "1GB") and not fits(256 * 256, "1GB")
+
+
+def test_covariance_pca_refuses_nan_like_the_in_memory_pca(patterns):
+    from symbreak.errors import DataError
+    bad = patterns.copy()
+    bad[3, 4, 5, 6] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        covariance_pca(Dataset4D(bad), 2, budget="64kB")

@@ -359,9 +359,8 @@ def test_decompose_refuses_nonfinite_and_check_input_makes_it_work(incremental):
     a = disk_scan(4, 5, 8)
     a[1, 3, 2, 2] = np.nan
     a[2, 0, 7, 7] = np.inf
-    if not incremental:  # out of core, the covariance PCA counts them as 0 (see the docs)
-        with pytest.raises(DataError, match="NaN or inf.*check_input"):
-            decompose(a, n_components=2, incremental=False)
+    with pytest.raises(DataError, match="NaN or inf.*check_input"):
+        decompose(a, n_components=2, incremental=incremental)
     x = np.nan_to_num(a, nan=0, posinf=0).reshape(20, 64)
     truth = PCA(n_components=2).fit(x).transform(x)
     checked = quiet(check_input, a, stage="decompose")
@@ -416,7 +415,6 @@ def test_analyze_runs_on_every_dtype(analyzed, dtype):
                                atol=1e-4)
 
 
-@pytest.mark.xfail(strict=False, reason="awaiting pipeline hook")
 def test_analyze_refuses_a_one_by_one_scan():
     with pytest.raises(DataError, match="at least 2 patterns"):
         quiet(symbreak.analyze, tiny_scan("float32", 1, 1), epochs=1, progress=False)
@@ -435,7 +433,6 @@ def test_analyze_after_check_input_on_bad_values_and_a_line_scan():
     assert checks["nonfinite_pixels"] == 1 and checks["zero_patterns"] == 1
 
 
-@pytest.mark.xfail(strict=False, reason="awaiting pipeline hook")
 def test_analyze_reports_input_checks_in_attrs():
     a = tiny_scan("float32", 3, 4)
     a[1, 1, 2, 2] = np.inf

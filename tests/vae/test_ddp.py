@@ -48,6 +48,7 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
     data = _patterns(base / "spots.npy")
     done = {n: _train(data, base / f"model{n}", n) for n in (1, 2)}
+    done["2s"] = _train(data, base / "model2s", 2, "--streaming", "on")
     for n, run in done.items():
         assert run.returncode == 0, (n, run.stderr[-3000:])
     return base, done
@@ -61,6 +62,16 @@ def test_two_process_ddp_matches_one_process(runs):
     assert two.best_validation_loss_ == pytest.approx(one.best_validation_loss_, rel=0.05)
     first = [h["val_loss"] for h in (one.history_[0], two.history_[0])]
     assert first[1] == pytest.approx(first[0], rel=0.05)
+
+
+def test_two_process_ddp_streaming_matches_one_process(runs):
+    """Each process streams its own share of the chunks through a DataLoader worker."""
+    base, _ = runs
+    one = RotationalVAE.load(base / "model1")
+    streamed = RotationalVAE.load(base / "model2s")
+    assert streamed.n_epochs_ == EPOCHS
+    assert streamed.best_validation_loss_ == pytest.approx(one.best_validation_loss_,
+                                                           rel=0.10)
 
 
 def test_only_rank_zero_writes(runs):

@@ -19,6 +19,7 @@ from scipy import linalg
 
 from ..budget import memory_budget, scan_chunks
 from ..dataset import Dataset4D
+from ..errors import DataError
 from ..progress import DaskProgress
 
 GRAM_COPIES = 5  # (p, p) matrices alive at once: one per thread, pair sums, the result
@@ -35,8 +36,7 @@ def _flat(ds: Dataset4D, budget: Any) -> da.Array:
     rows = scan_chunks(ds.shape, 8, memory_budget(budget), copies=8.0)[0]
     x = x.rechunk((rows, -1, -1, -1)).astype(np.float64)
     n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
-    x = x.reshape(-1, n_pix)
-    return da.where(da.isfinite(x), x, 0.0)
+    return x.reshape(-1, n_pix)
 
 
 def _compute(*arrays: Any, desc: str, progress: Any) -> tuple[Any, ...]:
@@ -74,6 +74,10 @@ def covariance_pca(ds: Dataset4D, n_components: int, budget: Any = None,
     centred = x - shift
     ((gram, total),) = _compute(_moment_sums(centred), desc="PCA covariance",
                                 progress=progress)
+    if not (np.isfinite(total).all() and np.isfinite(gram).all()):
+        raise DataError("PCA needs finite data; the patterns contain NaN or inf (replace them "
+                        "by 0 with symbreak.sanitize.check_input(data), which also counts "
+                        "them, or with np.nan_to_num)")
     offset = total / n
     cov = (gram - n * np.outer(offset, offset)) / max(n - 1, 1)
     cov = (cov + cov.T) / 2
