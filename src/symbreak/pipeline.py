@@ -239,7 +239,8 @@ def _virtual(data: Dataset4D, s: AnalyzeSettings, progress: bool | None) -> xr.D
 
 def _com(data: Dataset4D, s: AnalyzeSettings, progress: bool | None) -> xr.Dataset:
     units = "mrad" if data.calibration.angular_sampling is not None else "px"
-    return center_of_mass(data, reference=s.com.com_reference, units=units, progress=progress)
+    return center_of_mass(data, reference=s.com.com_reference, threshold=s.com.com_threshold,
+                          units=units, progress=progress)
 
 
 def _prepare(data: Dataset4D, s: AnalyzeSettings, raw_mean: np.ndarray, work: Path,

@@ -143,15 +143,23 @@ class DetectorSettings:
 @dataclasses.dataclass(frozen=True)
 class COMSettings:
     """Centre of mass: ``com_reference`` is ``"mean"`` (relative to the COM of the mean
-    pattern, the paper's choice) or ``"center"`` (relative to the detector centre)."""
+    pattern, the paper's choice) or ``"center"`` (relative to the detector centre);
+    pixels below ``com_threshold`` [counts] count as 0 (0 ignores negative values left by
+    dark subtraction); None uses every pixel as it is."""
 
     com_reference: str = "mean"
+    com_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.com_reference not in ("mean", "center"):
             raise SettingsError(
                 f"com_reference must be 'mean' or 'center', got {self.com_reference!r}"
             )
+        t = self.com_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not math.isfinite(t)):
+            raise SettingsError(f"com_threshold must be a finite number (pixels below it "
+                                f"count as 0), got {t!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,3 +133,18 @@ def test_report_has_every_section_with_images(run):
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         ["mean_pattern.png", "virtual_images.png", "com.png", "pca.png", "rrvae.png",
          "manifold.png", "training.png"])
+
+
+def test_com_threshold_reaches_the_com_stage(scan):
+    """Dark-subtracted data (negative background): com_threshold=0 gives the COM of the
+    patterns with negative pixels set to 0, as scipy finds it."""
+    shifted = scan.replace(array=scan.to_numpy() - 5.0)
+    result = symbreak.analyze(shifted, com_threshold=0, com_reference="center", epochs=1,
+                              pca_components=2, manifold_size=2, progress=False)
+    x = np.clip(shifted.to_numpy(), 0, None)
+    cy, cx = scan.calibration.detector_center
+    sampling = scan.calibration.angular_sampling[1]
+    i, j = 3, 4
+    com_y, com_x = ndimage.center_of_mass(x[i, j])
+    assert result.com_x.values[i, j] == pytest.approx((com_x - cx) * sampling, abs=1e-4)
+    assert result.com_y.values[i, j] == pytest.approx((com_y - cy) * sampling, abs=1e-4)

@@ -23,6 +23,8 @@ HELP = {
     "bf": "bright-field detector INNER OUTER (default: 0, semi-angle)",
     "adf": "annular dark-field detector INNER OUTER (default: 1.5, 3 x semi-angle)",
     "detector_units": "units of --bf/--adf: mrad or px (default: mrad when calibrated)",
+    "com_threshold": "pixels below this value [counts] count as 0 in the COM (0 ignores "
+    "negative values)",
     "com_reference": "COM measured from the mean pattern's COM ('mean') or the detector "
                      "centre ('center')",
     "pca_components": "number of PCA components (default 6)",
@@ -46,7 +48,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
             elif kind is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                    help=HELP[field.name])
-            elif field.name == "max_time":
+            elif field.name in ("max_time", "com_threshold"):
                 group.add_argument(flag, type=float, default=None, help=HELP[field.name])
             elif field.name in ("recipe", "com_reference", "detector_units"):
                 group.add_argument(flag, default=None, help=HELP[field.name])
