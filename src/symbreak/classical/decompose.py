@@ -15,6 +15,8 @@ import dataclasses
 import functools
 from typing import Any, Iterator, Sequence
 
+import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
 from sklearn.decomposition import NMF, PCA, IncrementalPCA
@@ -24,7 +26,8 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from ..progress import track
-from ..arrays import release_pages
+from ..arrays import file_view, release_pages
+from ..cluster import active_client
 from . import covariance_pca as covariance
 from ._stream import chunk_shape, computed, lazy_map_patterns
 from .nmf import streamed_hals
@@ -155,6 +158,15 @@ def _fit_streamed_nmf(ds: Dataset4D, batches: list[slice], n: int, random_state:
 
     n_pat = ds.scan_shape[0] * ds.scan_shape[1]
     n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
+    client = active_client()
+    if client is not None and (ds.is_lazy or file_view(ds.array) is not None):
+        # the workers read the data for every pass; check it once, there too
+        array = ds.to_dask()
+        finite, low = dask.compute(da.isfinite(array).all(), array.min(), scheduler=client)
+        _check_finite(np.array([low if finite else np.nan]), "nmf")
+        w, h, _, _ = streamed_hals([array[rows] for rows in batches], n_pat, n_pix, n,
+                                   max_iter=max_iter, random_state=random_state, client=client)
+        return Fitted(h, np.zeros(n_pix), w, None, True)
     w, h, _, _ = streamed_hals(stream, n_pat, n_pix, n, max_iter=max_iter,
                                random_state=random_state)
     return Fitted(h, np.zeros(n_pix), w, None, True)
