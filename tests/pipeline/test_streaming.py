@@ -153,3 +153,14 @@ def test_streamed_training_reaches_the_in_memory_loss():
     assert not memory.streamed_ and stream.streamed_
     assert len(stream.history_) == len(memory.history_) == 8
     assert stream.best_validation_loss_ == pytest.approx(memory.best_validation_loss_, rel=0.10)
+
+
+def test_one_chunk_is_split_so_that_every_process_gets_patterns():
+    source = MemoryPatterns(np.repeat(np.arange(40, dtype=np.float32), 16).reshape(40, 4, 4))
+    assert len(source.bounds) == 1
+    mask = np.ones(40, bool)
+    shards = [StreamData(source, mask, 8, 0, Parallel(r, 2), buffer_patterns=8, workers=1)
+              for r in range(2)]
+    seen = [_seen(d, 0) for d in shards]
+    assert shards[0].steps == shards[1].steps >= 1
+    assert seen[0] and seen[1] and not set(seen[0]) & set(seen[1])

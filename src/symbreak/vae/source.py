@@ -153,6 +153,19 @@ def epoch_buffers(n_chunks: int, chunk_sizes: list[int], seed: int, epoch: int,
     return [b for b in buffers if b]
 
 
+def pieces(bounds: list[tuple[int, int]], at_least: int) -> list[tuple[int, int]]:
+    """Split the largest ranges in half until there are ``at_least`` of them (or every
+    range holds one pattern), so that every process and loader worker gets some."""
+    out = list(bounds)
+    while len(out) < at_least:
+        i = max(range(len(out)), key=lambda k: out[k][1] - out[k][0])
+        a, b = out[i]
+        if b - a < 2:
+            break
+        out[i:i + 1] = [(a, (a + b) // 2), ((a + b) // 2, b)]
+    return out
+
+
 def batch_count(n: int, batch: int) -> int:
     """Batches from ``n`` patterns: full batches only, or one short batch if n < batch."""
     return n // batch if n >= batch else int(n > 0)
@@ -161,10 +174,11 @@ def batch_count(n: int, batch: int) -> int:
 class EpochStream(torch.utils.data.IterableDataset):
     """The training batches of one process for one epoch (split across loader workers)."""
 
-    def __init__(self, source: Any, train_mask: np.ndarray, buffers: list[list[int]],
-                 batch: int, seed: int, epoch: int) -> None:
+    def __init__(self, source: Any, bounds: list[tuple[int, int]], train_mask: np.ndarray,
+                 buffers: list[list[int]], batch: int, seed: int, epoch: int) -> None:
         super().__init__()
-        self.source, self.train_mask, self.buffers = source, train_mask, buffers
+        self.source, self.bounds = source, bounds
+        self.train_mask, self.buffers = train_mask, buffers
         self.batch, self.seed, self.epoch = batch, seed, epoch
 
     def worker_buffers(self) -> list[tuple[int, list[int]]]:
@@ -178,7 +192,7 @@ class EpochStream(torch.utils.data.IterableDataset):
         for buffer_id, chunks in self.worker_buffers():
             parts = [carry]
             for c in chunks:
-                a, b = self.source.bounds[c]
+                a, b = self.bounds[c]
                 parts.append(self.source.read(a, b)[self.train_mask[a:b]])
             pool = np.concatenate(parts)
             rng = np.random.default_rng([self.seed, self.epoch, 1 + buffer_id])
@@ -217,7 +231,8 @@ class StreamData:
         self.parallel, self.workers = parallel, workers
         self.batch = max(1, batch_size // parallel.world)
         self.buffer_patterns = max(buffer_patterns, self.batch)
-        self.sizes = [int(train_mask[a:b].sum()) for a, b in source.bounds]
+        self.bounds = pieces(source.bounds, 2 * parallel.world * max(1, workers))
+        self.sizes = [int(train_mask[a:b].sum()) for a, b in self.bounds]
         self.steps = self._steps(0)
 
     def _shares(self, epoch: int) -> list[list[list[int]]]:
@@ -240,7 +255,8 @@ class StreamData:
         self.steps = self._steps(epoch)
         buffers = epoch_buffers(len(self.sizes), self.sizes, self.seed, epoch,
                                 self.buffer_patterns)[self.parallel.rank::self.parallel.world]
-        stream = EpochStream(self.source, self.train_mask, buffers, self.batch, self.seed, epoch)
+        stream = EpochStream(self.source, self.bounds, self.train_mask, buffers, self.batch,
+                             self.seed, epoch)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.workers,
                                              prefetch_factor=2 if self.workers else None)
         for step, x in enumerate(loader):
@@ -249,10 +265,10 @@ class StreamData:
             yield x
 
     def validation(self, batch: int) -> Iterator[torch.Tensor]:
-        val_chunks = [c for c, (a, b) in enumerate(self.source.bounds)
+        val_chunks = [c for c, (a, b) in enumerate(self.bounds)
                       if (~self.train_mask[a:b]).any()]
         for c in val_chunks[self.parallel.rank::self.parallel.world]:
-            a, b = self.source.bounds[c]
+            a, b = self.bounds[c]
             block = self.source.read(a, b)[~self.train_mask[a:b]]
             for i in range(0, block.shape[0], batch):
                 yield torch.from_numpy(np.ascontiguousarray(block[i:i + batch]))
