@@ -159,7 +159,7 @@ def test_one_chunk_is_split_so_that_every_process_gets_patterns():
     source = MemoryPatterns(np.repeat(np.arange(40, dtype=np.float32), 16).reshape(40, 4, 4))
     assert len(source.bounds) == 1
     mask = np.ones(40, bool)
-    shards = [StreamData(source, mask, 8, 0, Parallel(r, 2), buffer_patterns=8, workers=1)
+    shards = [StreamData(source, mask, 8, 0, Parallel(r, 2), buffer_patterns=1000, workers=1)
               for r in range(2)]
     seen = [_seen(d, 0) for d in shards]
     assert shards[0].steps == shards[1].steps >= 1

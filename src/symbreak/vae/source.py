@@ -230,9 +230,12 @@ class StreamData:
         self.source, self.train_mask, self.seed = source, train_mask, seed
         self.parallel, self.workers = parallel, workers
         self.batch = max(1, batch_size // parallel.world)
-        self.buffer_patterns = max(buffer_patterns, self.batch)
-        self.bounds = pieces(source.bounds, 2 * parallel.world * max(1, workers))
+        readers = parallel.world * max(1, workers)
+        self.bounds = pieces(source.bounds, 2 * readers)
         self.sizes = [int(train_mask[a:b].sum()) for a, b in self.bounds]
+        # at least one buffer for every process and loader worker
+        share = max(1, sum(self.sizes) // readers)
+        self.buffer_patterns = max(self.batch, min(buffer_patterns, share))
         self.steps = self._steps(0)
 
     def _shares(self, epoch: int) -> list[list[list[int]]]:
