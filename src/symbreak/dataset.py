@@ -16,8 +16,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .arrays import NoCopyView
+from .arrays import NoCopyView, file_view
 from .calibration import Calibration
+from .cluster import active_client, scatter_array
 from .errors import DataError
 from .jsonable import dumps, jsonable
 
@@ -184,6 +185,12 @@ class Dataset4D:
             return self.array if chunks == "auto" else self.array.rechunk(chunks)
         if chunks == "auto":
             chunks = (1, -1, -1, -1) if self.nbytes > 64 * 2**20 else -1
+        client = active_client()
+        if client is not None and file_view(self.array) is None:
+            # on a dask cluster an in-memory array goes to the workers once, not in graphs
+            block = tuple(n if c == -1 else c for c, n in
+                          zip(np.broadcast_to(np.asarray(chunks, dtype=object), 4), self.shape))
+            return scatter_array(client, np.asarray(self.array), block)
         return da.from_array(NoCopyView(self.array), chunks=chunks, asarray=True, name=False)
 
     def coords(self) -> dict[str, tuple[np.ndarray, str]]:
