@@ -138,19 +138,29 @@ class MemoryData:
 
 
 # ------------------------------------------------------------------------ streaming
-def epoch_buffers(n_chunks: int, chunk_sizes: list[int], seed: int, epoch: int,
+def group_buffers(chunks: list[int], chunk_sizes: list[int],
                   buffer_patterns: int) -> list[list[int]]:
-    """Chunk ids pooled into shuffle buffers, in this epoch's random order."""
-    order = np.random.default_rng([seed, epoch]).permutation(n_chunks)
+    """Consecutive chunks pooled into shuffle buffers of at most ``buffer_patterns``."""
     buffers: list[list[int]] = [[]]
     size = 0
-    for c in order:
+    for c in chunks:
         if buffers[-1] and size + chunk_sizes[c] > buffer_patterns:
             buffers.append([])
             size = 0
         buffers[-1].append(int(c))
         size += chunk_sizes[c]
     return [b for b in buffers if b]
+
+
+def epoch_plan(chunk_sizes: list[int], seed: int, epoch: int, buffer_patterns: int,
+               world: int, workers: int) -> list[list[list[list[int]]]]:
+    """For each process, for each loader worker, its shuffle buffers (lists of chunk ids)
+    this epoch: the chunks in a random order dealt round-robin to processes, then to
+    workers, so every reader gets an equal number of chunks."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(chunk_sizes)).tolist()
+    nw = max(1, workers)
+    return [[group_buffers(order[r::world][k::nw], chunk_sizes, buffer_patterns)
+             for k in range(nw)] for r in range(world)]
 
 
 def pieces(bounds: list[tuple[int, int]], at_least: int) -> list[tuple[int, int]]:
@@ -175,16 +185,18 @@ class EpochStream(torch.utils.data.IterableDataset):
     """The training batches of one process for one epoch (split across loader workers)."""
 
     def __init__(self, source: Any, bounds: list[tuple[int, int]], train_mask: np.ndarray,
-                 buffers: list[list[int]], batch: int, seed: int, epoch: int) -> None:
+                 plan: list[list[list[int]]], batch: int, seed: int, epoch: int,
+                 rank: int) -> None:
         super().__init__()
         self.source, self.bounds = source, bounds
-        self.train_mask, self.buffers = train_mask, buffers
-        self.batch, self.seed, self.epoch = batch, seed, epoch
+        self.train_mask, self.plan = train_mask, plan
+        self.batch, self.seed, self.epoch, self.rank = batch, seed, epoch, rank
 
-    def worker_buffers(self) -> list[tuple[int, list[int]]]:
+    def worker_buffers(self) -> list[tuple[tuple[int, ...], list[int]]]:
+        """(random-stream id, chunk ids) of the buffers this loader worker reads."""
         info = torch.utils.data.get_worker_info()
-        indexed = list(enumerate(self.buffers))
-        return indexed if info is None else indexed[info.id::info.num_workers]
+        k = 0 if info is None else info.id
+        return [((self.rank, k, i), chunks) for i, chunks in enumerate(self.plan[k])]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         carry = np.empty((0, *self.source.pattern_shape), np.float32)
@@ -195,7 +207,7 @@ class EpochStream(torch.utils.data.IterableDataset):
                 a, b = self.bounds[c]
                 parts.append(self.source.read(a, b)[self.train_mask[a:b]])
             pool = np.concatenate(parts)
-            rng = np.random.default_rng([self.seed, self.epoch, 1 + buffer_id])
+            rng = np.random.default_rng([self.seed, self.epoch, *buffer_id])
             pool = pool[rng.permutation(pool.shape[0])]
             full = pool.shape[0] // self.batch * self.batch
             for i in range(0, full, self.batch):
@@ -233,21 +245,19 @@ class StreamData:
         readers = parallel.world * max(1, workers)
         self.bounds = pieces(source.bounds, 2 * readers)
         self.sizes = [int(train_mask[a:b].sum()) for a, b in self.bounds]
-        # at least one buffer for every process and loader worker
+        # a buffer never holds more than one reader's share
         share = max(1, sum(self.sizes) // readers)
         self.buffer_patterns = max(self.batch, min(buffer_patterns, share))
         self.steps = self._steps(0)
 
-    def _shares(self, epoch: int) -> list[list[list[int]]]:
-        """Per process, per loader worker: the buffers it reads this epoch."""
-        buffers = epoch_buffers(len(self.sizes), self.sizes, self.seed, epoch,
-                                self.buffer_patterns)
-        w, nw = self.parallel.world, max(1, self.workers)
-        return [[buffers[r::w][k::nw] for k in range(nw)] for r in range(w)]
+    def _plan(self, epoch: int) -> list[list[list[list[int]]]]:
+        return epoch_plan(self.sizes, self.seed, epoch, self.buffer_patterns,
+                          self.parallel.world, self.workers)
 
     def _steps(self, epoch: int) -> int:
-        per_rank = [sum(batch_count(sum(self.sizes[c] for buf in share for c in buf), self.batch)
-                        for share in worker) for worker in self._shares(epoch)]
+        per_rank = [sum(batch_count(sum(self.sizes[c] for buf in buffers for c in buf),
+                                    self.batch) for buffers in workers)
+                    for workers in self._plan(epoch)]
         steps = min(per_rank)
         if steps == 0:
             raise DataError(f"too few training patterns ({sum(self.sizes)}) for "
@@ -256,10 +266,9 @@ class StreamData:
 
     def epoch(self, epoch: int, shuffle: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         self.steps = self._steps(epoch)
-        buffers = epoch_buffers(len(self.sizes), self.sizes, self.seed, epoch,
-                                self.buffer_patterns)[self.parallel.rank::self.parallel.world]
-        stream = EpochStream(self.source, self.bounds, self.train_mask, buffers, self.batch,
-                             self.seed, epoch)
+        plan = self._plan(epoch)[self.parallel.rank]
+        stream = EpochStream(self.source, self.bounds, self.train_mask, plan, self.batch,
+                             self.seed, epoch, self.parallel.rank)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.workers,
                                              prefetch_factor=2 if self.workers else None)
         for step, x in enumerate(loader):
