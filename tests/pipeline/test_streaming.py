@@ -143,17 +143,24 @@ def test_loader_workers_read_disjoint_shares_reproducibly():
 
 
 def test_streamed_training_reaches_the_in_memory_loss():
-    """Same data, seed and steps (85 training patterns = 5 batches of 17): streaming
-    changes only which patterns share a batch, so the best validation loss agrees within
-    10 % after 8 epochs."""
+    """Same data, seeds and steps (85 training patterns = 5 batches of 17): streaming
+    changes only which patterns share a batch. Single 8-epoch runs differ by up to 40 %
+    from seed to seed either way (measured), so the means over three seeds are compared:
+    within 25 %, and every streamed run learns (validation loss at least halved after epoch 1)."""
     data = synthetic_scan(ny=10, nx=10, k=20).to_numpy()
     data = (data - data.min()) / (data.max() - data.min())
-    common = dict(epochs=8, batch_size=17, random_state=0, progress=False)
-    memory = RotationalVAE(**common).fit(data)
-    stream = RotationalVAE(streaming=True, loader_workers=0, **common).fit(data)
-    assert not memory.streamed_ and stream.streamed_
-    assert len(stream.history_) == len(memory.history_) == 8
-    assert stream.best_validation_loss_ == pytest.approx(memory.best_validation_loss_, rel=0.10)
+    losses = {"memory": [], "stream": []}
+    for seed in range(3):
+        common = dict(epochs=8, batch_size=17, random_state=seed, progress=False)
+        memory = RotationalVAE(**common).fit(data)
+        stream = RotationalVAE(streaming=True, loader_workers=0, **common).fit(data)
+        assert not memory.streamed_ and stream.streamed_
+        assert len(stream.history_) == len(memory.history_) == 8
+        assert stream.best_validation_loss_ < stream.history_[0]["val_loss"] / 2
+        losses["memory"].append(memory.best_validation_loss_)
+        losses["stream"].append(stream.best_validation_loss_)
+    ratio = np.mean(losses["stream"]) / np.mean(losses["memory"])
+    assert 0.8 < ratio < 1.25, losses
 
 
 def test_one_chunk_is_split_so_that_every_process_gets_patterns():
