@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .arrays import NoCopyView, file_view
+from .budget import available_memory
 from .calibration import Calibration
 from .cluster import active_client, scatter_array
 from .errors import DataError
@@ -176,8 +177,17 @@ class Dataset4D:
 
     # ------------------------------------------------------------ conversion
     def to_numpy(self) -> np.ndarray:
-        """The whole array in memory."""
-        return np.asarray(self.array.compute() if self.is_lazy else self.array)
+        """The whole array in memory; lazy data larger than the available memory are
+        refused with a clear error instead of being killed by the system."""
+        if not self.is_lazy:
+            return np.asarray(self.array)
+        free = available_memory()
+        if self.nbytes > free:
+            raise DataError(
+                f"the data ({self.nbytes / 1e9:.3g} GB) do not fit in the available memory "
+                f"({free / 1e9:.3g} GB); process them chunk by chunk (to_dask(), or the "
+                "symbreak functions, which stream) or crop/bin them first")
+        return np.asarray(self.array.compute())
 
     def to_dask(self, chunks: Any = "auto") -> da.Array:
         """The array as dask (no data read). A numpy/memmap array is wrapped, not copied."""

@@ -6,6 +6,9 @@ import h5py
 import numpy as np
 import zarr
 
+import pytest
+
+import symbreak
 from symbreak.io import load, save
 
 
@@ -61,3 +64,17 @@ def test_npy_slice_is_a_view_of_the_map(tmp_path, writers):
     ds = load(tmp_path / "d.npy")
     row = ds[2:3].array
     assert isinstance(row, np.memmap) and not row.flags.owndata
+
+
+def test_to_numpy_refuses_lazy_data_larger_than_the_available_memory(monkeypatch):
+    import dask.array as da
+
+    import symbreak.dataset as dataset_module
+    from symbreak.errors import DataError
+
+    data = symbreak.as_dataset(da.zeros((4, 4, 16, 16), chunks=(1, 4, 16, 16)))
+    monkeypatch.setattr(dataset_module, "available_memory", lambda: 10_000)
+    with pytest.raises(DataError, match="do not fit in the available memory"):
+        data.to_numpy()
+    monkeypatch.setattr(dataset_module, "available_memory", lambda: 10**9)
+    assert data.to_numpy().shape == (4, 4, 16, 16)

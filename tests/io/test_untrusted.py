@@ -276,3 +276,21 @@ def test_torch_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
     with pytest.raises(FormatError, match="never unpickles"):
         read_checkpoint(path)
     assert not marker.exists()
+
+
+def test_cli_follows_external_links_only_with_allow_external(tmp_path, outside):
+    import subprocess
+    import sys
+    folder, secret = outside
+    path = tmp_path / "link.h5"
+    with h5py.File(path, "w") as f:
+        f["data"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
+    base = [sys.executable, "-m", "symbreak", "info", str(path), "--dataset", "data"]
+    refused = subprocess.run(base, capture_output=True, text=True)
+    assert refused.returncode == 2 and "allow_external" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    allowed = subprocess.run(base + ["--allow-external", "--json"], capture_output=True,
+                             text=True)
+    assert allowed.returncode == 0, allowed.stderr
+    import json
+    assert json.loads(allowed.stdout)["shape"] == list(secret.shape)

@@ -31,7 +31,8 @@ def load_data(args: argparse.Namespace) -> Any:
 
     check_output(args.out, args.overwrite)
     scan_shape = tuple(int(v) for v in parse_pair(args.scan_shape)) if args.scan_shape else None
-    return load(args.data, dataset=args.dataset, format=args.format, scan_shape=scan_shape,
+    return load(args.data, dataset=args.dataset, format=args.format,
+                allow_external=args.allow_external, scan_shape=scan_shape,
                 **calibration_overrides(args))
 
 

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             raise SettingsError(f"cannot read --chunks {args.chunks!r}; write 4 integers "
                                 "SY,SX,KY,KX, e.g. 4,64,256,256") from None
     scan_shape = tuple(int(v) for v in parse_pair(args.scan_shape)) if args.scan_shape else None
-    data = load(args.input, dataset=args.dataset, format=args.format, scan_shape=scan_shape,
+    data = load(args.input, dataset=args.dataset, format=args.format,
+                allow_external=args.allow_external, scan_shape=scan_shape,
                 **calibration_overrides(args))
     if crops:
         data = crop(data, crops.get("scan"), crops.get("detector"))

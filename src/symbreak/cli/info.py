@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io.overrides import calibration_overrides, parse_pair
 
     scan_shape = tuple(int(v) for v in parse_pair(args.scan_shape)) if args.scan_shape else None
-    data = load(args.path, dataset=args.dataset, format=args.format, scan_shape=scan_shape,
+    data = load(args.path, dataset=args.dataset, format=args.format,
+                allow_external=args.allow_external, scan_shape=scan_shape,
                 **calibration_overrides(args))
     summary = describe(data, args.path)
     print(json.dumps(summary, indent=2, default=str) if args.json else render(summary))

@@ -9,9 +9,10 @@ from typing import Any
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import SettingsError
-from .atomic import atomic_output, check_output
+from .atomic import check_output
 from .common import existing_path
 from .registry import FORMATS, resolve, writer_for
+from .stream import write_output
 
 __all__ = ["load", "save", "formats"]
 
@@ -98,6 +99,7 @@ def save(
     format: str | None = None,
     chunks: Any = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: bool | None = None,
 ) -> Path:
     """Write 4D-STEM data (any input :func:`symbreak.as_dataset` takes), streaming.
@@ -117,6 +119,9 @@ def save(
         memory budget.
     overwrite
         Replace an existing output (only once the new one is complete).
+    resume
+        Continue a zarr write that an earlier call with the same data and options left
+        unfinished (killed): finished chunks are kept (see docs/formats.md).
     progress
         Show a progress bar (default: when stderr is a terminal).
 
@@ -124,12 +129,11 @@ def save(
     -------
     Path
         The written path. The data goes to a temporary name first and is renamed at the
-        end, so a failed write leaves nothing behind.
+        end, under a lock against a second writer, so a failed write leaves nothing under
+        the final name.
     """
     path = Path(path).expanduser()
-    fmt = writer_for(path, format)
+    writer_for(path, format)
     check_output(path, overwrite)
-    dataset = as_dataset(data)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        fmt.reader().write(dataset, tmp, chunks=chunks, progress=progress)
-    return path
+    return write_output(as_dataset(data), path, format=format, chunks=chunks,
+                        overwrite=overwrite, resume=resume, progress=progress, what="save")

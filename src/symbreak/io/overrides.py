@@ -70,6 +70,9 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="array inside the file (HDF5/zarr path, signal index)")
     parser.add_argument("--format", help="force a reader (see docs/formats.md)")
     parser.add_argument("--scan-shape", metavar="NY,NX", help="reshape a stack of patterns")
+    parser.add_argument("--allow-external", action="store_true",
+                        help="follow HDF5 external links, virtual datasets and external raw "
+                        "storage that point outside the file (off: refused)")
 
 
 def add_calibration_options(parser: argparse.ArgumentParser) -> None:
