@@ -56,10 +56,10 @@ def electron_wavelength(energy: float) -> float:
     if energy is None or not math.isfinite(energy) or energy <= 0:
         raise CalibrationError(f"beam energy must be a positive number of eV, got {energy!r}")
     p = math.sqrt(2 * _M0 * _E * energy * (1 + _E * energy / (2 * _M0 * _C**2)))
-    wavelength = _H / p * 1e10
+    wavelength = _H / p * 1e10 if p > 0 else math.inf  # p underflows for tiny energies
     if not math.isfinite(wavelength) or wavelength <= 0:
-        raise CalibrationError(f"beam energy {energy!r} eV is out of range (the wavelength "
-                               "underflows); give the energy in eV, e.g. 300e3")
+        raise CalibrationError(f"beam energy {energy!r} eV is out of range (no finite "
+                               "wavelength); give the energy in eV, e.g. 300e3")
     return wavelength
 
 

