@@ -105,8 +105,10 @@ def bench_memory(folder: Path, budget: str) -> None:
         store[row:row + 4] = disk + rng.random((4, scan, k, k), dtype=np.float32) * 5
     size = scan * scan * k * k * 4 / 2**20
     script = (
-        "import json, resource, sys, symbreak\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "import json, sys, symbreak, symbreak.pipeline\n"
+        "from symbreak.pipeline import peak_memory\n"
+        "base = peak_memory() / 2**20  # resident after import (not ru_maxrss: it keeps"
+        " the forking parent's size across exec)\n"
         f"r = symbreak.analyze(sys.argv[1], out=sys.argv[2], memory_budget='{budget}', "
         "epochs=1, progress=False, calibration=dict(energy=80e3, semiangle=20, "
         "angular_sampling=1, scan_step=0.2))\n"
@@ -132,14 +134,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--budget", default="256MB")
+    parser.add_argument("--parts", default="encoding,training,memory",
+                        help="comma-separated subset of encoding,training,memory")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     patterns = spots(args.patterns, args.size)
     with tempfile.TemporaryDirectory(prefix="symbreak-bench-") as tmp:
         folder = Path(tmp)
-        model = RotationalVAE(epochs=1, progress=False).fit(patterns[:4000])
-        bench_encoding(model, patterns, folder)
-        bench_training(patterns, folder, args.epochs)
-        bench_memory(folder, args.budget)
+        if "encoding" in parts:
+            model = RotationalVAE(epochs=1, progress=False).fit(patterns[:4000])
+            bench_encoding(model, patterns, folder)
+        if "training" in parts:
+            bench_training(patterns, folder, args.epochs)
+        if "memory" in parts:
+            bench_memory(folder, args.budget)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ import dask.array as da
 import numpy as np
 from scipy import linalg
 
-from ..budget import memory_budget, scan_chunks
+from ..budget import memory_budget
 from ..dataset import Dataset4D
 from ..errors import DataError
 from ..progress import DaskProgress
+from ._stream import as_chunked
 
 GRAM_COPIES = 5  # (p, p) matrices alive at once: one per thread, pair sums, the result
 
@@ -31,12 +32,12 @@ def fits(n_pixels: int, budget: Any = None) -> bool:
 
 
 def _flat(ds: Dataset4D, budget: Any) -> da.Array:
-    """The patterns as a dask (n, ky*kx) float64 array in chunks of whole scan rows."""
-    x = ds.to_dask()
-    rows = scan_chunks(ds.shape, 8, memory_budget(budget), copies=8.0)[0]
-    x = x.rechunk((rows, -1, -1, -1)).astype(np.float64)
-    n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
-    return x.reshape(-1, n_pix)
+    """The patterns as a dask (n, ky*kx) float64 array in chunks of whole scan rows (the
+    data's own chunks when they fit: a rechunk would read ahead)."""
+    x = as_chunked(ds, budget).astype(np.float64)
+    if len(x.chunks[1]) > 1:  # scan rows split in columns: join them for the reshape
+        x = x.rechunk({1: -1})
+    return x.reshape(-1, ds.pattern_shape[0] * ds.pattern_shape[1])
 
 
 def _compute(*arrays: Any, desc: str, progress: Any) -> tuple[Any, ...]:
