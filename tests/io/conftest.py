@@ -196,3 +196,12 @@ def writers():
     return types.SimpleNamespace(
         counts=counts, emd=write_emd, paper=write_paper, ndata1=write_ndata1, mib=write_mib,
         empad=write_empad, mrc=write_mrc, dm4=write_dm4)
+
+
+def one_line(exc: pytest.ExceptionInfo, *words: str) -> str:
+    """The error message, checked to be one line that contains every word of ``words``."""
+    text = str(exc.value)
+    assert "\n" not in text
+    for word in words:
+        assert word in text, text
+    return text

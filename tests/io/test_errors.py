@@ -13,39 +13,33 @@ import pytest
 from symbreak.errors import DataError, FormatError, SettingsError, SymbreakError
 from symbreak.io import load
 
-
-def _one_line(exc: pytest.ExceptionInfo, *words: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    for word in words:
-        assert word in text, text
-    return text
+from .conftest import one_line
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "nothere.h5")
-    _one_line(exc, "nothere.h5", "no such file", "check the path")
+    one_line(exc, "nothere.h5", "no such file", "check the path")
 
 
 def test_missing_file_suggests_files_with_that_stem(tmp_path):
     np.save(tmp_path / "scan.npy", np.zeros((1, 1, 2, 2)))
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "scan.h5")
-    _one_line(exc, "scan.npy")
+    one_line(exc, "scan.npy")
 
 
 def test_directory(tmp_path):
     with pytest.raises(FormatError) as exc:
         load(tmp_path)
-    _one_line(exc, str(tmp_path), "is a directory", "give a file")
+    one_line(exc, str(tmp_path), "is a directory", "give a file")
 
 
 def test_unknown_format(tmp_path):
     (tmp_path / "d.tiff").write_bytes(b"II*\0")
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "d.tiff")
-    _one_line(exc, "d.tiff", "unknown file format", ".npy", "format=")
+    one_line(exc, "d.tiff", "unknown file format", ".npy", "format=")
 
 
 def test_truncated_npy(tmp_path):
@@ -54,14 +48,14 @@ def test_truncated_npy(tmp_path):
     (tmp_path / "t.npy").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "t.npy")
-    _one_line(exc, "t.npy", "truncated")
+    one_line(exc, "t.npy", "truncated")
 
 
 def test_corrupt_npy_header(tmp_path):
     (tmp_path / "c.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "c.npy")
-    _one_line(exc, "c.npy", "not a valid .npy")
+    one_line(exc, "c.npy", "not a valid .npy")
 
 
 def test_truncated_hdf5(tmp_path):
@@ -71,28 +65,28 @@ def test_truncated_hdf5(tmp_path):
     (tmp_path / "t.h5").write_bytes(raw[:1000])
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "t.h5")
-    _one_line(exc, "t.h5", "truncated, corrupt or not HDF5")
+    one_line(exc, "t.h5", "truncated, corrupt or not HDF5")
 
 
 def test_corrupt_zip_store(tmp_path):
     (tmp_path / "z.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "z.zip")
-    _one_line(exc, "z.zip", "corrupt")
+    one_line(exc, "z.zip", "corrupt")
 
 
 def test_corrupt_ndata1(tmp_path):
     (tmp_path / "n.ndata1").write_bytes(b"\0" * 100)
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "n.ndata1")
-    _one_line(exc, "n.ndata1", "not a valid .ndata1")
+    one_line(exc, "n.ndata1", "not a valid .ndata1")
 
 
 def test_corrupt_mib(tmp_path):
     (tmp_path / "m.mib").write_bytes(b"MQ1,garbage" + b"\0" * 500)
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "m.mib")
-    _one_line(exc, "m.mib", "no valid Merlin MIB header")
+    one_line(exc, "m.mib", "no valid Merlin MIB header")
 
 
 @pytest.mark.parametrize("shape", [(4, 8, 8), (2, 2, 2, 4, 4)])
@@ -100,7 +94,7 @@ def test_wrong_number_of_dimensions(tmp_path, shape):
     np.save(tmp_path / "a.npy", np.zeros(shape))
     with pytest.raises(DataError) as exc:
         load(tmp_path / "a.npy")
-    text = _one_line(exc, "a.npy", f"{len(shape)} dimensions", "expected 4")
+    text = one_line(exc, "a.npy", f"{len(shape)} dimensions", "expected 4")
     if len(shape) == 3:
         assert "scan_shape=(ny, nx)" in text
 
@@ -110,7 +104,7 @@ def test_three_d_hdf5_is_an_error_listing_datasets(tmp_path):
         f["stack"] = np.zeros((6, 4, 4))
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "s.h5")
-    _one_line(exc, "s.h5", "no 4-D dataset", "stack (6, 4, 4)", "scan_shape")
+    one_line(exc, "s.h5", "no 4-D dataset", "stack (6, 4, 4)", "scan_shape")
     assert load(tmp_path / "s.h5", dataset="stack", scan_shape=(2, 3)).shape == (2, 3, 4, 4)
 
 
@@ -121,14 +115,14 @@ def test_non_numeric_dtype(tmp_path, dtype):
                          dtype=h5py.string_dtype() if dtype == "U3" else dtype)
     with pytest.raises(DataError) as exc:
         load(tmp_path / "c.h5", dataset="data")
-    _one_line(exc, "c.h5", "not a real number type")
+    one_line(exc, "c.h5", "not a real number type")
 
 
 def test_non_numeric_npy(tmp_path):
     np.save(tmp_path / "c.npy", np.zeros((2, 2, 3, 3), np.complex64))
     with pytest.raises(DataError) as exc:
         load(tmp_path / "c.npy")
-    _one_line(exc, "c.npy", "complex64")
+    one_line(exc, "c.npy", "complex64")
 
 
 def test_several_4d_datasets_without_choice(tmp_path):
@@ -137,7 +131,7 @@ def test_several_4d_datasets_without_choice(tmp_path):
         f["processed/binned"] = np.zeros((2, 2, 2, 2))
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "two.h5")
-    _one_line(exc, "two.h5", "several 4-D datasets", "raw", "processed/binned", "dataset=NAME")
+    one_line(exc, "two.h5", "several 4-D datasets", "raw", "processed/binned", "dataset=NAME")
 
 
 def test_missing_named_dataset(tmp_path):
@@ -145,7 +139,7 @@ def test_missing_named_dataset(tmp_path):
         f["raw"] = np.zeros((2, 2, 4, 4))
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "one.h5", dataset="nope")
-    _one_line(exc, "one.h5", "'nope'", "raw")
+    one_line(exc, "one.h5", "'nope'", "raw")
 
 
 def test_absurd_npy_header_is_refused_without_allocating(tmp_path):
@@ -155,7 +149,7 @@ def test_absurd_npy_header_is_refused_without_allocating(tmp_path):
         fh.write(b"\0" * 64)
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "big.npy")
-    _one_line(exc, "big.npy", "header declares", "truncated")
+    one_line(exc, "big.npy", "header declares", "truncated")
 
 
 def test_absurd_ndata1_header_is_refused(tmp_path):
@@ -169,7 +163,7 @@ def test_absurd_ndata1_header_is_refused(tmp_path):
         z.writestr("metadata.json", json.dumps({}))
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "a.ndata1")
-    _one_line(exc, "a.ndata1", "header declares")
+    one_line(exc, "a.ndata1", "header declares")
 
 
 def test_absurd_paper_attributes_are_refused(tmp_path, writers):
@@ -179,7 +173,7 @@ def test_absurd_paper_attributes_are_refused(tmp_path, writers):
         f["Calculation"].attrs["Nxsample"] = 10**9
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "p.h5", "holds only 4", "truncated or its attributes are wrong")
+    one_line(exc, "p.h5", "holds only 4", "truncated or its attributes are wrong")
 
 
 def test_absurd_mib_frame_size_is_refused(tmp_path):
@@ -190,14 +184,14 @@ def test_absurd_mib_frame_size_is_refused(tmp_path):
     (tmp_path / "big.mib").write_bytes(header + b"\0" * (384 - len(header)) + b"\0" * 1024)
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "big.mib")
-    _one_line(exc, "big.mib", "9999 x 9999 U32", "truncated")
+    one_line(exc, "big.mib", "9999 x 9999 U32", "truncated")
 
 
 def test_scan_shape_that_does_not_match(tmp_path):
     np.save(tmp_path / "s.npy", np.zeros((10, 4, 4)))
     with pytest.raises(DataError) as exc:
         load(tmp_path / "s.npy", scan_shape=(3, 4))
-    _one_line(exc, "s.npy", "12 positions", "10 patterns")
+    one_line(exc, "s.npy", "12 positions", "10 patterns")
 
 
 def test_bad_calibration_override(tmp_path):
@@ -229,4 +223,4 @@ def test_blockfile_without_its_optional_dependency(tmp_path):
     (tmp_path / "a.blo").write_bytes(b"IMGBLO" + b"\0" * 100)
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "a.blo")
-    _one_line(exc, "a.blo", "pip install scikit-image")
+    one_line(exc, "a.blo", "pip install scikit-image")

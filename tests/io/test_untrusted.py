@@ -23,13 +23,7 @@ from symbreak.budget import budget_scope
 from symbreak.errors import FormatError
 from symbreak.io import load, save, untrusted
 
-
-def _one_line(exc: pytest.ExceptionInfo, *words: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    for word in words:
-        assert word in text, text
-    return text
+from .conftest import one_line
 
 
 def _data(seed=0):
@@ -58,7 +52,7 @@ def test_ndata1_with_path_traversal_member_is_refused(tmp_path, name):
     _ndata1(path, {"data.npy": _npy_bytes(_data()), "metadata.json": "{}", name: b"x"})
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "t.ndata1", repr(name), "outside the archive")
+    one_line(exc, "t.ndata1", repr(name), "outside the archive")
 
 
 def test_clean_ndata1_still_loads(tmp_path):
@@ -79,7 +73,7 @@ def test_zarr_zip_with_path_traversal_member_is_refused(tmp_path):
         z.writestr("../../escape.txt", b"x")
     with pytest.raises(FormatError) as exc:
         load(target)
-    _one_line(exc, "s.zip", "'../../escape.txt'", "outside the archive")
+    one_line(exc, "s.zip", "'../../escape.txt'", "outside the archive")
 
 
 def _declare_size(path, member, size):
@@ -103,7 +97,7 @@ def test_zip_bomb_member_over_the_memory_budget_is_refused(tmp_path):
         assert z.getinfo("data.npy").file_size == 0xFFFF0000
     with budget_scope("64MB"), pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "bomb.ndata1", "'data.npy'", "4,294,901,760 bytes", "zip bomb")
+    one_line(exc, "bomb.ndata1", "'data.npy'", "4,294,901,760 bytes", "zip bomb")
 
 
 def test_zip_bomb_by_compression_ratio_is_refused(tmp_path):
@@ -114,7 +108,7 @@ def test_zip_bomb_by_compression_ratio_is_refused(tmp_path):
     # a budget above the declared size: the ratio (more than deflate can give) refuses it
     with budget_scope("1TB"), pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "ratio.ndata1", "ratio > 1100", "zip bomb")
+    one_line(exc, "ratio.ndata1", "ratio > 1100", "zip bomb")
 
 
 def test_zip_with_too_many_members_is_refused(tmp_path, monkeypatch):
@@ -125,7 +119,7 @@ def test_zip_with_too_many_members_is_refused(tmp_path, monkeypatch):
     _ndata1(path, members)
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "many.ndata1", "11 members", "more than 10")
+    one_line(exc, "many.ndata1", "11 members", "more than 10")
 
 
 # --------------------------------------------------------------------------- HDF5
@@ -148,7 +142,7 @@ def test_external_link_is_not_followed_without_consent(tmp_path, outside):
         f["data"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "link.h5", "external link /data", "secret.h5", "allow_external=True")
+    one_line(exc, "link.h5", "external link /data", "secret.h5", "allow_external=True")
     with pytest.raises(FormatError):
         load(path, dataset="data")
     consented = load(path, dataset="data", allow_external=True)
@@ -164,7 +158,7 @@ def test_virtual_dataset_reading_another_file_is_refused(tmp_path, outside):
         f.create_virtual_dataset("data", layout)
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "vds.h5", "virtual dataset /data", "secret.h5", "allow_external=True")
+    one_line(exc, "vds.h5", "virtual dataset /data", "secret.h5", "allow_external=True")
     np.testing.assert_array_equal(load(path, allow_external=True).to_numpy(), secret)
 
 
@@ -189,7 +183,7 @@ def test_external_raw_storage_is_refused(tmp_path, outside):
                          external=[(str(folder / "secret.raw"), 0, secret.nbytes)])
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "raw.h5", "external file", "secret.raw", "allow_external=True")
+    one_line(exc, "raw.h5", "external file", "secret.raw", "allow_external=True")
     np.testing.assert_array_equal(load(path, allow_external=True).to_numpy(), secret)
 
 
@@ -201,7 +195,7 @@ def test_paper_layout_and_emd_with_external_links_are_refused(tmp_path, outside,
         f["Calculation/other"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
     with pytest.raises(FormatError) as exc:
         load(paper)
-    _one_line(exc, "C6_A32.h5", "external link /Calculation/other", "allow_external=True")
+    one_line(exc, "C6_A32.h5", "external link /Calculation/other", "allow_external=True")
     assert load(paper, allow_external=True).shape == (2, 3, 8, 8)
     emd = tmp_path / "e.emd"
     save(_data(), emd)
@@ -209,7 +203,7 @@ def test_paper_layout_and_emd_with_external_links_are_refused(tmp_path, outside,
         f["extra"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
     with pytest.raises(FormatError) as exc:
         load(emd)
-    _one_line(exc, "e.emd", "external link /extra")
+    one_line(exc, "e.emd", "external link /extra")
 
 
 def test_hspy_with_external_link_is_refused(tmp_path, outside):
@@ -228,7 +222,7 @@ def test_hspy_with_external_link_is_refused(tmp_path, outside):
         f["Experiments/t/leak"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
     with pytest.raises(FormatError) as exc:
         load(path)
-    _one_line(exc, "x.hspy", "external link /Experiments/t/leak", "allow_external=True")
+    one_line(exc, "x.hspy", "external link /Experiments/t/leak", "allow_external=True")
 
 
 # --------------------------------------------------------------------------- EMPAD XML
@@ -243,7 +237,7 @@ def test_empad_xml_pointing_outside_its_folder_is_refused(tmp_path, writers):
                                              f'filename="../raw/{raw_name}"'))
     with pytest.raises(FormatError) as exc:
         load(moved)
-    _one_line(exc, "scan.xml", "outside its folder", f"../raw/{raw_name}",
+    one_line(exc, "scan.xml", "outside its folder", f"../raw/{raw_name}",
               "allow_external=True")
     np.testing.assert_array_equal(load(moved, allow_external=True).to_numpy(), data)
 
