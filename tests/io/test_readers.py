@@ -11,7 +11,8 @@ import pytest
 import zarr
 
 from symbreak.calibration import electron_wavelength
-from symbreak.io import formats, load
+from symbreak.errors import FormatError
+from symbreak.io import formats, load, save
 
 
 def test_npy_is_memory_mapped_and_user_calibration_overrides(tmp_path, writers):
@@ -268,3 +269,13 @@ def test_dm4_written_per_the_tag_file_layout(tmp_path, writers):
     assert cal.k_sampling == pytest.approx((0.01, 0.01))
     assert cal.detector_center == pytest.approx((16.0, 20.0))
     assert cal.energy == pytest.approx(300e3)
+
+
+def test_zarr_store_without_the_suffix_is_recognised(tmp_path):
+    data = np.arange(2 * 3 * 4 * 4, dtype=np.uint16).reshape(2, 3, 4, 4)
+    save(data, tmp_path / "scan.zarr")
+    (tmp_path / "scan.zarr").rename(tmp_path / "scan")
+    np.testing.assert_array_equal(load(tmp_path / "scan").to_numpy(), data)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(FormatError, match="is a directory"):
+        load(tmp_path / "plain")

@@ -83,6 +83,9 @@ def by_name(name: str) -> FileFormat:
     )
 
 
+ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")  # zarr 3 and zarr 2 store metadata
+
+
 def candidates(path: Path) -> list[FileFormat]:
     """Formats whose suffixes match ``path`` (``.zarr.zip`` counts as ``.zip``)."""
     suffix = path.suffix.lower()
@@ -95,6 +98,8 @@ def resolve(path: Path, format: str | None = None) -> FileFormat:
         return by_name(format)
     found = candidates(path)
     if not found:
+        if path.is_dir() and any((path / m).is_file() for m in ZARR_MARKERS):
+            return by_name("zarr")  # a zarr store without the .zarr suffix
         if path.is_dir():
             raise FormatError(
                 f"{path} is a directory, not a data file; give a file inside it, a .zarr "
