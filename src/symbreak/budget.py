@@ -10,6 +10,7 @@ from typing import Iterator
 from .errors import SettingsError
 
 DEFAULT_FRACTION = 0.25
+IN_MEMORY_SHARE = 4  # a stage holds data in memory up to 1/4 of the budget
 ENV_VAR = "SYMBREAK_MEMORY_BUDGET"
 _SCOPE: contextvars.ContextVar[str | int | float | None] = contextvars.ContextVar(
     "symbreak_memory_budget", default=None)

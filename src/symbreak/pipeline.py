@@ -29,7 +29,7 @@ import xarray as xr
 
 from . import __version__
 from . import preprocess as pp
-from .budget import budget_scope, memory_budget
+from .budget import IN_MEMORY_SHARE, budget_scope, memory_budget
 from .classical.com import com as center_of_mass
 from .classical.decompose import decompose
 from .classical.virtual import virtual_images
@@ -53,7 +53,6 @@ OWN_OUTPUTS = {"results.zarr", "model", "settings.toml", "report.html", "figures
                LOCK_NAME}
 CHECKPOINTS = ".checkpoints"
 PREPROCESSED = "preprocessed.zarr"
-IN_MEMORY_SHARE = 4  # a stage holds data in memory up to 1/4 of the memory budget
 PACKAGES = ("numpy", "scipy", "dask", "xarray", "zarr", "scikit-learn", "torch", "abtem",
             "matplotlib")
 

@@ -23,7 +23,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 
-from ..budget import memory_budget
+from ..budget import IN_MEMORY_SHARE, memory_budget
+from ..cluster import active_client
 from ..dataset import Dataset4D
 from ..errors import DataError, FormatError, SettingsError
 from .data import as_patterns, check_unit_interval
@@ -41,7 +42,6 @@ from .train import Trainer, cpu_threads, default_threads
 INFERENCE_BATCH = 512
 _NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads",
                    "streaming", "loader_workers")
-IN_MEMORY_SHARE = 4  # data up to 1/4 of the memory budget are held in memory
 
 
 class RotationalVAE(TransformerMixin, BaseEstimator):
@@ -240,10 +240,8 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
 
     def _training_data(self, source: Any, train_idx: np.ndarray, val_idx: np.ndarray,
                        settings: Settings, parallel: Parallel) -> Any:
-        streamed = isinstance(source, ZarrPatterns) or self.streaming is True \
-            or not isinstance(source.patterns, np.ndarray) \
-            or isinstance(source.patterns, np.memmap)
-        if not streamed:
+        # a plain array in memory trains from one tensor; zarr and memory maps stream
+        if type(getattr(source, "patterns", None)) is np.ndarray and self.streaming is not True:
             data = torch.from_numpy(source.patterns)
             return MemoryData(data[train_idx], data[val_idx], settings.batch_size, parallel)
         mask = np.zeros(source.n, dtype=bool)
@@ -292,7 +290,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         if isinstance(array, (str, os.PathLike)):
             array = zarr.open_array(str(array), mode="r")
         if _is_lazy(array) and (int(np.prod(array.shape)) * 4 > memory_budget() //
-                                IN_MEMORY_SHARE or _has_client()):
+                                IN_MEMORY_SHARE or active_client() is not None):
             if tuple(array.shape[-2:]) != self.pattern_shape_:
                 raise DataError(f"patterns of shape {tuple(array.shape[-2:])} do not match "
                                 f"the model's {self.pattern_shape_}; preprocess them the "
@@ -506,15 +504,6 @@ def _is_lazy(array: Any) -> bool:
     """Data that live on disk or in a task graph rather than in memory."""
     return isinstance(array, (da.Array, zarr.Array, np.memmap)) or (
         isinstance(array, xr.DataArray) and isinstance(array.data, da.Array))
-
-
-def _has_client() -> bool:
-    try:
-        from distributed import default_client
-        default_client()
-        return True
-    except (ImportError, ValueError):
-        return False
 
 
 def _latent_first(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from ..budget import memory_budget, scan_chunks
+from ..cluster import active_client
 from ..progress import DaskProgress
 from .loss import mean_from_output
 from .model import Architecture, RotationalVAEModule
+from .train import cpu_threads
 
 _MODELS: dict[str, RotationalVAEModule] = {}
 BATCH = 512
@@ -113,21 +115,9 @@ def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> 
     out = x.map_blocks(encode_block, spec=spec, dtype=np.float32,
                        chunks=x.chunks[:2] + ((1,), (spec.n_out,)))
     with DaskProgress("encoding", progress):
-        if _client() is not None:
+        if active_client() is not None:
             result = out.compute()
         else:
-            before = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with cpu_threads(1):  # one PyTorch thread in each dask thread
                 result = out.compute(scheduler="threads")
-            finally:
-                torch.set_num_threads(before)
     return np.asarray(result).reshape(-1, spec.n_out)
-
-
-def _client() -> Any:
-    try:
-        from distributed import default_client
-        return default_client()
-    except (ImportError, ValueError):
-        return None
