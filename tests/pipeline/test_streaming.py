@@ -172,3 +172,11 @@ def test_one_chunk_is_split_so_that_every_process_gets_patterns():
     seen = [_seen(d, 0) for d in shards]
     assert shards[0].steps == shards[1].steps >= 1
     assert seen[0] and seen[1] and not set(seen[0]) & set(seen[1])
+
+
+@pytest.mark.parametrize("options", [dict(streaming="yes"), dict(loader_workers=-1),
+                                     dict(loader_workers=1.5)])
+def test_bad_streaming_options_are_refused_before_training(options):
+    from symbreak.errors import SettingsError
+    with pytest.raises(SettingsError, match="streaming|loader_workers"):
+        RotationalVAE(epochs=1, **options).fit(np.ones((6, 4, 4), np.float32))

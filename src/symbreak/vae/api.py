@@ -217,6 +217,10 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         """A :class:`ZarrPatterns` for data streamed from disk, else :class:`MemoryPatterns`."""
         if self.streaming not in ("auto", True, False):
             raise SettingsError(f"streaming={self.streaming!r} must be 'auto', True or False")
+        w = self.loader_workers
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
+            raise SettingsError(f"loader_workers={w!r} must be a non-negative integer "
+                                "(0 reads in the training process)")
         if isinstance(X, Dataset4D):
             X = X.array
         if isinstance(X, xr.DataArray):
