@@ -35,7 +35,7 @@ def run_demo(out: Path) -> tuple[float, float]:
 
 def startup_time() -> float:
     """Wall time [s] of a fresh process importing what the demo imports."""
-    cmd = [sys.executable, "-c", "import torch, abtem, symbreak.pipeline, symbreak.report"]
+    cmd = [sys.executable, "-c", "import torch, abtem, symbreak.analysis, symbreak.report"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - start

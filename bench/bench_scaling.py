@@ -105,8 +105,8 @@ def bench_memory(folder: Path, budget: str) -> None:
         store[row:row + 4] = disk + rng.random((4, scan, k, k), dtype=np.float32) * 5
     size = scan * scan * k * k * 4 / 2**20
     script = (
-        "import json, sys, symbreak, symbreak.pipeline\n"
-        "from symbreak.pipeline import peak_memory\n"
+        "import json, sys, symbreak, symbreak.analysis\n"
+        "from symbreak.analysis.provenance import peak_memory\n"
         "base = peak_memory() / 2**20  # resident after import (not ru_maxrss: it keeps"
         " the forking parent's size across exec)\n"
         f"r = symbreak.analyze(sys.argv[1], out=sys.argv[2], memory_budget='{budget}', "

@@ -30,7 +30,7 @@ _EXPORTS = {
     "check_input": "symbreak.sanitize",
     "decompose": "symbreak.classical",
     "RotationalVAE": "symbreak.vae",
-    "analyze": "symbreak.pipeline",
+    "analyze": "symbreak.analysis",
     "report": "symbreak.reporting",
     "SymbreakError": "symbreak.errors",
 }

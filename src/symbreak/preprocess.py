@@ -72,8 +72,14 @@ def disk_radius(pattern: np.ndarray, calibration: Calibration | None = None) -> 
 
 def default_crop(pattern: np.ndarray, calibration: Calibration) -> int:
     """The paper's crop scaled to this disk: 1.16 x disk diameter, even, <= pattern."""
-    side = int(round(2 * disk_radius(pattern, calibration) * CROP_PER_DISK_DIAMETER / 2)) * 2
-    return int(max(2, min(side, *pattern.shape)))
+    return crop_for_disk(disk_radius(pattern, calibration), pattern.shape)
+
+
+def crop_for_disk(radius: float, pattern_shape: tuple[int, ...]) -> int:
+    """Crop side [px] for a bright-field disk of ``radius`` [px]: 1.16 x its diameter
+    (the paper's 78 px for a 67 px disk), even, at most the pattern size."""
+    side = int(round(2 * radius * CROP_PER_DISK_DIAMETER / 2)) * 2
+    return int(max(2, min(side, *pattern_shape)))
 
 
 def crop_window(center: tuple[float, float], size: int, shape: tuple[int, int]) -> tuple[int, int]:

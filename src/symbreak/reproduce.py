@@ -26,7 +26,7 @@ import xarray as xr
 
 from . import metrics
 from .errors import SettingsError
-from .pipeline import analyze
+from .analysis import analyze
 from .reporting import report
 from .simulation import simulate
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import symbreak
-from symbreak.pipeline import analyze
+from symbreak.analysis import analyze
 
 from .conftest import synthetic_scan
 

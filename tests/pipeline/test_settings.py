@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 import symbreak
-from symbreak import pipeline
+from symbreak.analysis import api, inputs
 from symbreak.errors import OutputExistsError, SettingsError
 from symbreak.settings import AnalyzeSettings
 
@@ -15,8 +15,8 @@ def no_heavy_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("heavy work started before the settings were checked")
 
-    monkeypatch.setattr(pipeline.pp, "mean_pattern", forbidden)
-    monkeypatch.setattr(pipeline, "in_memory", forbidden)
+    monkeypatch.setattr(api.pp, "mean_pattern", forbidden)
+    monkeypatch.setattr(inputs, "in_memory", forbidden)
 
 
 @pytest.mark.parametrize(

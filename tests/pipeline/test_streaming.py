@@ -9,7 +9,7 @@ import pytest
 
 import symbreak
 from symbreak import preprocess as pp
-from symbreak.pipeline import analyze
+from symbreak.analysis import analyze
 from symbreak.settings import PreprocessSettings
 from symbreak.vae import RotationalVAE
 from symbreak.vae.parallel import Parallel

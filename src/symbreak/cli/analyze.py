@@ -83,7 +83,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import analyze
+    from ..analysis import analyze
     from ..reporting import report
 
     calibration = calibration_overrides(args)

@@ -1,0 +1,233 @@
+"""The analysis stages. Each declares the results variables it makes and runs on a
+:class:`Context`; :func:`register` adds a stage (a new map is one stage + its schema
+entries, see :mod:`symbreak.analysis.schema`).
+
+Stages read what earlier stages left in ``Context.products`` (``"patterns"``: the
+preprocessed :class:`Dataset4D`, ``"store"``: its zarr copy when it was streamed,
+``"model"``: the fitted :class:`RotationalVAE`) and return an ``xarray.Dataset`` of
+schema variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .. import preprocess as pp
+from ..classical.com import com as center_of_mass
+from ..classical.decompose import decompose
+from ..classical.virtual import virtual_images
+from ..dataset import Dataset4D
+from ..errors import SettingsError
+from ..settings import AnalyzeSettings
+from ..vae import RotationalVAE, has_checkpoint, stage_patterns
+from . import schema as S
+from .inputs import fits_in_memory
+
+PREPROCESSED = "preprocessed.zarr"
+
+
+@dataclasses.dataclass
+class Context:
+    """What a stage may read: the input, the resolved settings, where to work, and the
+    intermediate products of earlier stages."""
+
+    data: Dataset4D
+    settings: AnalyzeSettings
+    raw_mean: np.ndarray
+    work: Path
+    checkpoints: Path | None
+    resume: bool = False
+    progress: bool | None = None
+    products: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def pattern_unit(self) -> str:
+        return "counts" if self.data.dtype.kind in "iu" else "intensity"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One analysis stage.
+
+    Parameters
+    ----------
+    name
+        Label for progress, timings and peak memory.
+    produces
+        Names of the schema variables it may return (a name ending in ``*`` is a family,
+        e.g. ``history_*``).
+    run
+        ``run(context) -> xarray.Dataset`` of those variables (and their coordinates).
+    """
+
+    name: str
+    produces: tuple[str, ...]
+    run: Callable[[Context], xr.Dataset]
+
+    def check(self, out: xr.Dataset) -> xr.Dataset:
+        """``out`` if it holds only declared variables; else an error naming the others."""
+        undeclared = [n for n in out.data_vars if not self.declares(str(n))]
+        if undeclared:
+            raise SettingsError(f"stage {self.name!r} returned undeclared results variables "
+                                f"{undeclared}; add them to its `produces` and the schema")
+        return out
+
+    def declares(self, name: str) -> bool:
+        return any(name == p or (p.endswith("*") and name.startswith(p[:-1]))
+                   for p in self.produces)
+
+
+# --------------------------------------------------------------------------- stages
+def _virtual(ctx: Context) -> xr.Dataset:
+    det = ctx.settings.detectors
+    images = virtual_images(ctx.data, detectors={"bf": det.bf, "adf": det.adf},
+                            units=det.detector_units, progress=ctx.progress)
+    out = {}
+    for name in (S.BF, S.ADF):
+        attrs = dict(images[name].attrs)
+        out[name] = S.make(name, images[name], units=attrs.pop("units", "counts"), **attrs)
+    return xr.Dataset(out)
+
+
+def _com(ctx: Context) -> xr.Dataset:
+    s = ctx.settings.com
+    units = "mrad" if ctx.data.calibration.angular_sampling is not None else "px"
+    com = center_of_mass(ctx.data, reference=s.com_reference, threshold=s.com_threshold,
+                         units=units, progress=ctx.progress)
+    names = (S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE)
+    return xr.Dataset({n: S.make(n, com[n], units=com[n].attrs.get("units", "")) for n in names})
+
+
+def _preprocess(ctx: Context) -> xr.Dataset:
+    """Preprocessed float32 patterns (in memory, or written to a zarr store in the work
+    folder when they exceed the in-memory share of the budget), and the mean pattern on
+    their grid."""
+    p = ctx.settings.preprocess
+    geo = pp.geometry(ctx.data, p, mean=ctx.raw_mean, progress=ctx.progress)
+    mean = pp.mean_pattern(geo, ctx.progress)
+    out = pp.subtract_mean(geo, mean) if p.subtract_mean else geo
+    if p.denoise:
+        out = pp.denoise(out, p.denoise_components, p.denoise_keep, ctx.progress)
+    if p.normalize:
+        out = pp.normalize(out, ctx.progress)
+    store = None
+    if fits_in_memory(int(np.prod(out.shape)) * 4):
+        out = out.replace(array=out.to_numpy().astype(np.float32))
+    else:
+        ctx.work.mkdir(parents=True, exist_ok=True)
+        store = stage_patterns(out.to_dask(), ctx.work / PREPROCESSED, ctx.progress)
+        out = out.replace(array=da.from_zarr(store))
+    ctx.products.update(patterns=out, store=store)
+    return xr.Dataset({
+        S.RAW_MEAN_PATTERN: S.make(S.RAW_MEAN_PATTERN, ctx.raw_mean, units=ctx.pattern_unit),
+        S.MEAN_PATTERN: S.make(S.MEAN_PATTERN, mean, units=ctx.pattern_unit),
+    })
+
+
+def _pca(ctx: Context) -> xr.Dataset:
+    X = ctx.products["patterns"]
+    n = min(ctx.settings.pca.pca_components, int(np.prod(X.scan_shape)))
+    pca = decompose(X, method="pca", n_components=n)
+    ratio = np.asarray(pca["explained_variance_ratio"])
+    return xr.Dataset({
+        S.PCA_SCORES: S.make(S.PCA_SCORES, pca["scores"]),
+        S.PCA_COMPONENTS: S.make(S.PCA_COMPONENTS, pca["components"]),
+        S.PCA_EXPLAINED: S.make(S.PCA_EXPLAINED, ratio),
+    }, coords={"component": np.arange(ratio.size)})
+
+
+def _rrvae(ctx: Context) -> xr.Dataset:
+    """Fit the rrVAE (resuming from the checkpoints when asked), encode every pattern,
+    decode the manifold; patterns written to a store are streamed from it."""
+    v = ctx.settings.vae
+    options = {k: getattr(v, k) for k in ("epochs", "max_time") if getattr(v, k) is not None}
+    model = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
+                          checkpoint_dir=ctx.checkpoints, progress=ctx.progress, **options)
+    # a run interrupted before the rrVAE started has nothing to resume: start it afresh
+    resume = ctx.resume and ctx.checkpoints is not None and has_checkpoint(ctx.checkpoints)
+    store = ctx.products.get("store")
+    X = ctx.products["patterns"]
+    patterns = X.array if store is None else store
+    model.fit(patterns, resume=resume)
+    ctx.products["model"] = model
+    latent = model.transform(patterns)
+    names = [S.LATENT_ANGLE, S.LATENT_ANGLE_SD, S.LATENT_Z, S.LATENT_Z_SD,
+             S.RECONSTRUCTION_ERROR, S.LATENT_ANGLE_UNWRAPPED]
+    out = xr.Dataset({n: S.make(n, latent[n]) for n in names if n in latent},
+                     coords={"latent": np.arange(latent[S.LATENT_Z].shape[0])})
+    if out.sizes["latent"] >= 2:  # a manifold needs two content latents
+        out = out.merge(_manifold(model, v.manifold_size, X.pattern_shape))
+    return out.merge(_history(model))
+
+
+def _manifold(model: RotationalVAE, size: int, pattern_shape: tuple[int, int]) -> xr.Dataset:
+    grid = model.manifold(d=size)
+    values = np.asarray(grid.values).reshape(size, size, *pattern_shape)
+    coords = {dim: (dim, np.asarray(grid.coords[dim].values)) for dim in grid.dims[:2]}
+    return xr.Dataset({S.MANIFOLD: S.make(S.MANIFOLD, values)}, coords=coords)
+
+
+HISTORY_UNITS = {"time": "s", "learning_rate": "1"}
+
+
+def _history(model: RotationalVAE) -> xr.Dataset:
+    history = getattr(model, "history_", None) or {}
+    if isinstance(history, list):
+        keys = sorted({k for row in history for k in row})
+        history = {k: [row.get(k, np.nan) for row in history] for k in keys}
+    out = {}
+    for key, values in dict(history).items():
+        array = np.asarray(values, dtype=float)
+        if array.ndim == 1 and key != "epoch":
+            out[S.HISTORY_PREFIX + key] = xr.Variable(
+                "epoch", array, {"units": HISTORY_UNITS.get(key, "a.u."),
+                                 "long_name": f"rrVAE training history: {key} per epoch"})
+    return xr.Dataset(out)
+
+
+def _truth(ctx: Context) -> xr.Dataset:
+    truth = ctx.data.ground_truth
+    if truth is None:
+        return xr.Dataset()
+    truth = truth.drop_vars([c for c in truth.coords if set(truth[c].dims) & set(S.SCAN)])
+    renamed = truth.rename({name: S.TRUTH_PREFIX + str(name) for name in truth.data_vars})
+    return renamed.assign_attrs({})
+
+
+_REGISTRY: list[Stage] = [
+    Stage("virtual images", (S.BF, S.ADF), _virtual),
+    Stage("COM", (S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE), _com),
+    Stage("preprocessing", (S.RAW_MEAN_PATTERN, S.MEAN_PATTERN), _preprocess),
+    Stage("PCA", (S.PCA_SCORES, S.PCA_COMPONENTS, S.PCA_EXPLAINED), _pca),
+    Stage("rrVAE", (S.LATENT_ANGLE, S.LATENT_ANGLE_SD, S.LATENT_ANGLE_UNWRAPPED, S.LATENT_Z,
+                    S.LATENT_Z_SD, S.RECONSTRUCTION_ERROR, S.MANIFOLD, S.HISTORY_PREFIX + "*"),
+          _rrvae),
+    Stage("ground truth", (S.TRUTH_PREFIX + "*",), _truth),
+]
+
+
+def analysis_stages() -> tuple[Stage, ...]:
+    """The registered stages, in the order they run."""
+    return tuple(_REGISTRY)
+
+
+def register(stage: Stage, *, after: str | None = None) -> None:
+    """Add ``stage`` after the stage named ``after`` (default: before the ground truth)."""
+    if any(s.name == stage.name for s in _REGISTRY):
+        raise SettingsError(f"a stage named {stage.name!r} is already registered")
+    names = [s.name for s in _REGISTRY]
+    if after is not None and after not in names:
+        raise SettingsError(f"no stage named {after!r}; stages: {names}")
+    index = names.index(after) + 1 if after is not None else len(_REGISTRY) - 1
+    _REGISTRY.insert(index, stage)
+
+
+def unregister(name: str) -> None:
+    """Remove the stage called ``name`` (a no-op when there is none)."""
+    _REGISTRY[:] = [s for s in _REGISTRY if s.name != name]
