@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from . import metrics
+from .analysis import schema
 from .errors import SettingsError
 from .analysis import analyze
 from .reporting import report
@@ -39,22 +40,22 @@ ZN, S = 30, 16
 def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     """The maps scored against ground truth: content latents, COM magnitude, the first
     PCA scores, the reconstruction error, and the virtual images for reference."""
-    maps = {f"rrVAE z{i + 1}": results["latent_z"].isel(latent=i).values
+    maps = {f"rrVAE z{i + 1}": results[schema.LATENT_Z].isel(latent=i).values
             for i in range(results.sizes["latent"])}
-    maps["COM magnitude"] = results["com_magnitude"].values
+    maps["COM magnitude"] = results[schema.COM_MAGNITUDE].values
     for i in range(min(n_pca, results.sizes["component"])):
-        maps[f"PCA score {i}"] = results["pca_scores"].isel(component=i).values
-    maps["rrVAE reconstruction error"] = results["reconstruction_error"].values
-    maps["BF (reference)"] = results["bf"].values
-    maps["ADF (reference)"] = results["adf"].values
+        maps[f"PCA score {i}"] = results[schema.PCA_SCORES].isel(component=i).values
+    maps["rrVAE reconstruction error"] = results[schema.RECONSTRUCTION_ERROR].values
+    maps["BF (reference)"] = results[S.BF].values
+    maps["ADF (reference)"] = results[schema.ADF].values
     return maps
 
 
 def defect_labels(results: xr.Dataset) -> np.ndarray | None:
     """True where the probe is within DEFECT_RADIUS of a defect; None without defects."""
-    if "truth_distance_to_defect" not in results:
+    if schema.TRUTH_DISTANCE_TO_DEFECT not in results:
         return None
-    distance = results["truth_distance_to_defect"].values
+    distance = results[schema.TRUTH_DISTANCE_TO_DEFECT].values
     if not np.isfinite(distance).any():
         return None
     return distance <= DEFECT_RADIUS
@@ -62,13 +63,14 @@ def defect_labels(results: xr.Dataset) -> np.ndarray | None:
 
 def site_labels(results: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
     """(is_zn, on_site): probes on a Zn vs an S column; None without Zn and S atoms."""
-    needed = ("truth_nearest_atom", "truth_atom_number", "truth_distance_to_nearest_atom")
+    needed = (schema.TRUTH_NEAREST_ATOM, schema.TRUTH_ATOM_NUMBER,
+              schema.TRUTH_DISTANCE_TO_NEAREST_ATOM)
     if not all(n in results for n in needed):
         return None
-    z = results["truth_atom_number"].values[results["truth_nearest_atom"].values]
+    z = results[schema.TRUTH_ATOM_NUMBER].values[results[schema.TRUTH_NEAREST_ATOM].values]
     if not ((z == ZN).any() and (z == S).any()):
         return None
-    on_site = (results["truth_distance_to_nearest_atom"].values <= SITE_RADIUS) & np.isin(z, (ZN, S))
+    on_site = (results[schema.TRUTH_DISTANCE_TO_NEAREST_ATOM].values <= SITE_RADIUS) & np.isin(z, (ZN, S))
     return z == ZN, on_site
 
 
@@ -76,8 +78,8 @@ def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
     """All numbers for one analysed data set, as table rows."""
     rows = [{
         "set": name, "metric": "angle_vs_com", "map": "rrVAE angle vs COM angle",
-        "value": metrics.circular_correlation(results["latent_angle"].values,
-                                              results["com_angle"].values),
+        "value": metrics.circular_correlation(results[schema.LATENT_ANGLE].values,
+                                              results[schema.COM_ANGLE].values),
         "n_positive": "", "n_negative": "",
     }]
     maps = score_maps(results)

@@ -6,9 +6,22 @@
 - :mod:`~symbreak.analysis.inputs`: open, fingerprint and read the input.
 - :mod:`~symbreak.analysis.run`: the output folder, its lock and the final write.
 - :mod:`~symbreak.analysis.provenance`: timings, peak memory, versions, attributes.
+
+The names below are imported on first use, so that reading the schema (as the report
+does) does not import PyTorch.
 """
 
-from .api import analyze
-from .stages import Context, Stage, register, unregister
+from __future__ import annotations
 
-__all__ = ["analyze", "Context", "Stage", "register", "unregister"]
+import importlib
+from typing import Any
+
+_EXPORTS = {"analyze": "api", "Context": "stages", "Stage": "stages", "register": "stages",
+            "unregister": "stages"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'symbreak.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -42,8 +42,9 @@ class Variable:
     long_name
         One-line description (the ``long_name`` attribute).
     section
-        Title of the report section that shows it. Variables of built-in sections are
-        drawn by dedicated figures; any other section is drawn as a grid of maps.
+        Report section that shows it: the anchor of a built-in section ("com", "rrvae",
+        ...), drawn by its own figure, or any other title, which the report draws as a
+        section of its own with one map per variable.
     """
 
     name: str
@@ -113,34 +114,59 @@ def variables_in(section: str) -> list[Variable]:
     return [v for v in VARIABLES.values() if v.section == section]
 
 
+def sections_of(names: Any) -> list[str]:
+    """Report sections of the schema variables among ``names``, in registration order."""
+    present = {str(n) for n in names}
+    return list(dict.fromkeys(v.section for v in VARIABLES.values()
+                              if v.name in present and v.section is not None))
+
+
 # ------------------------------------------------------------------ built-in variables
 RAW_MEAN_PATTERN = _var("raw_mean_pattern", RAW_DETECTOR, DATA_UNITS,
-                        "mean pattern, whole detector", "Mean pattern and detectors")
+                        "mean pattern, whole detector", "mean-pattern")
 MEAN_PATTERN = _var("mean_pattern", DETECTOR, DATA_UNITS, "mean pattern on the analysis grid",
-                    "Mean pattern and detectors")
-BF = _var("bf", SCAN, DATA_UNITS, "virtual bright-field image", "Virtual images")
-ADF = _var("adf", SCAN, DATA_UNITS, "virtual annular dark-field image", "Virtual images")
-COM_X = _var("com_x", SCAN, DATA_UNITS, "centre of mass, x component", "COM")
-COM_Y = _var("com_y", SCAN, DATA_UNITS, "centre of mass, y component", "COM")
-COM_MAGNITUDE = _var("com_magnitude", SCAN, DATA_UNITS, "centre of mass, magnitude", "COM")
-COM_ANGLE = _var("com_angle", SCAN, "rad", "centre of mass, direction arctan2(y, x)", "COM")
-PCA_SCORES = _var("pca_scores", ("component",) + SCAN, "a.u.", "PCA scores", "PCA")
+                    "mean-pattern")
+BF = _var("bf", SCAN, DATA_UNITS, "virtual bright-field image", "virtual-images")
+ADF = _var("adf", SCAN, DATA_UNITS, "virtual annular dark-field image", "virtual-images")
+COM_X = _var("com_x", SCAN, DATA_UNITS, "centre of mass, x component", "com")
+COM_Y = _var("com_y", SCAN, DATA_UNITS, "centre of mass, y component", "com")
+COM_MAGNITUDE = _var("com_magnitude", SCAN, DATA_UNITS, "centre of mass, magnitude", "com")
+COM_ANGLE = _var("com_angle", SCAN, "rad", "centre of mass, direction arctan2(y, x)", "com")
+PCA_SCORES = _var("pca_scores", ("component",) + SCAN, "a.u.", "PCA scores", "pca")
 PCA_COMPONENTS = _var("pca_components", ("component",) + DETECTOR, "a.u.", "PCA components",
-                      "PCA")
+                      "pca")
 PCA_EXPLAINED = _var("pca_explained_variance_ratio", ("component",), "1",
-                     "fraction of the variance explained by each PCA component", "PCA")
+                     "fraction of the variance explained by each PCA component", "pca")
 LATENT_ANGLE = _var("latent_angle", SCAN, "rad", "rrVAE angle latent, wrapped to (-pi, pi]",
-                    "rrVAE")
+                    "rrvae")
 LATENT_ANGLE_SD = _var("latent_angle_sd", SCAN, "rad", "posterior sd of the rrVAE angle latent",
-                       "rrVAE")
+                       "rrvae")
 LATENT_ANGLE_UNWRAPPED = _var("latent_angle_unwrapped", SCAN, "rad",
-                              "rrVAE angle latent, not wrapped", "rrVAE")
-LATENT_Z = _var("latent_z", ("latent",) + SCAN, "1", "rrVAE content latents", "rrVAE")
+                              "rrVAE angle latent, not wrapped", "rrvae")
+LATENT_Z = _var("latent_z", ("latent",) + SCAN, "1", "rrVAE content latents", "rrvae")
 LATENT_Z_SD = _var("latent_z_sd", ("latent",) + SCAN, "1",
-                   "posterior sd of the rrVAE content latents", "rrVAE")
+                   "posterior sd of the rrVAE content latents", "rrvae")
 RECONSTRUCTION_ERROR = _var("reconstruction_error", SCAN, "a.u.",
-                            "reconstruction error per pattern", "rrVAE")
+                            "reconstruction error per pattern", "rrvae")
 MANIFOLD = _var("manifold", ("manifold_y", "manifold_x") + DETECTOR, "a.u.",
-                "decoded patterns over a grid of the content latents", "Decoded manifold")
+                "decoded patterns over a grid of the content latents", "manifold")
 HISTORY_PREFIX = "history_"
 TRUTH_PREFIX = "truth_"
+
+# ground truth of simulated data (copied from the simulation, with its own attributes)
+TRUTH_ATOM_NUMBER = _var("truth_atom_number", ("atom",), "", "atomic number of each atom")
+TRUTH_ATOM_SITE = _var("truth_atom_site", ("atom",), "", "site class of each atom")
+TRUTH_ATOM_X = _var("truth_atom_x", ("atom",), "Å", "atom position x")
+TRUTH_ATOM_Y = _var("truth_atom_y", ("atom",), "Å", "atom position y")
+TRUTH_ATOM_Z = _var("truth_atom_z", ("atom",), "Å", "atom position z")
+TRUTH_DEFECT_KIND = _var("truth_defect_kind", ("defect",), "", "kind of each defect")
+TRUTH_DEFECT_X = _var("truth_defect_x", ("defect",), "Å", "defect position x")
+TRUTH_DEFECT_Y = _var("truth_defect_y", ("defect",), "Å", "defect position y")
+TRUTH_DISTANCE_TO_DEFECT = _var("truth_distance_to_defect", SCAN, "Å",
+                                "distance from the probe to the nearest defect")
+TRUTH_DISTANCE_TO_NEAREST_ATOM = _var("truth_distance_to_nearest_atom", SCAN, "Å",
+                                      "distance from the probe to the nearest atom")
+TRUTH_NEAREST_ATOM = _var("truth_nearest_atom", SCAN, "", "index of the nearest atom")
+TRUTH_PROBE_X = _var("truth_probe_x", SCAN, "Å", "probe position x in the simulation frame")
+TRUTH_PROBE_Y = _var("truth_probe_y", SCAN, "Å", "probe position y in the simulation frame")
+TRUTH_SITE_LABEL = _var("truth_site_label", SCAN, "", "site class of the nearest atom")

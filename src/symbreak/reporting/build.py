@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from ..errors import DataError
 from ..io.atomic import atomic_output
 from . import figures
-from .html import build_page
+from .html import build_page, extra_sections
 
 
 def _png(fig: Figure, dpi: int = 110) -> bytes:
@@ -52,8 +52,8 @@ def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """
     folder = Path(results_dir)
     results = open_results(folder)
-    pngs = {name: None if fig is None else _png(fig)
-            for name, fig in figures.all_figures(results).items()}
+    pngs = {name: None if fig is None else _png(fig) for name, fig in
+            figures.all_figures(results, extra_sections(results)).items()}
     with atomic_output(folder / "figures", overwrite=overwrite) as tmp:
         tmp.mkdir()
         for name, png in pngs.items():

@@ -22,6 +22,9 @@ from matplotlib.colors import hsv_to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
+from ..analysis import schema as S  # noqa: E402
+from .html import section_stem  # noqa: E402
+
 PANEL = 2.9  # inches per map panel
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 100})
 
@@ -50,16 +53,16 @@ def truth_markers(results: xr.Dataset) -> dict[str, np.ndarray]:
     coordinates; without them the positions are used as they are.
     """
     ox = oy = 0.0
-    if "truth_probe_x" in results and "truth_probe_y" in results:
-        ox = float(results["truth_probe_x"].values.flat[0]) - float(results["scan_x"][0])
-        oy = float(results["truth_probe_y"].values.flat[0]) - float(results["scan_y"][0])
+    if S.TRUTH_PROBE_X in results and S.TRUTH_PROBE_Y in results:
+        ox = float(results[S.TRUTH_PROBE_X].values.flat[0]) - float(results["scan_x"][0])
+        oy = float(results[S.TRUTH_PROBE_Y].values.flat[0]) - float(results["scan_y"][0])
     out = {}
-    for key, (xn, yn) in {"atoms": ("truth_atom_x", "truth_atom_y"),
-                          "defects": ("truth_defect_x", "truth_defect_y")}.items():
+    for key, (xn, yn) in {"atoms": (S.TRUTH_ATOM_X, S.TRUTH_ATOM_Y),
+                          "defects": (S.TRUTH_DEFECT_X, S.TRUTH_DEFECT_Y)}.items():
         if xn in results and yn in results:
             out[key] = np.column_stack([results[xn].values - ox, results[yn].values - oy])
-    if "truth_atom_number" in results and "atoms" in out:
-        out["atom_number"] = results["truth_atom_number"].values
+    if S.TRUTH_ATOM_NUMBER in results and "atoms" in out:
+        out["atom_number"] = results[S.TRUTH_ATOM_NUMBER].values
     return out
 
 
@@ -129,7 +132,7 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
     next to the mean pattern on the analysis grid."""
     fig, axes = _subplots(1, 2, PANEL * 1.3, PANEL * 1.15)
     axes = axes[0]
-    raw = results["raw_mean_pattern"]
+    raw = results[S.RAW_MEAN_PATTERN]
     ky, kx = raw.dims
     unit = _unit(results, kx)
     ext = _extent(results, ky, kx)
@@ -145,7 +148,7 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
             for k, radius in enumerate(radii):
                 axes[0].add_patch(Circle(center, radius, fill=False, ec=colour, lw=1,
                                          ls="--", label=name.upper() if k == 0 else None))
-    inner = results["mean_pattern"]
+    inner = results[S.MEAN_PATTERN]
     ex2 = _extent(results, "ky", "kx")
     axes[0].add_patch(Rectangle((ex2[0], ex2[3]), ex2[1] - ex2[0], ex2[2] - ex2[3],
                                 fill=False, ec="white", lw=1, label="analysis crop"))
@@ -165,8 +168,8 @@ def _crop_center(results: xr.Dataset) -> tuple[float, float]:
     calibration = json.loads(results.attrs.get("calibration", "{}"))
     if calibration.get("detector_center") is not None:
         return (0.0, 0.0)
-    raw = np.clip(results["raw_mean_pattern"].values, 0, None)
-    ky, kx = results["raw_mean_pattern"].dims
+    raw = np.clip(results[S.RAW_MEAN_PATTERN].values, 0, None)
+    ky, kx = results[S.RAW_MEAN_PATTERN].dims
     iy, ix = (np.arange(n) for n in raw.shape)
     total = raw.sum()
     cy, cx = (raw.sum(axis=1) @ iy) / total, (raw.sum(axis=0) @ ix) / total
@@ -177,7 +180,7 @@ def virtual_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figur
     fig, axes = _grid(2, 2)
     det = _settings(results).get("detectors", {})
     unit = det.get("detector_units", "")
-    for ax, name, cmap in zip(axes, ("bf", "adf"), ("gray", "inferno")):
+    for ax, name, cmap in zip(axes, (S.BF, S.ADF), ("gray", "inferno")):
         rng = det.get(name) or ["?", "?"]
         _map(fig, ax, results, results[name].values,
              f"{name.upper()} {rng[0]:g}-{rng[1]:g} {unit}" if rng[0] != "?" else name.upper(),
@@ -214,12 +217,12 @@ def color_wheel(ax: Any, n: int = 201) -> None:
 
 def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     fig, axes = _grid(5, 3)
-    unit = results["com_x"].attrs.get("units", "")
-    for ax, name in zip(axes, ("com_x", "com_y", "com_magnitude")):
+    unit = results[S.COM_X].attrs.get("units", "")
+    for ax, name in zip(axes, (S.COM_X, S.COM_Y, S.COM_MAGNITUDE)):
         _map(fig, ax, results, results[name].values, name, unit, markers,
-             "RdBu_r" if name != "com_magnitude" else "viridis",
-             **(_symmetric(results[name].values) if name != "com_magnitude" else {}))
-    rgb = com_colors(results["com_angle"].values, results["com_magnitude"].values)
+             "RdBu_r" if name != S.COM_MAGNITUDE else "viridis",
+             **(_symmetric(results[name].values) if name != S.COM_MAGNITUDE else {}))
+    rgb = com_colors(results[S.COM_ANGLE].values, results[S.COM_MAGNITUDE].values)
     ax = axes[3]
     ax.imshow(rgb, extent=_extent(results), origin="upper", interpolation="nearest")
     ax.set_title("COM angle (hue) and magnitude (brightness)")
@@ -237,12 +240,12 @@ def _symmetric(values: np.ndarray) -> dict[str, float]:
 def pca_figure(results: xr.Dataset, markers: dict[str, np.ndarray], n: int = 4) -> Figure:
     n = min(n, results.sizes["component"])
     fig, axes = _subplots(2, n, PANEL * 1.25, PANEL * 1.05)
-    ratio = results["pca_explained_variance_ratio"].values
+    ratio = results[S.PCA_EXPLAINED].values
     for i in range(n):
-        scores = results["pca_scores"].isel(component=i).values
+        scores = results[S.PCA_SCORES].isel(component=i).values
         _map(fig, axes[0, i], results, scores, f"PCA score {i} ({100 * ratio[i]:.1f} %)",
              "a.u.", markers, "RdBu_r", **_symmetric(scores))
-        comp = results["pca_components"].isel(component=i).values
+        comp = results[S.PCA_COMPONENTS].isel(component=i).values
         im = axes[1, i].imshow(comp, extent=_extent(results, "ky", "kx"), cmap="RdBu_r",
                                origin="upper", **_symmetric(comp))
         axes[1, i].set_title(f"PCA component {i}")
@@ -255,21 +258,21 @@ def pca_figure(results: xr.Dataset, markers: dict[str, np.ndarray], n: int = 4) 
 def vae_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     n_latent = results.sizes["latent"]
     fig, axes = _grid(2 + n_latent, 4)
-    _map(fig, axes[0], results, results["latent_angle"].values, "rrVAE angle latent", "rad",
+    _map(fig, axes[0], results, results[S.LATENT_ANGLE].values, "rrVAE angle latent", "rad",
          markers, "twilight", vmin=-np.pi, vmax=np.pi)
     for i in range(n_latent):
-        _map(fig, axes[1 + i], results, results["latent_z"].isel(latent=i).values,
+        _map(fig, axes[1 + i], results, results[S.LATENT_Z].isel(latent=i).values,
              f"rrVAE content latent z{i + 1}", "1", markers, "cividis")
-    _map(fig, axes[1 + n_latent], results, results["reconstruction_error"].values,
-         "reconstruction error", results["reconstruction_error"].attrs.get("units", ""),
+    _map(fig, axes[1 + n_latent], results, results[S.RECONSTRUCTION_ERROR].values,
+         "reconstruction error", results[S.RECONSTRUCTION_ERROR].attrs.get("units", ""),
          markers, "magma")
     return fig
 
 
 def manifold_figure(results: xr.Dataset) -> Figure | None:
-    if "manifold" not in results:
+    if S.MANIFOLD not in results:
         return None
-    grid = results["manifold"].values
+    grid = results[S.MANIFOLD].values
     ny, nx, h, w = grid.shape
     mosaic = grid.transpose(0, 2, 1, 3).reshape(ny * h, nx * w)
     fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 2)
@@ -299,14 +302,14 @@ def _manifold_extent(results: xr.Dataset, nx: int, ny: int) -> list[float]:
 
 
 def training_figure(results: xr.Dataset) -> Figure | None:
-    names = [n for n in results.data_vars if n.startswith("history_") and n.endswith("loss")]
+    names = [n for n in results.data_vars if n.startswith(S.HISTORY_PREFIX) and n.endswith("loss")]
     if not names:
         return None
     fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 1.2)
     ax = axes[0, 0]
     for name in names:
         values = results[name].values
-        ax.plot(np.arange(1, values.size + 1), values, label=name.removeprefix("history_"))
+        ax.plot(np.arange(1, values.size + 1), values, label=name.removeprefix(S.HISTORY_PREFIX))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss per pattern [a.u.]")
     if all(np.nanmin(results[n].values) > 0 for n in names):
@@ -317,10 +320,28 @@ def training_figure(results: xr.Dataset) -> Figure | None:
     return fig
 
 
-def all_figures(results: xr.Dataset) -> dict[str, Figure | None]:
-    """Every report figure, keyed by its file stem."""
+def section_figure(results: xr.Dataset, section: str,
+                   markers: dict[str, np.ndarray]) -> Figure | None:
+    """One map per scan variable of a report ``section`` that has no figure of its own
+    (a stage added after the built-in ones), titled by its long name, with its unit."""
+    names = [v.name for v in S.variables_in(section) if v.name in results and v.is_map]
+    if not names:
+        return None
+    fig, axes = _grid(len(names), 3)
+    for ax, name in zip(axes, names):
+        var = results[name]
+        _map(fig, ax, results, var.values, var.attrs.get("long_name", name),
+             var.attrs.get("units", ""), markers)
+    return fig
+
+
+def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
+                ) -> dict[str, Figure | None]:
+    """Every report figure, keyed by its file stem; ``extra_sections`` are schema
+    sections without a figure of their own, drawn by :func:`section_figure`."""
     markers = truth_markers(results)
-    return {
+    extra = {section_stem(s): section_figure(results, s, markers) for s in extra_sections}
+    return extra | {
         "mean_pattern": mean_pattern_figure(results),
         "virtual_images": virtual_figure(results, markers),
         "com": com_figure(results, markers),
@@ -329,3 +350,4 @@ def all_figures(results: xr.Dataset) -> dict[str, Figure | None]:
         "manifold": manifold_figure(results),
         "training": training_figure(results),
     }
+

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 
 import xarray as xr
 
+from ..analysis import schema as S
 from ..calibration import Calibration
 
 SECTIONS = (
@@ -98,9 +99,9 @@ def summary_html(results: xr.Dataset) -> str:
         ("analysis grid", f"{results.sizes['ky']} x {results.sizes['kx']} px"),
         ("created", a.get("created", "")),
     ]
-    truth = [n for n in results.data_vars if n.startswith("truth_")]
+    truth = [n for n in results.data_vars if n.startswith(S.TRUTH_PREFIX)]
     if truth:
-        rows.append(("ground truth", ", ".join(n.removeprefix("truth_") for n in truth)))
+        rows.append(("ground truth", ", ".join(n.removeprefix(S.TRUTH_PREFIX) for n in truth)))
     cal = Calibration.from_dict(_json_attr(results, "calibration", {}))
     timings = _json_attr(results, "timings", {})
     out = _table(rows) + "<h3>Calibration</h3>" + _table(cal.describe(), ("field", "value", "source"))
@@ -124,19 +125,41 @@ def settings_html(results: xr.Dataset) -> str:
     )
 
 
+BUILT_IN = {anchor for anchor, _, _ in SECTIONS}
+
+
+def extra_sections(results: xr.Dataset) -> tuple[str, ...]:
+    """Schema sections of these results that have no built-in section: each becomes a
+    section of its own, before the settings."""
+    return tuple(s for s in S.sections_of(results.data_vars) if s not in BUILT_IN)
+
+
+def section_stem(section: str) -> str:
+    """File stem and page anchor of a report section: lower case, words joined by '-'."""
+    words = "".join(c.lower() if c.isalnum() else " " for c in section).split()
+    return "-".join(words) or "section"
+
+
+def _sections(results: xr.Dataset) -> list[tuple[str, str, str | None]]:
+    extra = [(section_stem(s), s, section_stem(s)) for s in extra_sections(results)]
+    return list(SECTIONS[:-1]) + extra + [SECTIONS[-1]]
+
+
 def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
     """The whole page as a string."""
     parts = []
-    for anchor, title, figure in SECTIONS:
+    sections = _sections(results)
+    for anchor, title, figure in sections:
         if figure is None:
             body = summary_html(results) if anchor == "summary" else settings_html(results)
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
         else:
+            caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
             body = (f"<figure>{_img(pngs[figure], title)}"
-                    f"<figcaption>{html.escape(CAPTIONS[figure])}</figcaption></figure>")
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
-    nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in SECTIONS)
+    nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in sections)
     source = html.escape(str(results.attrs.get("input_file", "")))
     version = html.escape(str(results.attrs.get("symbreak_version", "")))
     return (
