@@ -46,7 +46,7 @@ def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     for i in range(min(n_pca, results.sizes["component"])):
         maps[f"PCA score {i}"] = results[schema.PCA_SCORES].isel(component=i).values
     maps["rrVAE reconstruction error"] = results[schema.RECONSTRUCTION_ERROR].values
-    maps["BF (reference)"] = results[S.BF].values
+    maps["BF (reference)"] = results[schema.BF].values
     maps["ADF (reference)"] = results[schema.ADF].values
     return maps
 
