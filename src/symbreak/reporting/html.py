@@ -12,8 +12,10 @@ import xarray as xr
 
 from ..analysis import schema as S
 from ..calibration import Calibration
+from .fit_quality import fit_quality_html, warning_html
 
 SECTIONS = (
+    ("fit-quality", "rrVAE fit quality", None),
     ("summary", "Data and calibration", None),
     ("mean-pattern", "Mean pattern and detectors", "mean_pattern"),
     ("virtual-images", "Virtual images", "virtual_images"),
@@ -61,6 +63,7 @@ vertical-align:top}th{color:#4a5366;font-weight:600}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f0f2f5;padding:10px;border-radius:6px;overflow-x:auto}
 .missing{color:#a04040}
+.verdict{color:#fff;padding:8px 12px;border-radius:6px;font-weight:600}
 """
 
 
@@ -96,7 +99,7 @@ def summary_html(results: xr.Dataset) -> str:
         ("shape (scan_y, scan_x, ky, kx)", tuple(a.get("input_shape", ()))),
         ("dtype", a.get("input_dtype", "")),
         ("scan", f"{results.sizes['scan_y']} x {results.sizes['scan_x']} positions"),
-        ("analysis grid", f"{results.sizes['ky']} x {results.sizes['kx']} px"),
+        ("analysis grid", f"{results.sizes.get('ky', '?')} x {results.sizes.get('kx', '?')} px"),
         ("created", a.get("created", "")),
     ]
     truth = [n for n in results.data_vars if n.startswith(S.TRUTH_PREFIX)]
@@ -126,6 +129,9 @@ def settings_html(results: xr.Dataset) -> str:
 
 
 BUILT_IN = {anchor for anchor, _, _ in SECTIONS}
+FIT_FIGURES = ("rrvae", "manifold")  # shown under a warning when the fit is not ok
+TEXT_SECTIONS = {"fit-quality": fit_quality_html, "summary": summary_html,
+                 "settings": settings_html}
 
 
 def extra_sections(results: xr.Dataset) -> tuple[str, ...]:
@@ -151,12 +157,13 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
     sections = _sections(results)
     for anchor, title, figure in sections:
         if figure is None:
-            body = summary_html(results) if anchor == "summary" else settings_html(results)
+            body = TEXT_SECTIONS[anchor](results)
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
         else:
             caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
-            body = (f"<figure>{_img(pngs[figure], title)}"
+            warning = warning_html(results) if figure in FIT_FIGURES else ""
+            body = (f"{warning}<figure>{_img(pngs[figure], title)}"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in sections)
