@@ -17,9 +17,9 @@ import numpy as np
 import xarray as xr
 
 from .arrays import NoCopyView, file_view
-from .budget import available_memory
+from .engine.budget import available_memory
 from .calibration import Calibration
-from .cluster import active_client, scatter_array
+from .engine.cluster import active_client, scatter_array
 from .errors import DataError
 from .jsonable import dumps, jsonable
 

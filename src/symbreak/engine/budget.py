@@ -1,16 +1,24 @@
-"""The memory budget every stage honours, and chunk shapes that fit it."""
+"""The memory budget: the one place that reads it.
+
+The budget is, in this order, the innermost :func:`budget_scope`, ``$SYMBREAK_MEMORY_BUDGET``
+or :data:`DEFAULT_FRACTION` of the available memory. Stages never read it themselves: they
+ask :mod:`symbreak.engine.policy` for chunk shapes and in-memory decisions, stating how
+many working copies of a chunk they hold.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import inspect
 import os
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 DEFAULT_FRACTION = 0.25
-IN_MEMORY_SHARE = 4  # a stage holds data in memory up to 1/4 of the budget
+"""Budget when none is given: this fraction of the available memory."""
 ENV_VAR = "SYMBREAK_MEMORY_BUDGET"
 _SCOPE: contextvars.ContextVar[str | int | float | None] = contextvars.ContextVar(
     "symbreak_memory_budget", default=None)
@@ -66,11 +74,12 @@ def parse_size(value: str | int | float) -> int:
     return int(number * factors[unit])
 
 
-def memory_budget(budget: str | int | float | None = None) -> int:
-    """The budget in bytes: the argument, else the innermost :func:`budget_scope`, else
-    ``$SYMBREAK_MEMORY_BUDGET``, else 25 % of available memory."""
-    if budget is None:
-        budget = _SCOPE.get()
+def budget_bytes() -> int:
+    """The memory budget [bytes]: the innermost :func:`budget_scope`, else
+    ``$SYMBREAK_MEMORY_BUDGET``, else :data:`DEFAULT_FRACTION` of the available memory.
+
+    The only reader of the budget; everything else goes through the engine."""
+    budget = _SCOPE.get()
     if budget is None:
         budget = os.environ.get(ENV_VAR, DEFAULT_FRACTION)
     return parse_size(budget)
@@ -78,13 +87,21 @@ def memory_budget(budget: str | int | float | None = None) -> int:
 
 @contextlib.contextmanager
 def budget_scope(budget: str | int | float | None) -> Iterator[int]:
-    """Inside the block every ``memory_budget()`` call without an argument returns
-    ``budget`` (same forms as :func:`parse_size`); None keeps the current budget.
+    """Inside the block :func:`budget_bytes` returns ``budget`` [bytes, or the forms of
+    :func:`parse_size`]; None keeps the current budget.
+
     The value is also exported as ``$SYMBREAK_MEMORY_BUDGET`` (in bytes) so that worker
-    processes started inside the block (DataLoader, dask) honour it too."""
+    processes started inside the block (DataLoader, dask) honour it too, and glibc is told
+    to return freed chunk buffers (:func:`limit_heap_growth`).
+
+    Yields
+    ------
+    int
+        The budget in force inside the block [bytes].
+    """
     limit_heap_growth()
     if budget is None:
-        yield memory_budget()
+        yield budget_bytes()
         return
     value = parse_size(budget)
     token = _SCOPE.set(value)
@@ -100,25 +117,29 @@ def budget_scope(budget: str | int | float | None) -> Iterator[int]:
             os.environ[ENV_VAR] = before
 
 
-def scan_chunks(
-    shape: tuple[int, ...], itemsize: int, budget: int, copies: float = 4.0
-) -> tuple[int, int, int, int]:
-    """Chunk shape (rows, cols, ky, kx) for a 4-D array so that ``copies`` chunks fit in
-    ``budget`` bytes. Whole patterns are never split; whole scan rows are preferred."""
-    ny, nx, ky, kx = (int(n) for n in shape)
-    pattern = ky * kx * itemsize
-    target = max(int(budget / copies), pattern)
-    # at most ~64 MiB per chunk: larger chunks only add latency and memory
-    per_chunk = max(1, min(target // pattern, max(1, 64 * 2**20 // pattern)))
-    if per_chunk >= nx:
-        rows = int(min(ny, max(1, per_chunk // nx)))
-        return (rows, nx, ky, kx)
-    return (1, int(per_chunk), ky, kx)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def rows_per_chunk_bytes(nbytes_per_row: int, budget: int, copies: float = 4.0) -> int:
-    """How many scan rows of ``nbytes_per_row`` fit ``copies`` times in ``budget``."""
-    return int(max(1, budget // max(1, int(copies * nbytes_per_row))))
+def takes_budget(func: F) -> F:
+    """Decorate a user-facing function with a ``memory_budget=`` parameter: the call runs
+    inside that budget (None: the current one), so nothing below it passes the value on.
+
+    Unlike :func:`budget_scope` it sets the budget for this thread only (no environment
+    variable, which other threads share) and leaves glibc's heap settings alone."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        budget = signature.bind_partial(*args, **kwargs).arguments.get("memory_budget")
+        if budget is None:
+            return func(*args, **kwargs)
+        token = _SCOPE.set(parse_size(budget))
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _SCOPE.reset(token)
+
+    return wrapper  # type: ignore[return-value]
 
 
 _HEAP_LIMITED: list[bool] = []

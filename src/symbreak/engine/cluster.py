@@ -22,12 +22,13 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from ..errors import SettingsError
 from .budget import parse_size
-from .errors import SettingsError
 
-CONNECT_TIMEOUT = 10  # [s]
-# a worker pauses at 80 % of its memory limit; chunks are sized to half of it
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a scheduler to answer."""
 WORKER_MEMORY_FRACTION = 0.5
+"""Share of a worker's memory limit its chunks may use (a worker pauses at 80 %)."""
 
 
 def _distributed() -> Any:
