@@ -24,9 +24,9 @@ from threadpoolctl import ThreadpoolController
 
 from ..arrays import NoCopyView, file_view, release_pages
 from ..progress import DaskProgress
-from .budget import budget_bytes
+from . import budget as _budget
+from . import policy as _policy
 from .cluster import active_client, scatter_array, worker_resources
-from .policy import chunks_within, kernel_copies
 
 if TYPE_CHECKING:  # symbreak.dataset imports the engine
     from ..dataset import Dataset4D
@@ -55,12 +55,13 @@ def chunk_shape(data: Dataset4D) -> tuple[int, int, int, int]:
     the budget, or with a dask.distributed client in the smaller of the budget and a
     worker's memory."""
     itemsize = max(data.dtype.itemsize, 4)
-    total, threads = budget_bytes(), n_workers()
+    total, threads = _budget.budget_bytes(), n_workers()
     client = active_client()
     if client is not None:
         worker_memory, threads = worker_resources(client)
         total = total if worker_memory is None else min(total, worker_memory)
-    return chunks_within(data.shape, itemsize, total, kernel_copies(threads))
+    copies = _policy.kernel_copies(threads)
+    return _policy.chunks_within(data.shape, itemsize, total, copies)
 
 
 def as_chunked(data: Dataset4D) -> da.Array:

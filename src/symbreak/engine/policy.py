@@ -9,7 +9,7 @@ To change how much memory a kind of work may use, change its constant here.
 
 from __future__ import annotations
 
-from .budget import budget_bytes
+from . import budget as _budget
 
 # ---------------------------------------------------------------- shares of the budget
 IN_MEMORY_SHARE = 4
@@ -82,27 +82,27 @@ def scan_chunks(shape: tuple[int, ...], itemsize: int, *, copies: float,
                 max_chunk_bytes: int = MAX_CHUNK_BYTES) -> tuple[int, int, int, int]:
     """Chunk shape (rows, cols, ky, kx) for work that holds ``copies`` chunks of a 4-D
     array of ``itemsize``-byte [bytes] values at once, within the memory budget."""
-    return chunks_within(shape, itemsize, budget_bytes(), copies, max_chunk_bytes)
+    return chunks_within(shape, itemsize, _budget.budget_bytes(), copies, max_chunk_bytes)
 
 
 def fits_in_memory(nbytes: int) -> bool:
     """Whether an array of ``nbytes`` [bytes] may be held whole in memory: at most
     1/:data:`IN_MEMORY_SHARE` of the budget."""
-    return int(nbytes) <= budget_bytes() // IN_MEMORY_SHARE
+    return int(nbytes) <= _budget.budget_bytes() // IN_MEMORY_SHARE
 
 
 def fits_budget(nbytes: int, copies: float) -> bool:
     """Whether ``copies`` working copies of ``nbytes`` [bytes] fit in the budget."""
-    return nbytes * copies <= budget_bytes()
+    return nbytes * copies <= _budget.budget_bytes()
 
 
 def items_within(item_bytes: int, copies: float) -> int:
     """How many items of ``item_bytes`` [bytes] fit ``copies`` times in the budget (at
     least 1)."""
-    return int(max(1, budget_bytes() // max(1, int(copies * item_bytes))))
+    return int(max(1, _budget.budget_bytes() // max(1, int(copies * item_bytes))))
 
 
 def shuffle_buffer_patterns(pattern_bytes: int, batch: int) -> int:
     """Patterns of ``pattern_bytes`` [bytes] in the rrVAE's streaming shuffle buffer:
     1/:data:`SHUFFLE_BUFFER_SHARE` of the budget, at least one ``batch``."""
-    return max(int(batch), budget_bytes() // SHUFFLE_BUFFER_SHARE // int(pattern_bytes))
+    return max(int(batch), _budget.budget_bytes() // SHUFFLE_BUFFER_SHARE // int(pattern_bytes))
