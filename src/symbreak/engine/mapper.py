@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # symbreak.dataset imports the engine
 Kernel = Callable[..., np.ndarray]
 MAX_WORKERS = 4
 """Most local threads that run chunks at once (the kernels are memory bound)."""
+BLOCKS_AHEAD_EXTRA = 1
+""":func:`computed` on a cluster: blocks computed ahead beyond one per worker thread."""
 _THREADPOOLS: list[ThreadpoolController] = []
 
 
@@ -126,8 +128,8 @@ def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type) -> da.Arr
 def computed(blocks: Iterable[Any]) -> Iterator[np.ndarray]:
     """The blocks (dask or numpy arrays) as numpy arrays, in order.
 
-    With a dask.distributed client the workers compute a few blocks ahead (one more than
-    their threads), so that the caller's work on one block overlaps the reading of the
+    With a dask.distributed client the workers compute a few blocks ahead (their threads
+    plus :data:`BLOCKS_AHEAD_EXTRA`), so that the caller's work on one block overlaps the reading of the
     next while at most that many blocks wait in the workers' memory; without one, each
     block is computed here when it is needed.
     """
@@ -136,7 +138,7 @@ def computed(blocks: Iterable[Any]) -> Iterator[np.ndarray]:
         for block in blocks:
             yield block.compute() if isinstance(block, da.Array) else np.asarray(block)
         return
-    ahead = sum(client.nthreads().values()) + 1
+    ahead = sum(client.nthreads().values()) + BLOCKS_AHEAD_EXTRA
     source = iter(blocks)
     pending: collections.deque = collections.deque()
     for block in source:
