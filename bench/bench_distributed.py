@@ -3,7 +3,7 @@
 Writes a ~1.1 GB uint16 data set as a .npy file and as a zarr store (lz4), then times
 ``symbreak.com`` on each, with dask's threaded scheduler in this process and on an
 in-process ``LocalCluster`` of 1 and of 2 single-threaded worker processes
-(``symbreak.cluster.use_cluster``). Printed as patterns/s, GB/s of raw data and the ratio
+(``symbreak.engine.use_cluster``). Printed as patterns/s, GB/s of raw data and the ratio
 to numpy's ``sum()`` of the same array in memory, measured in the same rounds (best of
 ``--repeats`` interleaved rounds, so a busy machine slows all alike). Peak resident
 memory (``VmHWM``) of each worker is printed against the memory budget.
@@ -23,8 +23,7 @@ import numpy as np
 from bench_classical import interleaved_rates, make_data
 
 import symbreak
-from symbreak.budget import budget_scope, memory_budget
-from symbreak.cluster import use_cluster
+from symbreak.engine import budget_bytes, budget_scope, use_cluster
 
 
 def status(field: str = "VmHWM") -> int:
@@ -79,7 +78,7 @@ def main() -> None:
         np.save(paths["npy memmap"], data)
         symbreak.save(data, paths["zarr"], progress=False)
         print(f"data: {data.shape} uint16, {gb:.3f} GB, {os.cpu_count()} CPU(s), memory "
-              f"budget {memory_budget() / 2**20:.0f} MiB (per worker), best of "
+              f"budget {budget_bytes() / 2**20:.0f} MiB (per worker), best of "
               f"{args.repeats} interleaved rounds")
         jobs = com_jobs(paths, data, center)
         report("threaded scheduler (this process)",
@@ -96,7 +95,7 @@ def main() -> None:
             for address, peak in sorted(peaks.items()):
                 print(f"  worker {address}: peak RSS {peak / 2**20:.0f} MiB, of which "
                       f"{(peak - base[address]) / 2**20:.0f} MiB above its idle "
-                      f"{base[address] / 2**20:.0f} MiB (budget {memory_budget() / 2**20:.0f} MiB)")
+                      f"{base[address] / 2**20:.0f} MiB (budget {budget_bytes() / 2**20:.0f} MiB)")
 
 
 if __name__ == "__main__":

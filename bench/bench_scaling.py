@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from symbreak.budget import budget_scope
-from symbreak.cluster import use_cluster
+from symbreak.engine import budget_scope, use_cluster
 from symbreak.vae import RotationalVAE
 
 

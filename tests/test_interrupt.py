@@ -185,7 +185,7 @@ BUDGET = "256KB"  # one scan row per chunk: 8 chunks to interrupt between
 
 @pytest.mark.slow
 def test_simulate_killed_then_resumed_is_bit_identical(tmp_path, capfd):
-    from symbreak.budget import budget_scope
+    from symbreak.engine import budget_scope
 
     out = tmp_path / "sim.zarr"
     symbreak.save(np.ones((2, 2, 4, 4), np.float32), out)

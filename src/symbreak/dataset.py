@@ -17,9 +17,8 @@ import numpy as np
 import xarray as xr
 
 from .arrays import NoCopyView, file_view
-from .budget import available_memory
 from .calibration import Calibration
-from .cluster import active_client, scatter_array
+from .engine import MAX_CHUNK_BYTES, active_client, available_memory, scatter_array
 from .errors import DataError
 from .jsonable import dumps, jsonable
 
@@ -194,7 +193,7 @@ class Dataset4D:
         if self.is_lazy:
             return self.array if chunks == "auto" else self.array.rechunk(chunks)
         if chunks == "auto":
-            chunks = (1, -1, -1, -1) if self.nbytes > 64 * 2**20 else -1
+            chunks = (1, -1, -1, -1) if self.nbytes > MAX_CHUNK_BYTES else -1
         client = active_client()
         if client is not None and file_view(self.array) is None:
             # on a dask cluster an in-memory array goes to the workers once, not in graphs

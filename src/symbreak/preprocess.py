@@ -17,10 +17,10 @@ import numpy as np
 from scipy import ndimage
 
 from .calibration import Calibration
-from .classical._stream import chunk_shape
 from .classical.decompose import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
+from .engine import chunk_shape
 from .errors import DataError, SettingsError
 from .progress import DaskProgress
 from .sanitize import replace_nonfinite
@@ -41,7 +41,7 @@ def _block_sum(block: np.ndarray) -> np.ndarray:
 def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:
     """Mean diffraction pattern (ky, kx) [counts], summed chunk by chunk in float64;
     NaN/inf pixels count as 0."""
-    array = data.array if data.is_lazy else data.to_dask(chunks=chunk_shape(data, None))
+    array = data.array if data.is_lazy else data.to_dask(chunks=chunk_shape(data))
     ky, kx = data.pattern_shape
     chunks = (((1,) * len(array.chunks[0]), (1,) * len(array.chunks[1]), (ky,), (kx,)))
     sums = array.map_blocks(_block_sum, chunks=chunks, dtype=np.float64)

@@ -26,9 +26,9 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .classical._stream import map_patterns
 from .convert import as_dataset
 from .dataset import Dataset4D
+from .engine import map_patterns, takes_budget
 from .errors import DataError, SettingsError
 
 STAGES = ("analyze", "decompose", "com", "virtual", "preprocess")
@@ -190,6 +190,7 @@ def _apply(data: Dataset4D, checks: dict[str, Any]) -> Dataset4D:
     return data.replace(array=array, metadata=metadata, step=step)
 
 
+@takes_budget
 def check_input(data: Any, *, stage: str = "analyze", saturation: float | None = None,
                 memory_budget: Any = None, progress: bool | None = None) -> Dataset4D:
     """Check a data set against the input policy and apply it lazily.
@@ -225,8 +226,7 @@ def check_input(data: Any, *, stage: str = "analyze", saturation: float | None =
     check_shape(ds, stage)
     sat = saturation_value(ds.dtype, saturation)
     kernel = functools.partial(pattern_stats, saturation=sat)
-    stats = map_patterns(ds, kernel, len(STATS), memory_budget=memory_budget,
-                         progress=progress, desc="input checks")
+    stats = map_patterns(ds, kernel, len(STATS), progress=progress, desc="input checks")
     checks = summarize(stats, ds, sat)
     if stage == "analyze" and checks["zero_patterns"] == checks["n_patterns"]:
         raise DataError(f"all {checks['n_patterns']} patterns are zero (after replacing NaN/inf); "

@@ -7,6 +7,7 @@ from sklearn.decomposition import PCA
 from symbreak.classical import decompose
 from symbreak.classical.covariance_pca import covariance_pca, fits
 from symbreak.dataset import Dataset4D
+from symbreak.engine import budget_scope
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,8 @@ def patterns():
 def test_covariance_pca_equals_sklearn(patterns):
     flat = patterns.reshape(300, 144)
     ref = PCA(n_components=4).fit(flat)
-    comps, mean, scores, ratio = covariance_pca(Dataset4D(patterns), 4, budget="64kB")
+    with budget_scope("64kB"):
+        comps, mean, scores, ratio = covariance_pca(Dataset4D(patterns), 4)
     signs = np.sign(np.sum(comps * ref.components_, axis=1))
     np.testing.assert_allclose(comps * signs[:, None], ref.components_, atol=1e-9)
     np.testing.assert_allclose(ratio, ref.explained_variance_ratio_, rtol=1e-9)
@@ -48,12 +50,13 @@ def test_decompose_streams_through_the_covariance_when_data_exceed_the_budget(
 
 
 def test_fits_follows_the_budget():
-    assert fits(46 * 46, "1GB") and not fits(256 * 256, "1GB")
+    with budget_scope("1GB"):
+        assert fits(46 * 46) and not fits(256 * 256)
 
 
 def test_covariance_pca_refuses_nan_like_the_in_memory_pca(patterns):
     from symbreak.errors import DataError
     bad = patterns.copy()
     bad[3, 4, 5, 6] = np.nan
-    with pytest.raises(DataError, match="NaN"):
-        covariance_pca(Dataset4D(bad), 2, budget="64kB")
+    with pytest.raises(DataError, match="NaN"), budget_scope("64kB"):
+        covariance_pca(Dataset4D(bad), 2)

@@ -20,7 +20,7 @@ from distributed import get_task_stream
 import symbreak
 from symbreak.arrays import H5Dataset, NoCopyView, ReleasingMemmap, file_view
 from symbreak.classical import decompose, pca_denoise, virtual_images
-from symbreak.cluster import active_client, use_cluster
+from symbreak.engine import active_client, budget_scope, use_cluster
 from symbreak.errors import SettingsError
 from symbreak.preprocess import mean_pattern, preprocess
 
@@ -195,7 +195,7 @@ def _datasets(f):
 
 
 def test_use_cluster_errors(monkeypatch):
-    monkeypatch.setattr("symbreak.cluster.CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr("symbreak.engine.cluster.CONNECT_TIMEOUT", 1)
     address = "tcp://127.0.0.1:1"
     with (pytest.raises(SettingsError, match=f"{address}.*dask scheduler"),
           use_cluster(scheduler=address)):
@@ -213,9 +213,10 @@ def test_use_cluster_errors(monkeypatch):
 
 
 def test_numpy_input_is_scattered_not_shipped_in_graphs(client, counts):
-    from symbreak.classical._stream import as_chunked
+    from symbreak.engine import as_chunked
 
-    chunked = as_chunked(symbreak.as_dataset(counts), BUDGET)
+    with budget_scope(BUDGET):
+        chunked = as_chunked(symbreak.as_dataset(counts))
     assert chunked.name.startswith("scattered-") and chunked.numblocks[0] > 1
     np.testing.assert_array_equal(chunked.compute(), counts)
 
@@ -223,7 +224,7 @@ def test_numpy_input_is_scattered_not_shipped_in_graphs(client, counts):
 def test_cli_unreachable_scheduler(monkeypatch, files, tmp_path, capsys):
     from symbreak.cli import main
 
-    monkeypatch.setattr("symbreak.cluster.CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr("symbreak.engine.cluster.CONNECT_TIMEOUT", 1)
     code = main(["com", str(files["npy"]), "--out", str(tmp_path / "c.zarr"),
                  "--scheduler", "tcp://127.0.0.1:1"])
     err = capsys.readouterr().err.strip()

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
-from symbreak.budget import budget_scope
+from symbreak.engine import budget_scope
 from symbreak.errors import FormatError
 from symbreak.io import load, save, untrusted
 

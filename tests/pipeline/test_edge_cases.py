@@ -15,7 +15,7 @@ from sklearn.decomposition import PCA
 
 import symbreak
 from symbreak import preprocess as pp
-from symbreak.budget import budget_scope
+from symbreak.engine import budget_scope
 from symbreak.calibration import Calibration
 from symbreak.classical import decompose, fields, virtual_images
 from symbreak.classical.com import com

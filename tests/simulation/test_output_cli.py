@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import symbreak
-from symbreak.budget import memory_budget
+from symbreak.engine import budget_bytes
 from symbreak.cli import main
 from symbreak.errors import OutputExistsError
 
@@ -59,5 +59,5 @@ def test_large_scan_is_lazy_and_chunked_within_budget():
                              detector_pixels=128, max_angle=64.0, dose=1e5)
     assert data.is_lazy and data.shape == (128, 128, 128, 128)
     chunk_bytes = max(data.array.chunks[0]) * max(data.array.chunks[1]) * 128 * 128 * 4
-    assert chunk_bytes < memory_budget() / 8
+    assert chunk_bytes < budget_bytes() / 8
     assert data.array.numblocks[0] * data.array.numblocks[1] > 4

@@ -22,8 +22,8 @@ import xarray as xr
 
 from ..convert import as_dataset
 from ..dataset import Dataset4D
+from ..engine import map_patterns, takes_budget
 from ..errors import CalibrationError, DataError, SettingsError
-from ._stream import map_patterns
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
 from .rotation import RotationFit, detector_to_scan, find_rotation
@@ -163,11 +163,13 @@ def moments_kernel(data: Dataset4D, mask: np.ndarray | None, threshold: float | 
                              exact=exact_columns(data, 1))
 
 
+@takes_budget
 def mean_pattern_center(data: Dataset4D, memory_budget: Any = None, progress: bool | None = None
                         ) -> tuple[float, float]:
-    """COM (ky, kx) [px, from pixel (0, 0)] of the mean pattern, in one pass."""
-    sums = map_patterns(data, moments_kernel(data, None), 3,
-                        memory_budget=memory_budget, progress=progress, desc="beam centre")
+    """COM (ky, kx) [px, from pixel (0, 0)] of the mean pattern, in one pass (within
+    ``memory_budget``, as in :func:`com`)."""
+    sums = map_patterns(data, moments_kernel(data, None), 3, progress=progress,
+                        desc="beam centre")
     return _mean_com(sums, data.pattern_shape)
 
 
@@ -291,6 +293,7 @@ def _resolve_rotation(rotation: Any, flip: Any, data: Dataset4D, com_y: np.ndarr
     return 0.0, bool(flip), "none" if not flip else "user", None
 
 
+@takes_budget
 def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float | None = None,
         reference: str = "mean", units: str = "px", rotation: float | str | None = None,
         flip: bool | None = None, memory_budget: Any = None, progress: bool | None = None
@@ -341,11 +344,11 @@ def com(data: Any, *, mask: Any = None, mask_units: str = "px", threshold: float
     center = ds.calibration.detector_center
     center_source = "calibration"
     if mask is not None and not isinstance(mask, np.ndarray) and center is None:
-        center = mean_pattern_center(ds, memory_budget, progress)
+        center = mean_pattern_center(ds, progress=progress)
         center_source = "mean pattern"
     mask_arr = build_mask(mask, ds.pattern_shape, center, ds.calibration, mask_units)
     kernel = moments_kernel(ds, mask_arr, None if threshold is None else float(threshold))
-    sums = map_patterns(ds, kernel, 3, memory_budget=memory_budget, progress=progress, desc="COM")
+    sums = map_patterns(ds, kernel, 3, progress=progress, desc="COM")
     com_abs, empty, outside = absolute_com(sums, ds.pattern_shape)
     bad = empty | outside
     _warn_bad(empty, outside, "COM")

@@ -17,24 +17,21 @@ import dask.array as da
 import numpy as np
 from scipy import linalg
 
-from ..budget import memory_budget
 from ..dataset import Dataset4D
+from ..engine import COPIES_GRAM, as_chunked, fits_budget
 from ..errors import DataError
 from ..progress import DaskProgress
-from ._stream import as_chunked
 
-GRAM_COPIES = 5  # (p, p) matrices alive at once: one per thread, pair sums, the result
-
-
-def fits(n_pixels: int, budget: Any = None) -> bool:
-    """Whether the covariance of ``n_pixels``-pixel patterns fits the memory budget."""
-    return 8 * n_pixels**2 * GRAM_COPIES <= memory_budget(budget)
+def fits(n_pixels: int) -> bool:
+    """Whether the covariance of ``n_pixels``-pixel patterns fits the memory budget
+    (:data:`~symbreak.engine.policy.COPIES_GRAM` float64 matrices)."""
+    return fits_budget(8 * n_pixels**2, COPIES_GRAM)
 
 
-def _flat(ds: Dataset4D, budget: Any) -> da.Array:
+def _flat(ds: Dataset4D) -> da.Array:
     """The patterns as a dask (n, ky*kx) float64 array in chunks of whole scan rows (the
     data's own chunks when they fit: a rechunk would read ahead)."""
-    x = as_chunked(ds, budget).astype(np.float64)
+    x = as_chunked(ds).astype(np.float64)
     if len(x.chunks[1]) > 1:  # scan rows split in columns: join them for the reshape
         x = x.rechunk({1: -1})
     return x.reshape(-1, ds.pattern_shape[0] * ds.pattern_shape[1])
@@ -64,12 +61,12 @@ def _moment_sums(x: da.Array) -> Any:
     return parts[0]
 
 
-def covariance_pca(ds: Dataset4D, n_components: int, budget: Any = None,
-                   progress: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                  np.ndarray]:
+def covariance_pca(ds: Dataset4D, n_components: int, progress: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Components (n, p), mean (p), scores (n_patterns, n) and explained-variance ratio
-    (n) of the flattened patterns, from the covariance matrix (two passes over the data)."""
-    x = _flat(ds, budget)
+    (n) of the flattened patterns, from the covariance matrix (two passes over the data,
+    in chunks within the memory budget in force)."""
+    x = _flat(ds)
     n = x.shape[0]
     shift = np.asarray(x[: min(n, 256)].mean(axis=0).compute())  # limits cancellation
     centred = x - shift

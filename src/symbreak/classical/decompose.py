@@ -21,20 +21,18 @@ import numpy as np
 import xarray as xr
 from sklearn.decomposition import NMF, PCA, IncrementalPCA
 
-from ..budget import memory_budget as _memory_budget
 from ..convert import as_dataset
 from ..dataset import Dataset4D
+from ..engine import (COPIES_IN_MEMORY_DECOMPOSE, active_client, chunk_shape, computed,
+                      fits_budget, lazy_map_patterns, takes_budget)
 from ..errors import DataError, SettingsError
 from ..progress import track
 from ..arrays import file_view, release_pages
-from ..cluster import active_client
 from . import covariance_pca as covariance
-from ._stream import chunk_shape, computed, lazy_map_patterns
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
 METHODS = ("pca", "nmf")
-_IN_MEMORY_COPIES = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +64,16 @@ def _validate(ds: Dataset4D, method: str, n_components: Any) -> None:
         )
 
 
-def _fits_in_memory(ds: Dataset4D, budget: Any) -> bool:
+def _fits_in_memory(ds: Dataset4D) -> bool:
     n = ds.scan_shape[0] * ds.scan_shape[1] * ds.pattern_shape[0] * ds.pattern_shape[1]
-    return n * 8 * _IN_MEMORY_COPIES <= _memory_budget(budget)
+    return fits_budget(n * 8, COPIES_IN_MEMORY_DECOMPOSE)
 
 
-def row_batches(ds: Dataset4D, min_patterns: int, budget: Any) -> list[slice]:
-    """Slices of whole scan rows, each with at least ``min_patterns`` patterns."""
+def row_batches(ds: Dataset4D, min_patterns: int) -> list[slice]:
+    """Slices of whole scan rows (as many as a streaming chunk holds), each with at least
+    ``min_patterns`` patterns."""
     ny, nx = ds.scan_shape
-    rows = max(chunk_shape(ds, budget)[0], -(-min_patterns // nx))
+    rows = max(chunk_shape(ds)[0], -(-min_patterns // nx))
     starts = list(range(0, ny, rows))
     if len(starts) > 1 and (ny - starts[-1]) * nx < min_patterns:
         starts.pop()
@@ -128,13 +127,13 @@ def _fit_in_memory(ds: Dataset4D, method: str, n: int, random_state: int) -> Fit
 
 
 def _fit_incremental(ds: Dataset4D, method: str, n: int, random_state: int, max_iter: int,
-                     budget: Any, progress: Any) -> Fitted:
+                     progress: Any) -> Fitted:
     n_pix = ds.pattern_shape[0] * ds.pattern_shape[1]
-    if method == "pca" and covariance.fits(n_pix, budget):
-        comps, mean, scores, evr = covariance.covariance_pca(ds, n, budget, progress)
+    if method == "pca" and covariance.fits(n_pix):
+        comps, mean, scores, evr = covariance.covariance_pca(ds, n, progress)
         _flip_signs(comps, scores)
         return Fitted(comps, mean, scores, evr, True)
-    batches = row_batches(ds, n, budget)
+    batches = row_batches(ds, n)
     if method == "nmf":
         return _fit_streamed_nmf(ds, batches, n, random_state, max_iter, progress)
     model = IncrementalPCA(n_components=n)
@@ -174,18 +173,20 @@ def _fit_streamed_nmf(ds: Dataset4D, batches: list[slice], n: int, random_state:
 
 def fit(data: Any, method: str = "pca", n_components: int = 10, *,
         incremental: bool | None = None, random_state: int = 0, max_iter: int = 200,
-        memory_budget: Any = None, progress: bool | None = None) -> tuple[Dataset4D, Fitted]:
-    """Fit a decomposition and return the data set and the fitted arrays."""
+        progress: bool | None = None) -> tuple[Dataset4D, Fitted]:
+    """Fit a decomposition and return the data set and the fitted arrays (parameters as
+    in :func:`decompose`; within the memory budget in force)."""
     ds = as_dataset(data)
     _validate(ds, method, n_components)
     if incremental is None:
-        incremental = not _fits_in_memory(ds, memory_budget)
+        incremental = not _fits_in_memory(ds)
     if incremental:
         return ds, _fit_incremental(ds, method, int(n_components), random_state, max_iter,
-                                    memory_budget, progress)
+                                    progress)
     return ds, _fit_in_memory(ds, method, int(n_components), random_state)
 
 
+@takes_budget
 def decompose(data: Any, method: str = "pca", n_components: int = 10, *,
               incremental: bool | None = None, random_state: int = 0, max_iter: int = 200,
               memory_budget: Any = None, progress: bool | None = None) -> xr.Dataset:
@@ -220,8 +221,7 @@ def decompose(data: Any, method: str = "pca", n_components: int = 10, *,
         ``mean`` (ky, kx) and, for PCA, ``explained_variance_ratio`` (component).
     """
     ds, fitted = fit(data, method, n_components, incremental=incremental,
-                     random_state=random_state, max_iter=max_iter, memory_budget=memory_budget,
-                     progress=progress)
+                     random_state=random_state, max_iter=max_iter, progress=progress)
     ny, nx = ds.scan_shape
     ky, kx = ds.pattern_shape
     n = fitted.components.shape[0]
@@ -248,6 +248,7 @@ def _reconstruct(block: np.ndarray, basis: np.ndarray, mean: np.ndarray) -> np.n
     return ((x @ basis.T) @ basis + mean).reshape(a, b, ky, kx)
 
 
+@takes_budget
 def pca_denoise(data: Any, n_components: int = 20, keep: int | Sequence[int] = 13, *,
                 incremental: bool | None = None, random_state: int = 0,
                 memory_budget: Any = None, progress: bool | None = None) -> Dataset4D:
@@ -269,7 +270,7 @@ def pca_denoise(data: Any, n_components: int = 20, keep: int | Sequence[int] = 1
         float32, lazy (dask), same calibration, with a provenance step.
     """
     ds, fitted = fit(data, "pca", n_components, incremental=incremental,
-                     random_state=random_state, memory_budget=memory_budget, progress=progress)
+                     random_state=random_state, progress=progress)
     indices = list(range(keep)) if isinstance(keep, (int, np.integer)) else list(keep)
     if not indices or any(not 0 <= int(i) < n_components for i in indices):
         raise SettingsError(
@@ -279,6 +280,6 @@ def pca_denoise(data: Any, n_components: int = 20, keep: int | Sequence[int] = 1
     basis = fitted.components[indices].astype(np.float32)
     mean = np.asarray(fitted.mean, dtype=np.float32)
     lazy = lazy_map_patterns(ds, functools.partial(_reconstruct, basis=basis, mean=mean),
-                             dtype=np.float32, memory_budget=memory_budget)
+                             dtype=np.float32)
     return ds.replace(array=lazy, step={"step": "pca_denoise", "n_components": n_components,
                                         "keep": [int(i) for i in indices]})

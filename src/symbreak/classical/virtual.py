@@ -17,8 +17,8 @@ import xarray as xr
 
 from ..convert import as_dataset
 from ..dataset import Dataset4D
+from ..engine import map_patterns, takes_budget
 from ..errors import SettingsError
-from ._stream import map_patterns
 from .com import exact_columns, kernel_dtype, mean_pattern_center, moments_kernel, pattern_sums
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
@@ -35,7 +35,7 @@ def default_detectors(semiangle: float | None) -> dict[str, tuple[float, float]]
     return {"bf": (0.0, a), "abf": (a / 2, a), "adf": (a, 3 * a), "haadf": (3 * a, np.inf)}
 
 
-def _resolve_center(ds: Dataset4D, center: Any, memory_budget: Any, progress: Any
+def _resolve_center(ds: Dataset4D, center: Any, progress: Any
                     ) -> tuple[tuple[float, float], str]:
     if center is not None:
         try:
@@ -45,19 +45,19 @@ def _resolve_center(ds: Dataset4D, center: Any, memory_budget: Any, progress: An
         return (cy, cx), "user"
     if ds.calibration.detector_center is not None:
         return ds.calibration.detector_center, "calibration"
-    return mean_pattern_center(ds, memory_budget, progress), "mean pattern"
+    return mean_pattern_center(ds, progress=progress), "mean pattern"
 
 
 def _resolve_shifts(ds: Dataset4D, shifts: Any, center: tuple[float, float],
-                    memory_budget: Any, progress: Any) -> np.ndarray | None:
+                    progress: Any) -> np.ndarray | None:
     """Per-pattern (dy, dx) [px] of the detector centre, or None."""
     if shifts is None:
         return None
     if isinstance(shifts, str):
         if shifts != "com":
             raise SettingsError(f"shifts must be None, 'com' or an array, got {shifts!r}")
-        sums = map_patterns(ds, moments_kernel(ds, None), 3,
-                            memory_budget=memory_budget, progress=progress, desc="beam shifts")
+        sums = map_patterns(ds, moments_kernel(ds, None), 3, progress=progress,
+                            desc="beam shifts")
         ky, kx = ds.pattern_shape
         with np.errstate(invalid="ignore", divide="ignore"):
             dy = sums[..., 2] / sums[..., 0] + (ky - 1) / 2 - center[0]
@@ -91,6 +91,7 @@ def shifted_ring_sums(block: np.ndarray, shifts: np.ndarray, center: tuple[float
     return out
 
 
+@takes_budget
 def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
                    units: str = "mrad", center: Any = None, shifts: Any = None,
                    memory_budget: Any = None, progress: bool | None = None) -> xr.Dataset:
@@ -132,8 +133,8 @@ def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
     for name, spec in detectors.items():
         build_mask(spec, ds.pattern_shape, (0.0, 0.0), ds.calibration, units, f"detector {name!r}")
     center, center_source = ((0.0, 0.0), "") if not radial else _resolve_center(
-        ds, center, memory_budget, progress)
-    shift_arr = _resolve_shifts(ds, shifts, center, memory_budget, progress)
+        ds, center, progress)
+    shift_arr = _resolve_shifts(ds, shifts, center, progress)
     names = list(detectors)
     if shift_arr is None:
         masks = [build_mask(detectors[n], ds.pattern_shape, center, ds.calibration, units)
@@ -147,8 +148,8 @@ def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
         rings = np.array([[float(v) for v in detectors[n]] for n in names])
         kernel = functools.partial(shifted_ring_sums, center=center, rings=rings,
                                    sampling=sampling)
-    sums = map_patterns(ds, kernel, len(names), extra=shift_arr, memory_budget=memory_budget,
-                        progress=progress, desc="virtual images")
+    sums = map_patterns(ds, kernel, len(names), extra=shift_arr, progress=progress,
+                        desc="virtual images")
     return _images_dataset(ds, names, detectors, sums, units, center, center_source, shifts)
 
 
@@ -170,6 +171,7 @@ def _images_dataset(ds: Dataset4D, names: list[str], detectors: Mapping[str, Any
     return xr.Dataset(variables, coords=axis_coords(ds, SCAN_DIMS), attrs=attrs)
 
 
+@takes_budget
 def virtual_image(data: Any, inner: float | None = None, outer: float | None = None, *,
                   units: str = "mrad", center: Any = None, shifts: Any = None,
                   mask: np.ndarray | None = None, memory_budget: Any = None,
@@ -185,5 +187,5 @@ def virtual_image(data: Any, inner: float | None = None, outer: float | None = N
     else:
         spec = (inner, outer)
     images = virtual_images(data, {"virtual": spec}, units=units, center=center, shifts=shifts,
-                            memory_budget=memory_budget, progress=progress)
+                            progress=progress)
     return images["virtual"].assign_attrs(images.attrs)

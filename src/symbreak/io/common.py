@@ -11,12 +11,9 @@ import h5py
 import numpy as np
 
 from ..arrays import H5Dataset, ReleasingMemmap
-from ..budget import memory_budget, scan_chunks
+from ..engine import COPIES_READ, MAX_READ_CHUNK_BYTES, scan_chunks
 from ..errors import DataError, FormatError
 from ..jsonable import dumps, jsonable, loads  # noqa: F401  (used as common.*)
-
-MAX_CHUNK_BYTES = 16 * 2**20
-
 
 def existing_path(path: str | os.PathLike) -> Path:
     """The path as :class:`Path`; a clear error if it does not exist."""
@@ -71,9 +68,11 @@ def reshape_stack(array: Any, scan_shape: tuple[int, int] | None, path: Path) ->
 
 
 def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
-    """Whole-pattern chunks of at most :data:`MAX_CHUNK_BYTES` that fit the memory budget."""
-    budget = min(memory_budget(), 8 * MAX_CHUNK_BYTES)
-    return scan_chunks(shape, itemsize, budget, copies=8.0)
+    """Whole-pattern chunks of at most
+    :data:`~symbreak.engine.policy.MAX_READ_CHUNK_BYTES` [bytes] of which
+    :data:`~symbreak.engine.policy.COPIES_READ` fit the memory budget."""
+    return scan_chunks(shape, itemsize, copies=COPIES_READ,
+                       max_chunk_bytes=MAX_READ_CHUNK_BYTES)
 
 
 def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..budget import memory_budget
 from ..dataset import Dataset4D
+from ..engine import COPIES_DECOMPRESSED, fits_budget
 from ..errors import CalibrationError, FormatError
 from . import common
 from .axes import calibration_from_axes
@@ -101,7 +101,7 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
     with archive.open("data.npy") as member:
         shape, fortran, dtype = read_header(member, path)
     needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if needed > memory_budget():
+    if not fits_budget(needed, COPIES_DECOMPRESSED):
         raise FormatError(f"{path}: data.npy is compressed inside the archive and its "
                           f"{needed:,} bytes exceed the memory budget; re-zip it stored "
                           "(zip -0) or raise SYMBREAK_MEMORY_BUDGET")

@@ -26,7 +26,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..cluster import active_client
+from ..engine.cluster import active_client
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..jsonable import jsonable
@@ -100,7 +100,7 @@ def _write_chunk(target: Any, number: int, region: tuple[slice, ...], block: np.
 
 def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
                     progress: bool | None) -> None:
-    from ..cluster import active_client
+    from ..engine.cluster import active_client
 
     chunk_shape = tuple(int(c) for c in target.chunks)
     array = lazy_array(data.array, chunk_shape)

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import h5py
 
-from ..budget import memory_budget
+from ..engine import COPIES_DECOMPRESSED, budget_bytes, fits_budget
 from ..errors import FormatError
 
 MAX_ZIP_MEMBERS = 1_000_000
@@ -50,14 +50,13 @@ def check_zip(archive: zipfile.ZipFile, path: Path) -> None:
             raise FormatError(f"{path}: zip member name {info.filename!r} points outside the "
                               "archive (absolute path or '..'); refusing the file: ask its "
                               "author for a clean copy")
-    limit = memory_budget()
     total = sum(i.file_size for i in infos)
     biggest = max(infos, key=lambda i: i.file_size, default=None)
     if biggest is not None and biggest.compress_type != zipfile.ZIP_STORED \
-            and biggest.file_size > limit:
+            and not fits_budget(biggest.file_size, COPIES_DECOMPRESSED):
         raise FormatError(f"{path}: zip member {biggest.filename!r} declares "
                           f"{biggest.file_size:,} bytes uncompressed, more than the memory "
-                          f"budget ({limit:,} bytes); refusing it as a zip bomb (re-zip the "
+                          f"budget ({budget_bytes():,} bytes); refusing it as a zip bomb (re-zip the "
                           "data stored, zip -0, or raise SYMBREAK_MEMORY_BUDGET)")
     compressed = sum(i.compress_size for i in infos)
     if total > PLAUSIBLE_BYTES and total > MAX_ZIP_RATIO * max(compressed, 1):

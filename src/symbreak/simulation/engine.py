@@ -11,12 +11,10 @@ import abtem
 import dask.array as da
 import numpy as np
 
-from ..budget import memory_budget
+from ..engine import COPIES_MULTISLICE, items_within
 from ..errors import SettingsError
 from .geometry import Plan
 from .settings import Settings
-
-WAVE_COPIES = 12  # working copies of one batch of waves during multislice + detection
 
 
 def potential(plan: Plan, s: Settings) -> abtem.Potential:
@@ -60,12 +58,12 @@ def grid_scan(plan: Plan) -> abtem.GridScan:
 
 
 def max_batch(plan: Plan, s: Settings) -> int:
-    """Probes per dask chunk: a batch of waves times its working copies fits a quarter of
-    the memory budget per thread (2 threads here), at most 256."""
+    """Probes per dask chunk: a batch of complex64 waves (one per frozen-phonon
+    configuration) times its working copies fits the memory budget
+    (:data:`~symbreak.engine.policy.COPIES_MULTISLICE`), at most 256."""
     wave = 8 * plan.gpts[0] * plan.gpts[1]
     configs = max(1, s.phonons)
-    per = memory_budget() // (4 * WAVE_COPIES * wave * configs)
-    return int(max(1, min(256, per)))
+    return int(min(256, items_within(wave * configs, COPIES_MULTISLICE)))
 
 
 def check_cutoff(pr: abtem.Probe, plan: Plan, s: Settings) -> None:

@@ -14,8 +14,7 @@ import dask.array as da
 import numpy as np
 import torch
 
-from ..budget import memory_budget, scan_chunks
-from ..cluster import active_client
+from ..engine import COPIES_ENCODE, active_client, scan_chunks
 from ..progress import DaskProgress
 from .loss import mean_from_output
 from .model import Architecture, RotationalVAEModule
@@ -104,7 +103,7 @@ def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> 
     (each with one PyTorch thread). Returns (n, n_out) in scan order.
     """
     shape4 = tuple(array.shape) if array.ndim == 4 else (array.shape[0], 1, *array.shape[1:])
-    chunks = scan_chunks(shape4, 4, memory_budget(), copies=8.0)
+    chunks = scan_chunks(shape4, 4, copies=COPIES_ENCODE)
     if isinstance(array, da.Array):
         x = array if array.ndim == 4 else array[:, None]
         x = x.rechunk(chunks)

@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from ..budget import memory_budget, scan_chunks
+from ..engine import COPIES_WRITE, scan_chunks
 from ..errors import DataError
 from ..progress import DaskProgress
 
@@ -28,7 +28,7 @@ def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr
                         f"shape {x.shape}")
     x = x.astype(np.float32)
     shape4 = x.shape if x.ndim == 4 else (x.shape[0], 1, *x.shape[1:])
-    rows = scan_chunks(shape4, 4, memory_budget(), copies=8.0)[0]
+    rows = scan_chunks(shape4, 4, copies=COPIES_WRITE)[0]
     chunks = (rows, *x.shape[1:])
     x = x.rechunk(chunks)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -6,7 +6,7 @@ with chunks from the memory budget, so every input runs through the same ``map_b
 call and gives the same numbers. Chunks run in a few threads (numpy releases the GIL),
 each with single-threaded BLAS: the kernels are memory bound and nested BLAS threads
 only fight over the cores. When a dask.distributed client is active
-(:func:`symbreak.cluster.use_cluster`), the chunks run on its workers instead, sized to
+(:func:`symbreak.engine.use_cluster`), the chunks run on its workers instead, sized to
 the workers' memory limit; memory maps reach the workers as file descriptions, arrays in
 memory as blocks scattered once.
 """
@@ -16,21 +16,26 @@ from __future__ import annotations
 import collections
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..arrays import NoCopyView, file_view, release_pages
-from ..budget import memory_budget as _memory_budget
-from ..budget import scan_chunks
-from ..cluster import active_client, scatter_array, worker_resources
-from ..dataset import Dataset4D
 from ..progress import DaskProgress
+from . import budget as _budget
+from . import policy as _policy
+from .cluster import active_client, scatter_array, worker_resources
+
+if TYPE_CHECKING:  # symbreak.dataset imports the engine
+    from ..dataset import Dataset4D
 
 Kernel = Callable[..., np.ndarray]
 MAX_WORKERS = 4
+"""Most local threads that run chunks at once (the kernels are memory bound)."""
+BLOCKS_AHEAD_EXTRA = 1
+""":func:`computed` on a cluster: blocks computed ahead beyond one per worker thread."""
 _THREADPOOLS: list[ThreadpoolController] = []
 
 
@@ -46,22 +51,24 @@ def n_workers() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
-def chunk_shape(data: Dataset4D, budget: str | float | None
-                ) -> tuple[int, int, int, int]:
-    """Scan chunk shape such that every worker's raw chunk plus its float32 copy fit
-    (with a dask.distributed client: in the smaller of the budget and a worker's memory)."""
+def chunk_shape(data: Dataset4D) -> tuple[int, int, int, int]:
+    """Scan chunk shape (rows, cols, ky, kx) for a streaming kernel: every thread's raw
+    chunk plus its float32 copy fit (:func:`~symbreak.engine.policy.kernel_copies`) in
+    the budget, or with a dask.distributed client in the smaller of the budget and a
+    worker's memory."""
     itemsize = max(data.dtype.itemsize, 4)
-    total, threads = _memory_budget(budget), n_workers()
+    total, threads = _budget.budget_bytes(), n_workers()
     client = active_client()
     if client is not None:
         worker_memory, threads = worker_resources(client)
         total = total if worker_memory is None else min(total, worker_memory)
-    return scan_chunks(data.shape, itemsize, total, copies=2.0 * threads + 2)
+    copies = _policy.kernel_copies(threads)
+    return _policy.chunks_within(data.shape, itemsize, total, copies)
 
 
-def as_chunked(data: Dataset4D, budget: str | float | None) -> da.Array:
+def as_chunked(data: Dataset4D) -> da.Array:
     """The data as dask with whole patterns per chunk and chunks within the budget."""
-    chunks = chunk_shape(data, budget)
+    chunks = chunk_shape(data)
     if data.is_lazy:
         if _within(data.array.chunks, chunks):
             return data.array  # a rechunk would read ahead and hold several source chunks
@@ -81,15 +88,14 @@ def _within(current: tuple[tuple[int, ...], ...], target: tuple[int, int, int, i
 
 
 def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
-                 extra: np.ndarray | None = None,
-                 memory_budget: str | float | None = None, progress: bool | None = None,
+                 extra: np.ndarray | None = None, progress: bool | None = None,
                  desc: str = "") -> np.ndarray:
     """Apply ``kernel`` to every scan chunk; returns (scan_y, scan_x, n_out).
 
     With ``extra`` (an array (scan_y, scan_x, ...) of per-pattern values) the kernel is
-    called as ``kernel(block, extra[rows, cols])``.
+    called as ``kernel(block, extra[rows, cols])``. Chunks come from :func:`chunk_shape`.
     """
-    arr = as_chunked(data, memory_budget)
+    arr = as_chunked(data)
     # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
     out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
                          chunks=arr.chunks[:2] + ((1,), (n_out,)))
@@ -113,17 +119,17 @@ def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
     return result[:, :, None, :]
 
 
-def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type,
-                      memory_budget: str | float | None = None) -> da.Array:
-    """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk."""
-    return as_chunked(data, memory_budget).map_blocks(kernel, dtype=dtype)
+def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type) -> da.Array:
+    """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk
+    (chunk shapes chosen now, from the budget in force)."""
+    return as_chunked(data).map_blocks(kernel, dtype=dtype)
 
 
 def computed(blocks: Iterable[Any]) -> Iterator[np.ndarray]:
     """The blocks (dask or numpy arrays) as numpy arrays, in order.
 
-    With a dask.distributed client the workers compute a few blocks ahead (one more than
-    their threads), so that the caller's work on one block overlaps the reading of the
+    With a dask.distributed client the workers compute a few blocks ahead (their threads
+    plus :data:`BLOCKS_AHEAD_EXTRA`), so that the caller's work on one block overlaps the reading of the
     next while at most that many blocks wait in the workers' memory; without one, each
     block is computed here when it is needed.
     """
@@ -132,7 +138,7 @@ def computed(blocks: Iterable[Any]) -> Iterator[np.ndarray]:
         for block in blocks:
             yield block.compute() if isinstance(block, da.Array) else np.asarray(block)
         return
-    ahead = sum(client.nthreads().values()) + 1
+    ahead = sum(client.nthreads().values()) + BLOCKS_AHEAD_EXTRA
     source = iter(blocks)
     pending: collections.deque = collections.deque()
     for block in source:

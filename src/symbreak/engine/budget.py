@@ -1,0 +1,177 @@
+"""The memory budget: the one place that reads it.
+
+The budget is, in this order, the innermost :func:`budget_scope`, ``$SYMBREAK_MEMORY_BUDGET``
+or :data:`DEFAULT_FRACTION` of the available memory. Stages never read it themselves: they
+ask :mod:`symbreak.engine.policy` for chunk shapes and in-memory decisions, stating how
+many working copies of a chunk they hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import inspect
+import os
+from typing import Any, Callable, Iterator, TypeVar
+
+from ..errors import SettingsError
+
+DEFAULT_FRACTION = 0.25
+"""Budget when none is given: this fraction of the available memory."""
+ENV_VAR = "SYMBREAK_MEMORY_BUDGET"
+_SCOPE: contextvars.ContextVar[str | int | float | None] = contextvars.ContextVar(
+    "symbreak_memory_budget", default=None)
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``, or the cgroup limit if smaller)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            avail = min(avail, int(text))
+    return int(avail)
+
+
+def parse_size(value: str | int | float) -> int:
+    """Parse ``"4GB"``, ``"512 MiB"``, ``"0.5"`` (fraction of available memory) or bytes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    else:
+        text = str(value).strip().upper().replace(" ", "")
+        i = len(text)
+        while i and not (text[i - 1].isdigit() or text[i - 1] == "."):
+            i -= 1
+        try:
+            number = float(text[:i])
+        except ValueError:
+            raise SettingsError(
+                f"cannot read memory size {value!r}; write e.g. '4GB', '512MiB' or 0.25 "
+                "(a fraction of available memory)"
+            ) from None
+        unit = text[i:].removesuffix("B").removesuffix("I")
+    factors = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    if unit not in factors:
+        raise SettingsError(f"unknown unit in memory size {value!r}; use KB, MB, GB or TB")
+    if number <= 0:
+        raise SettingsError(f"memory size must be positive, got {value!r}")
+    if unit == "" and number <= 1:
+        return int(number * available_memory())
+    return int(number * factors[unit])
+
+
+def budget_bytes() -> int:
+    """The memory budget [bytes]: the innermost :func:`budget_scope`, else
+    ``$SYMBREAK_MEMORY_BUDGET``, else :data:`DEFAULT_FRACTION` of the available memory.
+
+    The only reader of the budget; everything else goes through the engine."""
+    budget = _SCOPE.get()
+    if budget is None:
+        budget = os.environ.get(ENV_VAR, DEFAULT_FRACTION)
+    return parse_size(budget)
+
+
+@contextlib.contextmanager
+def budget_scope(budget: str | int | float | None) -> Iterator[int]:
+    """Inside the block :func:`budget_bytes` returns ``budget`` [bytes, or the forms of
+    :func:`parse_size`]; None keeps the current budget.
+
+    The value is also exported as ``$SYMBREAK_MEMORY_BUDGET`` (in bytes) so that worker
+    processes started inside the block (DataLoader, dask) honour it too, and glibc is told
+    to return freed chunk buffers (:func:`limit_heap_growth`).
+
+    Yields
+    ------
+    int
+        The budget in force inside the block [bytes].
+    """
+    limit_heap_growth()
+    if budget is None:
+        yield budget_bytes()
+        return
+    value = parse_size(budget)
+    token = _SCOPE.set(value)
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(value)
+    try:
+        yield value
+    finally:
+        _SCOPE.reset(token)
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_budget(func: F) -> F:
+    """Decorate a user-facing function with a ``memory_budget=`` parameter: the call runs
+    inside that budget (None: the current one), so nothing below it passes the value on.
+
+    Unlike :func:`budget_scope` it sets the budget for this thread only (no environment
+    variable, which other threads share) and leaves glibc's heap settings alone."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        budget = signature.bind_partial(*args, **kwargs).arguments.get("memory_budget")
+        if budget is None:
+            return func(*args, **kwargs)
+        token = _SCOPE.set(parse_size(budget))
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _SCOPE.reset(token)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_HEAP_LIMITED: list[bool] = []
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+MMAP_THRESHOLD = 1 * 2**20
+TRIM_THRESHOLD = 64 * 2**10
+
+
+def limit_heap_growth() -> bool:
+    """Make glibc give freed chunk buffers back to the OS at once.
+
+    glibc raises its mmap threshold to 32 MiB after the first large block is freed; from
+    then on every chunk buffer is carved from the heap of the thread that made it and
+    stays resident after it is freed, so a pass over a file with a few worker threads
+    grows the resident set by hundreds of MiB beyond the budget. A fixed 1 MiB threshold
+    (``mallopt``, as dask.distributed does for its workers through ``MALLOC_*`` variables)
+    maps every chunk buffer separately and unmaps it when freed. Linux/glibc only; returns
+    whether it applied. Child processes started later inherit it through the environment.
+    """
+    if _HEAP_LIMITED:
+        return _HEAP_LIMITED[0]
+    applied = False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        applied = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        applied = False
+    if applied:
+        os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+        os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(TRIM_THRESHOLD))
+    _HEAP_LIMITED.append(applied)
+    return applied
