@@ -123,9 +123,9 @@ def test_report_has_every_section_with_images(run):
     text = page.read_text()
     sections = re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S)
     ids = [s for s, _ in sections]
-    assert ids == ["summary", "mean-pattern", "virtual-images", "com", "pca", "rrvae",
+    assert ids == ["fit-quality", "summary", "mean-pattern", "virtual-images", "com", "pca", "rrvae",
                    "manifold", "training", "settings"]
-    for anchor, body in sections[1:-1]:
+    for anchor, body in sections[2:-1]:
         images = re.findall(r'src="data:image/png;base64,([^"]+)"', body)
         assert len(images) == 1, anchor
         assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .. import preprocess as pp
-from ..budget import budget_scope
+from ..engine import budget_scope
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..sanitize import check_input, check_shape
@@ -113,7 +113,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
 def _cluster(scheduler: str | None, workers: int | None) -> Any:
     if scheduler is None and workers is None:
         return contextlib.nullcontext()
-    from ..cluster import use_cluster  # imports dask.distributed only when asked
+    from ..engine import use_cluster
     return use_cluster(scheduler=scheduler, workers=workers)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..budget import IN_MEMORY_SHARE, memory_budget
+from ..engine import fits_in_memory
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..io import load
@@ -58,11 +58,6 @@ def array_checksum(data: Dataset4D) -> str:
 def checksum(data: Dataset4D, path: Path | None) -> str:
     """sha256 of the input file(s), or of the array bytes for in-memory input."""
     return file_checksum(path) if path is not None else array_checksum(data)
-
-
-def fits_in_memory(nbytes: int) -> bool:
-    """True when ``nbytes`` fit the share of the memory budget a stage may hold."""
-    return nbytes <= memory_budget() // IN_MEMORY_SHARE
 
 
 def in_memory(data: Dataset4D, progress: bool | None = None) -> Dataset4D:

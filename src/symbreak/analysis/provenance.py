@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from .. import __version__
-from ..budget import memory_budget
+from ..engine import budget_bytes
 from ..dataset import Dataset4D
 from ..jsonable import jsonable
 from ..progress import enabled
@@ -100,6 +100,6 @@ def results_attrs(data: Dataset4D, X: Dataset4D, settings: AnalyzeSettings, sour
         "truth_attrs": _dumps(truth_attrs),
         "timings": json.dumps(dict(timer.timings)),
         "peak_memory_mib": json.dumps(dict(timer.memory)),
-        "memory_budget_mib": round(memory_budget() / 2**20, 1),
+        "memory_budget_mib": round(budget_bytes() / 2**20, 1),
         "input_checks": _dumps(checks),
     }

@@ -23,11 +23,11 @@ from ..classical.com import com as center_of_mass
 from ..classical.decompose import decompose
 from ..classical.virtual import virtual_images
 from ..dataset import Dataset4D
+from ..engine import fits_in_memory
 from ..errors import SettingsError
 from ..settings import AnalyzeSettings
 from ..vae import RotationalVAE, has_checkpoint, stage_patterns
 from . import schema as S
-from .inputs import fits_in_memory
 
 PREPROCESSED = "preprocessed.zarr"
 
