@@ -63,11 +63,11 @@ def _metavar(name: str, spec: Setting) -> str | None:
 
 def _help(spec: Setting, default: Any) -> str:
     text = spec.describe()
-    if default is not None and spec.kind is not bool:
+    if spec.kind is bool and default is not None:
+        text += f" (default: {'on' if default else 'off'})"
+    elif default is not None:
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         text += f" (default: {shown})"
-    elif spec.kind is bool:
-        text += f" (default: {'on' if default else 'off'})"
     return text.replace("%", "%%")
 
 

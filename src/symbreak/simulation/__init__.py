@@ -91,8 +91,8 @@ def simulate(
     if out is not None:
         check_output(Path(out).expanduser(), overwrite)
     elif resume:
-        raise SettingsError("resume=True continues writing an output: give out=PATH.zarr "
-                            "(--out), the output of the interrupted run")
+        raise SettingsError("resume=True continues writing an output: give out=PATH.zarr, "
+                            "the output of the interrupted run")
     settings, geometry = plan(system_or_preset, seed=seed, **options)
     array = measurement(geometry, settings)
     if settings.dose is not None:
