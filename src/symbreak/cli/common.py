@@ -32,9 +32,9 @@ def input_spec(args: argparse.Namespace) -> InputSpec:
 
 def add_output_options(parser: argparse.ArgumentParser, *, help: str,
                        metavar: str | None = None, required: bool = True,
-                       what: str = "an existing output") -> None:
-    """``--out`` and ``--overwrite``."""
-    parser.add_argument("--out", required=required, metavar=metavar, help=help)
+                       what: str = "an existing output", short: tuple[str, ...] = ()) -> None:
+    """``--out`` (and ``short`` aliases such as ``-o``) and ``--overwrite``."""
+    parser.add_argument("--out", *short, required=required, metavar=metavar, help=help)
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 

@@ -72,13 +72,15 @@ def _help(spec: Setting, default: Any) -> str:
 
 
 def add_settings_options(parser: Any, cls: type, *, title: str | None = None,
-                         skip: tuple[str, ...] = ()) -> Any:
-    """One option per described field of ``cls``; every argparse default is None
-    (not given). Returns the argument group (or ``parser`` without ``title``)."""
+                         skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+                         ) -> Any:
+    """One option per described field of ``cls`` (or of the fields named in ``only``);
+    every argparse default is None (not given). Returns the argument group (or
+    ``parser`` without ``title``)."""
     group = parser.add_argument_group(title) if title else parser
     root = parser
     for field, spec in settings_fields(cls):
-        if not spec.cli or field.name in skip:
+        if not spec.cli or field.name in skip or (only is not None and field.name not in only):
             continue
         flag = flag_of(field.name, spec)
         help_text = _help(spec, field.default)
