@@ -92,8 +92,11 @@ class Setting:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         noun = {int: "an integer", float: "a finite number", bool: "true or false",
                 str: "text"}[self.kind]
+        above = self.above
+        if above == 0 and self.kind in (int, float):
+            noun, above = ("a positive integer" if self.kind is int else "a positive number"), None
         bounds = [f"{op} {_num(v)}" for op, v in ((">=", self.minimum), ("<=", self.maximum),
-                                                   (">", self.above), ("<", self.below))
+                                                   (">", above), ("<", self.below))
                   if v is not None]
         text = noun + (" " + " and ".join(bounds) if bounds else "")
         if self.length is not None:

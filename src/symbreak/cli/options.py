@@ -104,6 +104,8 @@ def read_option(flag: str, spec: Setting, text: Any) -> Any:
     if isinstance(text, str):
         try:
             value = _from_text(spec, text)
+        except SettingsError:
+            raise
         except ValueError:
             raise SettingsError(f"{flag} must be {spec.allowed()}, got {text!r}") from None
     else:

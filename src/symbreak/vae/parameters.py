@@ -34,7 +34,7 @@ STREAMING = {"auto": "auto", "on": True, "off": False}
 
 
 def _early_stopping(name: str, value: Any) -> Any:
-    if value in ("auto", None, False):
+    if value is None or value is False or value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SettingsError(f"{name} must be 'auto', off (None) or an integer >= 1 "
