@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     spec = input_spec(args)
     check_output(args.out, args.overwrite)
+    data = load_patterns(spec)
     model = RotationalVAE.load(args.model, **given(args, VAEParameters))
-    latents = model.transform(load_patterns(spec))
+    latents = model.transform(data)
     latents.attrs["model_path"] = str(args.model)
     with atomic_output(args.out, overwrite=args.overwrite) as tmp:
         latents.to_zarr(tmp, mode="w")
