@@ -1,8 +1,8 @@
 """The ``symbreak`` command. Thin: parses arguments, calls the API, shows progress.
 
-Each sub-command lives in its own module ``symbreak.cli.<name>`` exposing ``SUMMARY``
-(one line for ``symbreak --help``), ``DESCRIPTION``, ``add_arguments(parser)`` and
-``run(args) -> exit status``. Options of settings are generated from the settings
+Each sub-command lives in its own module ``symbreak.cli.<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> exit status``; its docstring is its help
+(first line: ``usage``: summary for ``symbreak --help``; the rest: the description). Options of settings are generated from the settings
 dataclasses (:mod:`symbreak.cli.options`), the input options from
 :class:`~symbreak.io.spec.InputSpec` (:mod:`symbreak.cli.common`). Heavy libraries are
 imported inside ``run`` so that ``symbreak --help`` stays instant. Error messages are
@@ -42,10 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(f"symbreak.cli.{name}") is None:
             continue
         module = importlib.import_module(f"symbreak.cli.{name}")
-        command = sub.add_parser(name, help=module.SUMMARY, description=module.DESCRIPTION)
+        summary, description = describe(module.__doc__)
+        command = sub.add_parser(name, help=summary, description=description)
         module.add_arguments(command)
         command.set_defaults(func=module.run, parser=command)
     return parser
+
+
+def describe(doc: str) -> tuple[str, str]:
+    """(summary, description) of a command from its module docstring."""
+    first, _, rest = doc.strip().partition("\n\n")
+    summary = " ".join(first.split()).split("``: ", 1)[-1].rstrip(".")
+    return summary, " ".join(rest.split())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,10 @@
-"""``symbreak analyze DATA --out DIR``: every map and the HTML report in one command."""
+"""``symbreak analyze DATA --out DIR``: virtual images, COM, PCA and the rrVAE, with an
+HTML report.
+
+Analyse a 4D-STEM file: virtual images, COM maps, PCA and the rotationally invariant
+VAE. Writes DIR/results.zarr, DIR/model/, DIR/settings.toml and DIR/report.html. Options
+override --config, which overrides the defaults.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,6 @@ from typing import Any
 
 from ..settings import SECTIONS
 from .options import add_settings_options, given
-
-SUMMARY = "virtual images, COM, PCA and the rrVAE, with an HTML report"
-DESCRIPTION = ("Analyse a 4D-STEM file: virtual images, COM maps, PCA and the rotationally "
-               "invariant VAE. Writes DIR/results.zarr, DIR/model/, DIR/settings.toml and "
-               "DIR/report.html. Options override --config, which overrides the defaults.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

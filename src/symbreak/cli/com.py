@@ -1,18 +1,17 @@
-"""``symbreak com DATA --out PATH.zarr``: centre of mass (DPC) maps with scan rotation."""
+"""``symbreak com DATA --out PATH.zarr``: centre of mass (COM/DPC) of every pattern, with
+scan-rotation calibration.
+
+Centre of mass of every diffraction pattern (com_x, com_y, magnitude, angle) measured
+from the mean pattern's COM, a calibrated centre or a fitted descan plane; optional mask
+and threshold; scan rotation/flip given or found by minimum curl; optional derived maps
+(divergence, curl, iCOM, electric field). Conventions: docs/classical.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ._classical import add_data_options
-
-
-SUMMARY = "centre of mass (COM/DPC) of every pattern, with scan-rotation calibration"
-DESCRIPTION = ("Centre of mass of every diffraction pattern (com_x, com_y, magnitude, "
-        "angle) measured from the mean pattern's COM, a calibrated centre or a fitted "
-        "descan plane; optional mask and threshold; scan rotation/flip given or found by "
-        "minimum curl; optional derived maps (divergence, curl, iCOM, electric field). "
-        "Conventions: docs/classical.md.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,16 +1,13 @@
-"""``symbreak convert IN OUT``: re-save data as zarr or EMD HDF5, optionally cropped and
-binned, streaming chunk by chunk with a progress bar."""
+"""``symbreak convert IN OUT``: convert a data file to zarr or EMD HDF5 (crop, bin, rechunk).
+
+Convert any file symbreak reads to zarr (.zarr, default) or EMD 1.0 HDF5 (.h5/.emd,
+readable by py4DSTEM), streaming chunk by chunk. Crops apply before binning.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-
-SUMMARY = "convert a data file to zarr or EMD HDF5 (crop, bin, rechunk)"
-DESCRIPTION = ("Convert any file symbreak reads to zarr (.zarr, default) or EMD 1.0 HDF5 "
-               "(.h5/.emd, readable by py4DSTEM), streaming chunk by chunk. Crops apply "
-               "before binning.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

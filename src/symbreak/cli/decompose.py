@@ -1,14 +1,13 @@
-"""``symbreak decompose DATA --out PATH.zarr --method pca -n 10``: PCA / NMF of the patterns."""
+"""``symbreak decompose DATA --out PATH.zarr --method pca -n 10``: PCA or NMF of the
+patterns (scores maps, component patterns).
+
+PCA (mean subtracted) or NMF of the diffraction patterns; in memory when the data fit
+the memory budget, else incremental PCA / streamed NMF that never hold the data set.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-
-SUMMARY = "PCA or NMF of the patterns (scores maps, component patterns)"
-DESCRIPTION = ("PCA (mean subtracted) or NMF of the diffraction patterns; in memory when "
-        "the data fit the memory budget, else incremental PCA / streamed NMF that never hold "
-        "the data set.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

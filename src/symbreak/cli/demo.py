@@ -1,4 +1,8 @@
-"""``symbreak demo``: simulate graphene with a vacancy, analyse it, write the report."""
+"""``symbreak demo``: simulate graphene with a vacancy, analyse it, show the report.
+
+Simulate the graphene-vacancy preset with abTEM, run symbreak analyze on it and print
+where the HTML report is (a few minutes on a laptop CPU).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,6 @@ from typing import Any
 
 PRESET = "graphene-vacancy"
 VAE_SECONDS = 100.0  # keeps `symbreak demo` within a few minutes on a 2-core laptop
-
-
-SUMMARY = "simulate graphene with a vacancy, analyse it, show the report"
-DESCRIPTION = ("Simulate the graphene-vacancy preset with abTEM, run symbreak analyze on it "
-               "and print where the HTML report is (a few minutes on a laptop CPU).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

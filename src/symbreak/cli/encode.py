@@ -1,13 +1,13 @@
-"""``symbreak encode DATA --model MODEL_DIR --out PATH.zarr``: latent maps of a data set."""
+"""``symbreak encode DATA --model MODEL_DIR --out PATH.zarr``: latent angle / content maps
+from a trained rotationally invariant VAE.
+
+Encode preprocessed patterns with a model written by `symbreak train` and save the
+latent maps (angle, content, sds, reconstruction error) as zarr.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-
-SUMMARY = "latent angle / content maps from a trained rotationally invariant VAE"
-DESCRIPTION = ("Encode preprocessed patterns with a model written by `symbreak train` and "
-               "save the latent maps (angle, content, sds, reconstruction error) as zarr.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

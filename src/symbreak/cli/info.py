@@ -1,15 +1,14 @@
-"""``symbreak info PATH``: what a 4D-STEM file holds, without reading its data."""
+"""``symbreak info PATH``: show shape, dtype, chunks, calibration and metadata of a data file.
+
+Describe a 4D-STEM file (any format symbreak reads) without reading its data: format,
+shape, dtype, size, chunks, calibration with units and sources, metadata, provenance and
+ground truth.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-
-
-SUMMARY = "show shape, dtype, chunks, calibration and metadata of a data file"
-DESCRIPTION = ("Describe a 4D-STEM file (any format symbreak reads) without reading its data: "
-               "format, shape, dtype, size, chunks, calibration with units and sources, "
-               "metadata, provenance and ground truth.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,10 @@
-"""``symbreak reproduce SET...``: the paper's analyses on simulated sets, with numbers
-against ground truth (markdown, CSV and JSON tables)."""
+"""``symbreak reproduce SET...``: the paper's analyses on simulated sets, scored against
+ground truth.
+
+Simulate each set, run symbreak analyze on it, and write a table of numbers against the
+simulation's ground truth: rrVAE angle vs COM angle (circular correlation), defect and
+Zn/S-site ROC-AUC of each map.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,6 @@ import argparse
 from typing import Any
 
 SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
-
-
-SUMMARY = "the paper's analyses on simulated sets, scored against ground truth"
-DESCRIPTION = ("Simulate each set, run symbreak analyze on it, and write a table of numbers "
-               "against the simulation's ground truth: rrVAE angle vs COM angle (circular "
-               "correlation), defect and Zn/S-site ROC-AUC of each map.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

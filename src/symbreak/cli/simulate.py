@@ -1,14 +1,14 @@
-"""``symbreak simulate``: 4D-STEM reference data with abTEM, written streaming to a file."""
+"""``symbreak simulate``: simulate 4D-STEM data (graphene, ZnS, a structure file) with abTEM.
+
+Simulate a 4D-STEM data set with abTEM and save it with calibration and ground truth.
+SYSTEM_OR_PRESET is a preset (see --list), graphene, zns, or a structure file ASE can
+read. Options override the preset's values.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-
-SUMMARY = "simulate 4D-STEM data (graphene, ZnS, a structure file) with abTEM"
-DESCRIPTION = ("Simulate a 4D-STEM data set with abTEM and save it with calibration and "
-               "ground truth. SYSTEM_OR_PRESET is a preset (see --list), graphene, zns, or a "
-               "structure file ASE can read. Options override the preset's values.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,8 @@
-"""``symbreak train DATA --out MODEL_DIR``: fit a rotationally invariant VAE.
+"""``symbreak train DATA --out MODEL_DIR``: train a rotationally invariant VAE on
+preprocessed patterns.
+
+Fit symbreak.RotationalVAE to preprocessed diffraction patterns (a 4D-STEM file or a
+.npy stack (n, ky, kx)) and save it as model.safetensors + config.json. See docs/vae.md.
 
 Under ``torchrun --nproc_per_node N -m symbreak train ...`` (or ``torchrun --no-python
 symbreak train ...``) the N processes train one model with DistributedDataParallel and only
@@ -10,12 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
-
-
-SUMMARY = "train a rotationally invariant VAE on preprocessed patterns"
-DESCRIPTION = ("Fit symbreak.RotationalVAE to preprocessed diffraction patterns (a 4D-STEM "
-               "file or a .npy stack (n, ky, kx)) and save it as model.safetensors + "
-               "config.json. See docs/vae.md.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,14 +1,14 @@
-"""``symbreak virtual DATA --out PATH.zarr --detector bf:0:32 ...``: virtual detector images."""
+"""``symbreak virtual DATA --out PATH.zarr --detector bf:0:32 ...``: virtual bright-field /
+ABF / ADF / HAADF images in one pass.
+
+Virtual detector images: annuli inner <= r < outer around the detector centre
+(calibrated, given, or the COM of the mean pattern), all computed in one pass over the
+data. Without --detector: BF, ABF, ADF, HAADF from the semiangle.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-
-SUMMARY = "virtual bright-field / ABF / ADF / HAADF images in one pass"
-DESCRIPTION = ("Virtual detector images: annuli inner <= r < outer around the detector "
-        "centre (calibrated, given, or the COM of the mean pattern), all computed in one "
-        "pass over the data. Without --detector: BF, ABF, ADF, HAADF from the semiangle.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
