@@ -211,6 +211,33 @@ class AnalyzeSettings:
         }
         return dataclasses.replace(self, **changes)
 
+    def with_data_defaults(self, data: Any, mean: Any) -> "AnalyzeSettings":
+        """A copy with the settings left to the data filled in.
+
+        The crop comes from the bright-field disk of the ``mean`` pattern; the detectors
+        from the convergence semi-angle, in mrad when the detector of ``data`` (a
+        :class:`~symbreak.dataset.Dataset4D`) is calibrated, else in px: bright field
+        (0, alpha), annular dark field (1.5 alpha, 3 alpha) capped at the detector edge.
+        """
+        from . import preprocess as pp
+
+        cal = data.calibration
+        options: dict[str, Any] = {}
+        if self.preprocess.crop is None:
+            options["crop"] = pp.default_crop(mean, cal)
+        det = self.detectors
+        units = det.detector_units or ("mrad" if cal.angular_sampling is not None else "px")
+        options["detector_units"] = units
+        if det.bf is None or det.adf is None:
+            alpha, edge = _disk_and_edge(data, mean, units)
+            if det.bf is None:
+                options["bf"] = (0.0, round(alpha, 4))
+            if det.adf is None:
+                outer = max(min(3 * alpha, edge), 1.1 * alpha)
+                options["adf"] = (round(min(1.5 * alpha, (alpha + outer) / 2), 4),
+                                  round(outer, 4))
+        return self.replace(**options)
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "AnalyzeSettings":
         """Build from a sectioned (``{"vae": {"epochs": 5}}``) or flat mapping."""
@@ -274,6 +301,22 @@ class AnalyzeSettings:
                 else:
                     lines.append(f"{name} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
+
+
+def _disk_and_edge(data: Any, mean: Any, units: str) -> tuple[float, float]:
+    """Bright-field disk radius and the largest full circle on the detector, in ``units``."""
+    import numpy as np
+
+    from . import preprocess as pp
+
+    cal = data.calibration
+    cy, cx = cal.detector_center or pp.pattern_center(mean)
+    ky, kx = data.pattern_shape
+    edge_px = min(cy, cx, ky - 1 - cy, kx - 1 - cx)
+    scale = float(np.mean(cal.angular_sampling)) if units == "mrad" else 1.0
+    if units == "mrad" and cal.semiangle is not None:
+        return cal.semiangle, edge_px * scale
+    return pp.disk_radius(mean, cal) * scale, edge_px * scale
 
 
 def _toml_value(value: Any) -> str:

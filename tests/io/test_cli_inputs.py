@@ -129,3 +129,16 @@ def test_train_shares_the_memory_budget_option():
                         if "--memory-budget" in a.option_strings)
              for name in ("train", "analyze", "com", "convert")}
     assert len(set(helps.values())) == 1
+
+
+def test_load_takes_an_input_spec(stack):
+    spec = InputSpec(stack, format="npy", scan_shape=(4, 3),
+                     calibration=CalibrationOverrides(energy=60e3, scan_step=0.5))
+    data = symbreak.io.load(spec)
+    assert data.shape == (4, 3, 8, 8)
+    assert data.calibration.energy == 60e3 and data.calibration.scan_step == (0.5, 0.5)
+    np.testing.assert_array_equal(data.to_numpy()[1, 2], np.load(stack)[5])
+    assert symbreak.io.load(spec, scan_shape=(3, 4), energy=80e3).shape == (3, 4, 8, 8)
+    assert spec.load(energy=80e3).calibration.energy == 80e3
+    with pytest.raises(Exception, match="scan_shape must be 2 values"):
+        InputSpec(stack, scan_shape=(4, 3, 1))

@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module ``symbreak.cli.<name>`` exposing
 ``add_arguments(parser)`` and ``run(args) -> exit status``; its docstring is its help
-(first line: ``usage``: summary for ``symbreak --help``; the rest: the description). Options of settings are generated from the settings
-dataclasses (:mod:`symbreak.cli.options`), the input options from
+(first line: ``usage``: summary for ``symbreak --help``; the rest: the description).
+Options of settings are generated from the settings dataclasses
+(:mod:`symbreak.cli.options`), the input options from
 :class:`~symbreak.io.spec.InputSpec` (:mod:`symbreak.cli.common`). Heavy libraries are
 imported inside ``run`` so that ``symbreak --help`` stays instant. Error messages are
 written in API words (``overwrite=True``) and shown in command-line words

@@ -82,12 +82,8 @@ def load(
         symbreak wrote) ground truth.
     """
     if isinstance(path, InputSpec):
-        spec = path
-        return load(spec.path, dataset=dataset if dataset is not None else spec.dataset,
-                    format=format or spec.format, chunks=chunks,
-                    scan_shape=scan_shape if scan_shape is not None else spec.scan_shape,
-                    allow_external=allow_external or spec.allow_external,
-                    **{**spec.calibration.given(), **calibration})
+        return _load_spec(path, dataset=dataset, format=format, chunks=chunks,
+                          scan_shape=scan_shape, allow_external=allow_external, **calibration)
     path = existing_path(path)
     fmt = format_for(path, format)
     if path.is_dir() and fmt.name not in ("zarr", "zspy"):
@@ -100,6 +96,16 @@ def load(
         step["dataset"] = dataset
     data = data.replace(step=step)
     return data.with_calibration(source="user", **calibration)
+
+
+def _load_spec(spec: InputSpec, *, dataset: str | None, format: str | None, chunks: Any,
+               scan_shape: Any, allow_external: bool, **calibration: Any) -> Dataset4D:
+    """:func:`load` of an :class:`InputSpec`; keywords given to load take precedence."""
+    return load(spec.path, dataset=dataset if dataset is not None else spec.dataset,
+                format=format or spec.format, chunks=chunks,
+                scan_shape=scan_shape if scan_shape is not None else spec.scan_shape,
+                allow_external=allow_external or spec.allow_external,
+                **{**spec.calibration.given(), **calibration})
 
 
 def save(

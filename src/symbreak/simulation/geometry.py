@@ -128,7 +128,8 @@ def make_plan(s: SimulationSettings) -> Plan:
     )
 
 
-def _scan_geometry(s: SimulationSettings, cell) -> tuple[tuple[int, int], tuple[float, float], tuple]:
+def _scan_geometry(s: SimulationSettings, cell
+                   ) -> tuple[tuple[int, int], tuple[float, float], tuple]:
     """Probe grid shape, step [Å] and the extent [Å] the supercell must hold (from 0)."""
     if s.scan_region == "cell":
         shape = s.scan_shape if s.scan_step is None else tuple(

@@ -29,7 +29,8 @@ def plan(system_or_preset: str | os.PathLike = "graphene-vacancy", **options: An
          ) -> tuple[SimulationSettings, Plan]:
     """Validate options and fix the geometry without computing anything.
 
-    Returns the validated :class:`SimulationSettings` and the :class:`~symbreak.simulation.plan.Plan`
+    Returns the validated :class:`SimulationSettings` and the
+    :class:`~symbreak.simulation.geometry.Plan`
     (supercell, probe positions, grids); raises SettingsError on bad input.
     """
     settings = simulation_settings(system_or_preset, options)
