@@ -123,13 +123,19 @@ def test_choices_and_bounds_are_enforced_on_the_command_line(tmp_path, capsys):
 
 
 def test_tuple_options_take_comma_or_separate_values():
-    assert join_spaced(["--bf", "0", "30", "x.npy"], {"--bf": 2}) == ["--bf", "0,30", "x.npy"]
-    assert join_spaced(["--bf", "0,30", "x.npy"], {"--bf": 2}) == ["--bf", "0,30", "x.npy"]
+    assert join_spaced(["--bf", "0", "30", "x.npy"], {"--bf": 2}) == ["--bf=0,30", "x.npy"]
+    assert join_spaced(["--bf", "0,30", "x.npy"], {"--bf": 2}) == ["--bf=0,30", "x.npy"]
+    assert join_spaced(["--c", "-1.5", "2e1"], {"--c": 2}) == ["--c=-1.5,2e1"]
     assert join_spaced(["--scan-shape", "4", "x.raw"], {"--scan-shape": 2}) == [
-        "--scan-shape", "4", "x.raw"]
+        "--scan-shape=4", "x.raw"]  # one value: refused later as not a pair
     parser = _option_actions("analyze")
     a = parser.parse_args(["x.npy", "--out", "o", "--bf", "0", "30", "--adf", "40,80"])
     assert given(a, SECTIONS["detectors"]) == {"bf": (0.0, 30.0), "adf": (40.0, 80.0)}
+    sim = _option_actions("simulate")
+    for argv in (["--defect-site", "-1.5", "2", "graphene"], ["--defect-site", "-1.5,2", "graphene"],
+                 ["--defect-site=-1.5,2", "graphene"]):
+        a = sim.parse_args(argv)
+        assert given(a, SimulationSettings) == {"defect_site": (-1.5, 2.0)} and a.system == "graphene"
 
 
 def test_one_default_per_setting():

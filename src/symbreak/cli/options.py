@@ -15,7 +15,9 @@ from typing import Any
 from ..errors import SettingsError
 from ..options import Setting, settings_fields
 
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?inf$", re.IGNORECASE)
+_NUM = r"\s*[-+]?(?:\d+\.?\d*|\.\d+|inf)(?:[eE][-+]?\d+)?\s*"
+_NUMBER = re.compile(f"^{_NUM}$", re.IGNORECASE)
+_NUMBERS = re.compile(f"^{_NUM}(?:,{_NUM})*$", re.IGNORECASE)
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,18 +33,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def join_spaced(argv: list[str], spaced: dict[str, int]) -> list[str]:
-    """``--scan-shape 4 3`` -> ``--scan-shape 4,3`` for the options in ``spaced``
-    (flag -> number of values); ``--scan-shape 4,3`` is left as it is."""
+    """``--scan-shape 4 3`` -> ``--scan-shape=4,3`` for the options in ``spaced`` (flag ->
+    number of values); ``--scan-shape 4,3`` stays one value. Joined with ``=`` so that
+    negative numbers (``--defect-site -1.5 2``) are not taken for options."""
     out: list[str] = []
     i = 0
     while i < len(argv):
-        out.append(argv[i])
         n = spaced.get(argv[i], 0)
         values = argv[i + 1:i + 1 + n]
         if n > 1 and len(values) == n and all(_NUMBER.match(v) for v in values):
-            out.append(",".join(values))
-            i += n
-        i += 1
+            out.append(f"{argv[i]}={','.join(values)}")
+            i += n + 1
+        elif n and i + 1 < len(argv) and _NUMBERS.match(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
     return out
 
 
