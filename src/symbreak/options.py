@@ -90,6 +90,9 @@ class Setting:
         """The allowed values in words, e.g. ``"an integer >= 1"``."""
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.check is not None and self.metavar:
+            *first, last = self.metavar.split("|")
+            return f"{', '.join(first)} or {last}" if first else last
         noun = {int: "an integer", float: "a finite number", bool: "true or false",
                 str: "text"}[self.kind]
         above = self.above

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..errors import SettingsError
-from ..options import Setting, settings_fields
+from ..options import Setting, check_value, settings_fields
 
 _NUM = r"\s*[-+]?(?:\d+\.?\d*|\.\d+|inf)(?:[eE][-+]?\d+)?\s*"
 _NUMBER = re.compile(f"^{_NUM}$", re.IGNORECASE)
@@ -85,7 +85,6 @@ def add_settings_options(parser: Any, cls: type, *, title: str | None = None,
     every argparse default is None (not given). Returns the argument group (or
     ``parser`` without ``title``)."""
     group = parser.add_argument_group(title) if title else parser
-    root = parser
     for field, spec in settings_fields(cls):
         if not spec.cli or field.name in skip or (only is not None and field.name not in only):
             continue
@@ -98,16 +97,14 @@ def add_settings_options(parser: Any, cls: type, *, title: str | None = None,
         group.add_argument(flag, dest=field.name, default=None, help=help_text,
                            metavar=_metavar(field.name, spec))
         if spec.length:
-            if not hasattr(root, "spaced"):
-                root.spaced = {}
-            root.spaced[flag] = spec.length
+            if not hasattr(parser, "spaced"):
+                parser.spaced = {}
+            parser.spaced[flag] = spec.length
     return group
 
 
 def read_option(flag: str, spec: Setting, text: Any) -> Any:
     """The value of option ``flag`` from its command-line text, checked by ``spec``."""
-    from ..options import check_value
-
     if isinstance(text, str):
         try:
             value = _from_text(spec, text)

@@ -43,7 +43,8 @@ def _early_stopping(name: str, value: Any) -> Any:
 
 
 def _parse_early_stopping(text: str) -> Any:
-    return {"auto": "auto", "off": None}.get(text.lower(), None if text == "" else int(text))
+    words = {"auto": "auto", "off": None}
+    return words[text.lower()] if text.lower() in words else int(text)
 
 
 def _streaming(name: str, value: Any) -> Any:
@@ -102,7 +103,7 @@ class VAEParameters:
     validation_fraction: float = setting(0.15, help="share of patterns held out for "
                                          "validation", above=0.0, below=1.0)
     early_stopping: Any = setting("auto", check=_early_stopping, parse=_parse_early_stopping,
-                                  metavar="auto|off|N",
+                                  optional=True, metavar="auto|off|N",
                                   help="stop after N epochs without a better validation "
                                   "loss (auto: the recipe's)")
     max_time: float | None = setting(None, kind=float, above=0.0, unit="s",
