@@ -88,11 +88,20 @@ def simulate(
     elif resume:
         raise SettingsError("resume=True continues writing an output: give out=PATH.zarr, "
                             "the output of the interrupted run")
-    settings, geometry = plan(system_or_preset, seed=seed, **options)
+    data = _dataset(*plan(system_or_preset, seed=seed, **options))
+    if out is None:
+        return data
+    path = write_output(data, out, overwrite=overwrite, resume=resume, progress=progress,
+                        what="simulate")
+    return load(path)
+
+
+def _dataset(settings: SimulationSettings, geometry: Plan) -> Dataset4D:
+    """The lazy measurement (with Poisson noise when a dose is given) and its records."""
     array = engine.measurement(geometry, settings)
     if settings.dose is not None:
         array = add_poisson_noise(array, settings.dose, geometry.scan_step, settings.seed)
-    data = Dataset4D(
+    return Dataset4D(
         array=array,
         calibration=_calibration(geometry, settings),
         metadata=_metadata(geometry, settings),
@@ -100,11 +109,6 @@ def simulate(
                      "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},),
         ground_truth=ground_truth(geometry),
     )
-    if out is None:
-        return data
-    path = write_output(data, out, overwrite=overwrite, resume=resume, progress=progress,
-                        what="simulate")
-    return load(path)
 
 
 def _calibration(geometry: Plan, s: SimulationSettings) -> Calibration:
