@@ -29,7 +29,7 @@ from symbreak.calibration import FIELD_UNITS, Calibration, electron_wavelength
 from symbreak.errors import CalibrationError, FormatError, SettingsError, SymbreakError
 from symbreak.io import load, save
 from symbreak.io.axes import calibration_from_axes
-from symbreak.io.overrides import parse_angle, parse_energy, parse_pair
+from symbreak.quantities import parse_angle, parse_energy, parse_pair
 
 settings.register_profile(
     "fuzz-calibration-default",

@@ -11,93 +11,60 @@ installed)::
     epochs = 50
 
 ``None`` means "derive from the data": the crop from the bright-field disk, the
-detector ranges from the convergence semi-angle. :meth:`AnalyzeSettings.resolve` fills
-those in, and the resolved settings are what ``analyze`` writes to ``settings.toml``.
+detector ranges from the convergence semi-angle; ``analyze`` fills those in and writes
+the settings it used to ``settings.toml``. Every field carries its help text, unit and
+bounds (:func:`symbreak.options.setting`); ``symbreak analyze`` builds its options from
+them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import SettingsError
+from .options import borrow, check_fields, defaults, setting
+from .vae.parameters import VAEParameters
 
 # The paper crops 256 px patterns to 78 px around a bright-field disk of ~67 px diameter.
 CROP_PER_DISK_DIAMETER = 78 / 67.4
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingsError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise SettingsError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _range(name: str, value: Any) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        inner, outer = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"{name} must be an (inner, outer) pair of angles, got {value!r}; e.g. {name} = [0, 30]"
-        ) from None
-    if not (0 <= inner < outer and math.isfinite(outer)):
+def _check_range(name: str, value: tuple[float, float] | None) -> None:
+    if value is not None and not value[0] < value[1]:
         raise SettingsError(f"{name} needs 0 <= inner < outer, got {value!r}")
-    return (inner, outer)
 
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessSettings:
     """How patterns are prepared for PCA and the rrVAE (the paper's recipe by default).
 
-    Parameters
-    ----------
-    crop
-        Side of the square window [px] cut around the centre of mass of the mean
-        pattern; ``None`` derives it from the bright-field disk (1.16 x its diameter,
-        the paper's 78 px for a 67 px disk), capped at the pattern size.
-    bin
-        Integer binning factor applied after cropping (mean of ``bin x bin`` pixels).
-    resize
-        Side [px] to resample each pattern to (bicubic) after binning; ``None``: off.
-    subtract_mean
-        Subtract the mean pattern.
-    normalize
-        Min-max normalise the whole stack to [0, 1].
-    denoise
-        PCA denoising: project on ``denoise_components`` components and keep the first
-        ``denoise_keep`` (the paper's experimental recipe: 20 and 13).
+    ``crop`` ``None`` derives the window from the bright-field disk (1.16 x its diameter,
+    the paper's 78 px for a 67 px disk), capped at the pattern size. ``denoise`` projects
+    on ``denoise_components`` PCA components and keeps the first ``denoise_keep`` (the
+    paper's experimental recipe: 20 and 13).
     """
 
-    crop: int | None = None
-    bin: int = 1
-    resize: int | None = None
-    subtract_mean: bool = True
-    normalize: bool = True
-    denoise: bool = False
-    denoise_components: int = 20
-    denoise_keep: int = 13
+    crop: int | None = setting(None, kind=int, minimum=2, unit="px",
+                               help="side of the window cut around the mean pattern's "
+                               "centre (default: 1.16 x the bright-field disk diameter)")
+    bin: int = setting(1, minimum=1, help="bin the detector by this integer factor (after "
+                       "cropping)")
+    resize: int | None = setting(None, kind=int, minimum=2, unit="px",
+                                 help="resample patterns to this side (bicubic; default: off)")
+    subtract_mean: bool = setting(True, help="subtract the mean pattern")
+    normalize: bool = setting(True, help="min-max normalise the stack to [0, 1]")
+    denoise: bool = setting(False, help="PCA denoising before the rrVAE (the paper's "
+                            "experimental recipe)")
+    denoise_components: int = setting(20, minimum=1,
+                                      help="PCA components fitted for denoising")
+    denoise_keep: int = setting(13, minimum=1, help="leading components kept when denoising")
 
     def __post_init__(self) -> None:
-        if self.crop is not None:
-            _int("crop", self.crop, 2)
-        _int("bin", self.bin, 1)
-        if self.resize is not None:
-            _int("resize", self.resize, 2)
-        for name in ("subtract_mean", "normalize", "denoise"):
-            _bool(name, getattr(self, name))
-        _int("denoise_components", self.denoise_components, 1)
-        _int("denoise_keep", self.denoise_keep, 1)
+        check_fields(self)
         if self.denoise_keep > self.denoise_components:
             raise SettingsError(
                 f"denoise_keep ({self.denoise_keep}) cannot exceed denoise_components "
@@ -127,17 +94,20 @@ class DetectorSettings:
     (0, alpha), annular dark field (1.5 alpha, 3 alpha) capped at the detector edge.
     """
 
-    bf: tuple[float, float] | None = None
-    adf: tuple[float, float] | None = None
-    detector_units: str | None = None
+    bf: tuple[float, float] | None = setting(
+        None, kind=float, length=2, minimum=0.0, metavar="INNER,OUTER",
+        help="bright-field detector (default: 0, semi-angle)")
+    adf: tuple[float, float] | None = setting(
+        None, kind=float, length=2, minimum=0.0, metavar="INNER,OUTER",
+        help="annular dark-field detector (default: 1.5, 3 x semi-angle)")
+    detector_units: str | None = setting(None, kind=str, choices=("mrad", "px"),
+                                         help="units of bf and adf (default: mrad when the "
+                                         "detector is calibrated, else px)")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bf", _range("bf", self.bf))
-        object.__setattr__(self, "adf", _range("adf", self.adf))
-        if self.detector_units not in (None, "mrad", "px"):
-            raise SettingsError(
-                f"detector_units must be 'mrad' or 'px', got {self.detector_units!r}"
-            )
+        check_fields(self)
+        _check_range("bf", self.bf)
+        _check_range("adf", self.adf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,73 +117,48 @@ class COMSettings:
     pixels below ``com_threshold`` [counts] count as 0 (0 ignores negative values left by
     dark subtraction); None uses every pixel as it is."""
 
-    com_reference: str = "mean"
-    com_threshold: float | None = None
+    com_reference: str = setting("mean", choices=("mean", "center"),
+                                 help="COM measured from the mean pattern's COM (mean) or "
+                                 "the detector centre (center)")
+    com_threshold: float | None = setting(None, kind=float, unit="counts",
+                                          help="pixels below this value count as 0 in the "
+                                          "COM (0 ignores negative values)")
 
     def __post_init__(self) -> None:
-        if self.com_reference not in ("mean", "center"):
-            raise SettingsError(
-                f"com_reference must be 'mean' or 'center', got {self.com_reference!r}"
-            )
-        t = self.com_threshold
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
-                              or not math.isfinite(t)):
-            raise SettingsError(f"com_threshold must be a finite number (pixels below it "
-                                f"count as 0), got {t!r}")
+        check_fields(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class PCASettings:
     """PCA of the preprocessed patterns with ``pca_components`` components."""
 
-    pca_components: int = 6
+    pca_components: int = setting(6, minimum=1, help="number of PCA components")
 
     def __post_init__(self) -> None:
-        _int("pca_components", self.pca_components, 1)
+        check_fields(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class VAESettings:
-    """The rotationally invariant VAE.
+    """The rotationally invariant VAE of the analysis.
 
-    Parameters
-    ----------
-    latent_dim
-        Number of content latents (the angle latent comes on top).
-    recipe
-        ``"default"`` (fast) or ``"paper"`` (Adam 1e-4, batch 20, as published).
-    epochs
-        Training epochs; ``None`` uses the recipe's default.
-    seed
-        Random seed of the split, the initialisation and the sampling.
-    manifold_size
-        Side of the decoded manifold grid (the paper shows 9 x 9).
-    max_time
-        Stop training after this many seconds [s] (checked between epochs); ``None``: no
-        limit. Makes the result depend on the machine's speed: use it for demos.
+    ``latent_dim``, ``recipe``, ``epochs``, ``seed`` and ``max_time`` are the
+    :class:`~symbreak.vae.parameters.VAEParameters` of the same names (``seed`` is
+    ``random_state``): same defaults, help and bounds. ``max_time`` makes the result
+    depend on the machine's speed: use it for demos.
     """
 
-    latent_dim: int = 2
-    recipe: str = "default"
-    epochs: int | None = None
-    seed: int = 0
-    manifold_size: int = 9
-    max_time: float | None = None
+    latent_dim: int = borrow(VAEParameters, "latent_dim", help="number of rrVAE content "
+                             "latents")
+    recipe: str = borrow(VAEParameters, "recipe")
+    epochs: int | None = borrow(VAEParameters, "epochs")
+    seed: int = borrow(VAEParameters, "random_state", flag=None)
+    manifold_size: int = setting(9, minimum=2, help="side of the decoded manifold grid "
+                                 "(the paper shows 9 x 9)")
+    max_time: float | None = borrow(VAEParameters, "max_time")
 
     def __post_init__(self) -> None:
-        _int("latent_dim", self.latent_dim, 1)
-        if self.recipe not in ("default", "paper"):
-            raise SettingsError(f"recipe must be 'default' or 'paper', got {self.recipe!r}")
-        if self.epochs is not None:
-            _int("epochs", self.epochs, 1)
-        _int("seed", self.seed, 0)
-        _int("manifold_size", self.manifold_size, 2)
-        if self.max_time is not None:
-            if isinstance(self.max_time, bool) or not isinstance(self.max_time, (int, float)) \
-                    or not self.max_time > 0:
-                raise SettingsError(f"max_time must be a positive number of seconds, got "
-                                    f"{self.max_time!r}")
-            object.__setattr__(self, "max_time", float(self.max_time))
+        check_fields(self)
 
 
 SECTIONS: dict[str, type] = {
@@ -229,9 +174,7 @@ OPTION_SECTION = {
     for field in dataclasses.fields(cls)
 }
 
-_DEFAULTS = {
-    field.name: field.default for cls in SECTIONS.values() for field in dataclasses.fields(cls)
-}
+_DEFAULTS = {name: value for cls in SECTIONS.values() for name, value in defaults(cls).items()}
 
 
 @dataclasses.dataclass(frozen=True)

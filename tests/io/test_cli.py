@@ -10,7 +10,7 @@ import pytest
 
 from symbreak.cli import main
 from symbreak.io import load
-from symbreak.io.overrides import parse_angle, parse_energy
+from symbreak.quantities import parse_angle, parse_energy
 from symbreak.errors import SettingsError
 
 

@@ -281,7 +281,7 @@ def test_cli_follows_external_links_only_with_allow_external(tmp_path, outside):
         f["data"] = h5py.ExternalLink(str(folder / "secret.h5"), "/d")
     base = [sys.executable, "-m", "symbreak", "info", str(path), "--dataset", "data"]
     refused = subprocess.run(base, capture_output=True, text=True)
-    assert refused.returncode == 2 and "allow_external" in refused.stderr
+    assert refused.returncode == 2 and "--allow-external" in refused.stderr
     assert "Traceback" not in refused.stderr
     allowed = subprocess.run(base + ["--allow-external", "--json"], capture_output=True,
                              text=True)

@@ -26,3 +26,28 @@ def test_analyze_npy_file(scan, tmp_path, capsys):
     np.testing.assert_allclose(r["scan_x"].values, 0.5 * np.arange(9))
     assert r["com_x"].attrs["units"] == "px"
     assert "results.zarr" in capsys.readouterr().out
+
+
+def test_analyze_hdf5_with_two_datasets_needs_dataset(scan, tmp_path, capsys):
+    """--dataset (and the other input options) reach load(); the file stays the input:
+    its checksum and path are recorded."""
+    import h5py
+
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        f["first"] = scan.array
+        f["second"] = scan.array[:, :5]
+    out = tmp_path / "out"
+    common = ["--out", str(out), "--epochs", "1", "--manifold-size", "3", "--pca-components",
+              "2", "--crop", "16", "--no-report", "--quiet", "--semiangle", "9",
+              "--angular-sampling", "1.5"]
+    assert main(["analyze", str(path), *common]) == 2
+    err = capsys.readouterr().err
+    assert "several 4-D datasets" in err and "--dataset NAME" in err and "dataset=" not in err
+    assert not out.exists()
+    assert main(["analyze", str(path), "--dataset", "second", *common]) == 0, \
+        capsys.readouterr().err
+    r = xr.open_zarr(out / "results.zarr")
+    assert (r.sizes["scan_y"], r.sizes["scan_x"]) == (8, 5)
+    assert r.attrs["input_checksum"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert r.attrs["input_file"] == str(path.resolve())

@@ -83,3 +83,24 @@ def test_cli_rejects_bad_option_with_one_line(scan, tmp_path, capsys):
                  "--crop", "-3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "crop must be an integer >= 2, got -3" in err[0]
+
+
+def test_with_data_defaults_derives_crop_and_detectors(scan):
+    """with_data_defaults fills in what analyze derives from the data (measured on it by
+    describe):
+    the synthetic disk has a 9 mrad semi-angle at 1.5 mrad/px (6 px) on 24 px patterns
+    centred at 11.5 px."""
+    from symbreak import preprocess as pp
+    from symbreak.analysis.plan import describe, with_data_defaults
+
+    description = describe(scan, pp.mean_pattern(scan))
+    filled = with_data_defaults(AnalyzeSettings(), description)
+    assert filled.preprocess.crop == 14  # 1.16 x 12 px, rounded to even
+    det = filled.detectors
+    assert det.detector_units == "mrad" and det.bf == (0.0, 9.0)
+    # ADF: outer = min(3 x 9, edge 11.5 px x 1.5) = 17.25; inner = min(13.5, mid 13.125)
+    assert det.adf == (13.125, 17.25)
+    given = AnalyzeSettings.from_options(crop=20, bf=(0, 5), detector_units="px")
+    kept = with_data_defaults(given, description)
+    assert (kept.preprocess.crop, kept.detectors.bf) == (20, (0.0, 5.0))
+    assert kept.detectors.adf[1] == pytest.approx(11.5)  # the detector edge in px

@@ -44,13 +44,13 @@ def check_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
         )
     if RESULTS in names and not overwrite:
         raise OutputExistsError(
-            f"{out} already holds finished results; pass overwrite=True (--overwrite) to "
+            f"{out} already holds finished results; pass overwrite=True to "
             "replace them or choose another folder"
         )
     if CHECKPOINTS in names and not (resume or overwrite):
         raise OutputExistsError(
-            f"{out} holds an interrupted analysis; pass resume=True (--resume) to continue "
-            "it or overwrite=True (--overwrite) to start again"
+            f"{out} holds an interrupted analysis; pass resume=True to continue "
+            "it or overwrite=True to start again"
         )
 
 

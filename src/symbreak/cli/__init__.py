@@ -1,9 +1,14 @@
 """The ``symbreak`` command. Thin: parses arguments, calls the API, shows progress.
 
 Each sub-command lives in its own module ``symbreak.cli.<name>`` exposing
-``add_parser(subparsers)``, which registers the command and sets ``func`` to a callable
-taking the parsed arguments and returning an exit status. Heavy libraries are imported
-inside ``func`` so that ``symbreak --help`` stays instant.
+``add_arguments(parser)`` and ``run(args) -> exit status``; its docstring is its help
+(first line: ``usage``: summary for ``symbreak --help``; the rest: the description).
+Options of settings are generated from the settings dataclasses
+(:mod:`symbreak.cli.options`), the input options from
+:class:`~symbreak.io.spec.InputSpec` (:mod:`symbreak.cli.common`). Heavy libraries are
+imported inside ``run`` so that ``symbreak --help`` stays instant. Error messages are
+written in API words (``overwrite=True``) and shown in command-line words
+(``--overwrite``) by :func:`symbreak.cli.words.cli_words`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import traceback
 
 from .. import __version__
 from ..errors import SymbreakError
+from .options import Parser
+from .words import cli_words
 
 COMMANDS = (
     "info", "convert", "simulate", "com", "virtual", "decompose",
@@ -24,7 +31,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symbreak",
         description="Find atomic-scale symmetry breaking in 4D-STEM data: rotationally "
         "invariant VAE, COM/DPC, virtual detectors, PCA/NMF, abTEM simulations.",
@@ -35,8 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         if importlib.util.find_spec(f"symbreak.cli.{name}") is None:
             continue
-        importlib.import_module(f"symbreak.cli.{name}").add_parser(sub)
+        module = importlib.import_module(f"symbreak.cli.{name}")
+        summary, description = describe(module.__doc__)
+        command = sub.add_parser(name, help=summary, description=description)
+        module.add_arguments(command)
+        command.set_defaults(func=module.run, parser=command)
     return parser
+
+
+def describe(doc: str) -> tuple[str, str]:
+    """(summary, description) of a command from its module docstring."""
+    first, _, rest = doc.strip().partition("\n\n")
+    summary = " ".join(first.split()).split("``: ", 1)[-1].rstrip(".")
+    return summary, " ".join(rest.split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except SymbreakError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"symbreak {args.command}: error: {exc}", file=sys.stderr)
+        print(f"symbreak {args.command}: error: {cli_words(str(exc), args.parser)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"symbreak {args.command}: interrupted; nothing was written under the final "

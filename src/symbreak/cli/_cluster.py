@@ -9,6 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 
+def add_memory_option(parser: Any) -> None:
+    """Add ``--memory-budget SIZE``."""
+    parser.add_argument("--memory-budget", metavar="SIZE",
+                        help="memory to use (per worker with a cluster): 4GB, 512MiB or a "
+                        "fraction of available memory (default: $SYMBREAK_MEMORY_BUDGET or "
+                        "0.25)")
+
+
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--scheduler ADDRESS``, ``--workers N`` and ``--memory-budget SIZE``."""
     group = parser.add_argument_group("memory and dask cluster")
@@ -18,9 +26,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                        "ADDRESS (tcp://host:8786, started with `dask scheduler`)")
     where.add_argument("--workers", type=int, metavar="N",
                        help="run the array stages on N local dask worker processes")
-    group.add_argument("--memory-budget", metavar="SIZE",
-                       help="memory to use (per worker with a cluster): 4GB, 512MiB or a "
-                       "fraction of available memory")
+    add_memory_option(group)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,11 @@
-"""``symbreak com DATA --out PATH.zarr``: centre of mass (DPC) maps with scan rotation."""
+"""``symbreak com DATA --out PATH.zarr``: centre of mass (COM/DPC) of every pattern, with
+scan-rotation calibration.
+
+Centre of mass of every diffraction pattern (com_x, com_y, magnitude, angle) measured
+from the mean pattern's COM, a calibrated centre or a fitted descan plane; optional mask
+and threshold; scan rotation/flip given or found by minimum curl; optional derived maps
+(divergence, curl, iCOM, electric field). Conventions: docs/classical.md.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,7 @@ import argparse
 from ._classical import add_data_options
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "com", help="centre of mass (COM/DPC) of every pattern, with scan-rotation calibration",
-        description="Centre of mass of every diffraction pattern (com_x, com_y, magnitude, "
-        "angle) measured from the mean pattern's COM, a calibrated centre or a fitted "
-        "descan plane; optional mask and threshold; scan rotation/flip given or found by "
-        "minimum curl; optional derived maps (divergence, curl, iCOM, electric field). "
-        "Conventions: docs/classical.md.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
     parser.add_argument("--mask", metavar="R|IN,OUT", help="disk radius or annulus radii")
     parser.add_argument("--mask-units", choices=("px", "mrad", "1/A"), default="px")
@@ -30,7 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--derived", action="store_true",
                         help="add divergence, curl and iCOM maps (and the electric field when "
                         "the COM is in mrad or 1/A and the energy is known)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..classical import com, save_results
     from ..classical.fields import curl, divergence, electric_field, icom
-    from ..io.overrides import parse_angle
-    from ._classical import load_data, parse_radii
+    from ..quantities import parse_angle
+    from ._classical import parse_radii
+    from .common import open_input
     from ._cluster import cluster_from_args
 
-    data = load_data(args)
+    data = open_input(args, args.out)
     rotation = args.rotation
     if rotation is not None and rotation != "auto":
         rotation = parse_angle(rotation)

@@ -1,5 +1,8 @@
-"""``symbreak convert IN OUT``: re-save data as zarr or EMD HDF5, optionally cropped and
-binned, streaming chunk by chunk with a progress bar."""
+"""``symbreak convert IN OUT``: convert a data file to zarr or EMD HDF5 (crop, bin, rechunk).
+
+Convert any file symbreak reads to zarr (.zarr, default) or EMD 1.0 HDF5 (.h5/.emd,
+readable by py4DSTEM), streaming chunk by chunk. Crops apply before binning.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,12 @@ import argparse
 from pathlib import Path
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..io.overrides import add_calibration_options, add_input_options
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._cluster import add_cluster_options
+    from .common import add_input_options, add_progress_option
 
-    parser = subparsers.add_parser(
-        "convert", help="convert a data file to zarr or EMD HDF5 (crop, bin, rechunk)",
-        description="Convert any file symbreak reads to zarr (.zarr, default) or EMD 1.0 "
-        "HDF5 (.h5/.emd, readable by py4DSTEM), streaming chunk by chunk. Crops apply "
-        "before binning.")
-    parser.add_argument("input", help="data file or zarr store to read")
+    add_input_options(parser, metavar="INPUT", help="data file or zarr store to read")
     parser.add_argument("output", help="output path: .zarr or .h5/.emd")
-    add_input_options(parser)
     add_cluster_options(parser)
     parser.add_argument("--chunks", metavar="SY,SX,KY,KX",
                         help="output chunk shape (-1 = whole axis); default: whole patterns "
@@ -32,20 +29,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion to .zarr (same input and "
                         "options); the chunks already written are kept")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_calibration_options(parser)
-    parser.set_defaults(func=run)
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import SettingsError
-    from ..io import load
     from ..io.atomic import check_output
     from ..io.ops import bin_detector, crop, parse_crop
-    from ..io.overrides import calibration_overrides, parse_pair
     from ..io.registry import writer_for
     from ..io.stream import write_output
     from ._cluster import cluster_from_args
+    from .common import open_input
 
     writer_for(Path(args.output))
     check_output(args.output, args.overwrite)
@@ -59,16 +53,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise SettingsError(f"cannot read --chunks {args.chunks!r}; write 4 integers "
                                 "SY,SX,KY,KX, e.g. 4,64,256,256") from None
-    scan_shape = tuple(int(v) for v in parse_pair(args.scan_shape)) if args.scan_shape else None
-    data = load(args.input, dataset=args.dataset, format=args.format,
-                allow_external=args.allow_external, scan_shape=scan_shape,
-                **calibration_overrides(args))
+    data = open_input(args)
     if crops:
         data = crop(data, crops.get("scan"), crops.get("detector"))
     data = bin_detector(data, args.bin)
     with cluster_from_args(args):
         out = write_output(data, args.output, chunks=chunks, overwrite=args.overwrite,
-                           resume=args.resume, progress=False if args.no_progress else None,
+                           resume=args.resume, progress=args.progress,
                            what="convert")
     print(f"wrote {out}: shape {data.shape}, dtype {data.dtype}")
     return 0

@@ -1,18 +1,18 @@
-"""``symbreak decompose DATA --out PATH.zarr --method pca -n 10``: PCA / NMF of the patterns."""
+"""``symbreak decompose DATA --out PATH.zarr --method pca -n 10``: PCA or NMF of the
+patterns (scores maps, component patterns).
+
+PCA (mean subtracted) or NMF of the diffraction patterns; in memory when the data fit
+the memory budget, else incremental PCA / streamed NMF that never hold the data set.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._classical import add_data_options
 
-    parser = subparsers.add_parser(
-        "decompose", help="PCA or NMF of the patterns (scores maps, component patterns)",
-        description="PCA (mean subtracted) or NMF of the diffraction patterns; in memory when "
-        "the data fit the memory budget, else incremental PCA / streamed NMF that never hold "
-        "the data set.")
     add_data_options(parser)
     parser.add_argument("--method", choices=("pca", "nmf"), default="pca")
     parser.add_argument("-n", "--n-components", type=int, default=10)
@@ -21,15 +21,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random state")
     parser.add_argument("--max-iter", type=int, default=200,
                         help="most passes over the data for out-of-core NMF")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..classical import decompose, save_results
-    from ._classical import load_data
+    from .common import open_input
     from ._cluster import cluster_from_args
 
-    data = load_data(args)
+    data = open_input(args, args.out)
     with cluster_from_args(args):
         result = decompose(data, args.method, args.n_components, incremental=args.incremental,
                            random_state=args.seed, max_iter=args.max_iter,

@@ -1,4 +1,8 @@
-"""``symbreak demo``: simulate graphene with a vacancy, analyse it, write the report."""
+"""``symbreak demo``: simulate graphene with a vacancy, analyse it, show the report.
+
+Simulate the graphene-vacancy preset with abTEM, run symbreak analyze on it and print
+where the HTML report is (a few minutes on a laptop CPU).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,19 @@ PRESET = "graphene-vacancy"
 VAE_SECONDS = 100.0  # keeps `symbreak demo` within a few minutes on a 2-core laptop
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="simulate graphene with a vacancy, analyse it, show the report",
-        description="Simulate the graphene-vacancy preset with abTEM, run symbreak analyze "
-        "on it and print where the HTML report is (a few minutes on a laptop CPU).",
-    )
-    parser.add_argument("--out", default="symbreak-demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="rrVAE epochs (default: the fast recipe's, stopped after "
-                        f"{VAE_SECONDS:g} s)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..settings import VAESettings
+    from .common import add_output_options
+    from .options import add_settings_options
+
+    add_output_options(parser, help="output folder (default: %(default)s)", required=False,
+                       what="an earlier demo")
+    parser.set_defaults(out="symbreak-demo")
+    add_settings_options(parser, VAESettings, only=("seed", "epochs"))
     parser.add_argument("--max-time", type=float, default=VAE_SECONDS,
-                        help="stop rrVAE training after this many seconds (default %(default)s)")
+                        help="stop rrVAE training after this many seconds [s] (default "
+                        "%(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(func=run)
 
 
 def run_demo(out: str, *, overwrite: bool = False, seed: int = 0, epochs: int | None = None,
@@ -39,8 +40,13 @@ def run_demo(out: str, *, overwrite: bool = False, seed: int = 0, epochs: int | 
 
 
 def run(args: argparse.Namespace) -> int:
-    page = run_demo(args.out, overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
-                    max_time=args.max_time, progress=False if args.quiet else None)
+    from ..settings import VAESettings
+    from .options import given
+
+    options = given(args, VAESettings)
+    page = run_demo(args.out, overwrite=args.overwrite, seed=options.get("seed", 0),
+                    epochs=options.get("epochs"), max_time=args.max_time,
+                    progress=False if args.quiet else None)
     print(f"report: {page}")
     print(f"open it with a browser, e.g. xdg-open {page}")
     return 0

@@ -1,31 +1,40 @@
-"""``symbreak encode DATA --model MODEL_DIR --out PATH.zarr``: latent maps of a data set."""
+"""``symbreak encode DATA --model MODEL_DIR --out PATH.zarr``: latent angle / content maps
+from a trained rotationally invariant VAE.
+
+Encode preprocessed patterns with a model written by `symbreak train` and save the
+latent maps (angle, content, sds, reconstruction error) as zarr.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "encode", help="latent angle / content maps from a trained rotationally invariant VAE",
-        description="Encode preprocessed patterns with a model written by `symbreak train` "
-        "and save the latent maps (angle, content, sds, reconstruction error) as zarr.")
-    p.add_argument("data", help="data file (any format symbreak.load reads, or .npy)")
-    p.add_argument("--model", required=True, help="model folder from `symbreak train`")
-    p.add_argument("--out", required=True, help="output .zarr store")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.set_defaults(func=run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..vae.parameters import VAEParameters
+    from .common import add_input_options, add_output_options
+    from .options import add_settings_options
+
+    add_input_options(parser, help="data file (any format symbreak.load reads, or .npy)")
+    parser.add_argument("--model", required=True, help="model folder from `symbreak train`")
+    add_output_options(parser, help="output .zarr store", what="an existing --out")
+    add_settings_options(parser, VAEParameters, only=("device",))
 
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.cli.train import load_patterns
     from symbreak.io.atomic import atomic_output, check_output
     from symbreak.vae import RotationalVAE
+    from symbreak.vae.parameters import VAEParameters
 
+    from .common import input_spec
+    from .options import given
+
+    spec = input_spec(args)
     check_output(args.out, args.overwrite)
-    model = RotationalVAE.load(args.model, device=args.device)
-    latents = model.transform(load_patterns(args.data))
+    data = load_patterns(spec)
+    model = RotationalVAE.load(args.model, **given(args, VAEParameters))
+    latents = model.transform(data)
     latents.attrs["model_path"] = str(args.model)
     with atomic_output(args.out, overwrite=args.overwrite) as tmp:
         latents.to_zarr(tmp, mode="w")

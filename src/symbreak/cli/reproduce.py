@@ -1,5 +1,10 @@
-"""``symbreak reproduce SET...``: the paper's analyses on simulated sets, with numbers
-against ground truth (markdown, CSV and JSON tables)."""
+"""``symbreak reproduce SET...``: the paper's analyses on simulated sets, scored against
+ground truth.
+
+Simulate each set, run symbreak analyze on it, and write a table of numbers against the
+simulation's ground truth: rrVAE angle vs COM angle (circular correlation), defect and
+Zn/S-site ROC-AUC of each map.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +14,29 @@ from typing import Any
 SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "reproduce", help="the paper's analyses on simulated sets, scored against ground truth",
-        description="Simulate each set, run symbreak analyze on it, and write a table of "
-        "numbers against the simulation's ground truth: rrVAE angle vs COM angle "
-        "(circular correlation), defect and Zn/S-site ROC-AUC of each map.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..settings import VAESettings
+    from .common import add_output_options
+    from .options import add_settings_options
+
     parser.add_argument("sets", nargs="*", default=list(SETS),
                         metavar="SET", help=f"data sets (default: all of {', '.join(SETS)})")
-    parser.add_argument("--out", default="symbreak-reproduce", help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--epochs", type=int, default=None, help="rrVAE epochs per set")
-    parser.add_argument("--recipe", default=None,
-                        help="rrVAE recipe: default (fast) or paper (as published)")
-    parser.add_argument("--max-time", type=float, default=None,
-                        help="stop each rrVAE training after this many seconds")
+    add_output_options(parser, help="output folder", required=False, what="earlier results")
+    parser.set_defaults(out="symbreak-reproduce")
+    add_settings_options(parser, VAESettings, title="rrVAE of every set",
+                         only=("seed", "epochs", "recipe", "max_time"))
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..reproduce import markdown, reproduce
+    from ..settings import VAESettings
+    from .options import given
 
-    rows = reproduce(args.sets or SETS, args.out, seed=args.seed, overwrite=args.overwrite,
-                     progress=False if args.quiet else None, epochs=args.epochs,
-                     max_time=args.max_time, recipe=args.recipe)
+    options = given(args, VAESettings)
+    rows = reproduce(args.sets or SETS, args.out, seed=options.pop("seed", 0),
+                     overwrite=args.overwrite, progress=False if args.quiet else None,
+                     **options)
     print(markdown(rows))
     print(f"tables: {args.out}/reproduce.md, .csv, .json")
     return 0

@@ -1,18 +1,19 @@
-"""``symbreak virtual DATA --out PATH.zarr --detector bf:0:32 ...``: virtual detector images."""
+"""``symbreak virtual DATA --out PATH.zarr --detector bf:0:32 ...``: virtual bright-field /
+ABF / ADF / HAADF images in one pass.
+
+Virtual detector images: annuli inner <= r < outer around the detector centre
+(calibrated, given, or the COM of the mean pattern), all computed in one pass over the
+data. Without --detector: BF, ABF, ADF, HAADF from the semiangle.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._classical import add_data_options
 
-    parser = subparsers.add_parser(
-        "virtual", help="virtual bright-field / ABF / ADF / HAADF images in one pass",
-        description="Virtual detector images: annuli inner <= r < outer around the detector "
-        "centre (calibrated, given, or the COM of the mean pattern), all computed in one "
-        "pass over the data. Without --detector: BF, ABF, ADF, HAADF from the semiangle.")
     add_data_options(parser)
     parser.add_argument("--detector", action="append", metavar="NAME:INNER:OUTER",
                         help="a detector (repeatable); OUTER may be inf")
@@ -21,7 +22,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--center", metavar="KY,KX", help="detector centre [px]")
     parser.add_argument("--shifts", choices=("com",),
                         help="move the detector with each pattern's COM (descan)")
-    parser.set_defaults(func=run)
 
 
 def parse_detector(text: str) -> tuple[str, tuple[float, float]]:
@@ -40,12 +40,12 @@ def parse_detector(text: str) -> tuple[str, tuple[float, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from ..classical import save_results, virtual_images
-    from ..io.overrides import parse_pair
-    from ._classical import load_data
+    from ..quantities import parse_pair
+    from .common import open_input
     from ._cluster import cluster_from_args
 
     detectors = dict(parse_detector(d) for d in args.detector) if args.detector else None
-    data = load_data(args)
+    data = open_input(args, args.out)
     with cluster_from_args(args):
         result = virtual_images(data, detectors, units=args.units,
                                 center=parse_pair(args.center) if args.center else None,

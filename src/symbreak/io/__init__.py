@@ -6,7 +6,7 @@ reader returns a lazy (dask) or memory-mapped :class:`~symbreak.dataset.Dataset4
 nothing is read until asked, and one pattern or one scan row reads only that part.
 
 The functions live in :mod:`symbreak.io.api` and are imported on first use, so that
-light helpers (``symbreak.io.overrides``) do not pull in dask and xarray.
+light modules (``symbreak.io.spec``) do not pull in dask and xarray.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from ..dataset import Dataset4D
 from ..errors import SettingsError
 from .atomic import check_output
 from .common import existing_path
-from .registry import FORMATS, resolve, writer_for
+from .registry import FORMATS, format_for, writer_for
+from .spec import InputSpec
 from .stream import write_output
 
 __all__ = ["load", "save", "formats"]
@@ -37,7 +38,7 @@ def _scan_shape(value: Any) -> tuple[int, int] | None:
 
 
 def load(
-    path: str | os.PathLike,
+    path: str | os.PathLike | InputSpec,
     *,
     dataset: str | None = None,
     format: str | None = None,
@@ -51,7 +52,9 @@ def load(
     Parameters
     ----------
     path
-        File or zarr store. Format by suffix and content; see :func:`formats`.
+        File or zarr store (format by suffix and content; see :func:`formats`), or an
+        :class:`~symbreak.io.spec.InputSpec` holding the file and the options below
+        (keywords given here take precedence over the spec's).
     dataset
         Which array to read where a file holds several (HDF5 / zarr path, or signal
         index for RosettaSciIO formats).
@@ -78,8 +81,11 @@ def load(
         Lazy or memory-mapped data with calibration, metadata, provenance and (for files
         symbreak wrote) ground truth.
     """
+    if isinstance(path, InputSpec):
+        return _load_spec(path, dataset=dataset, format=format, chunks=chunks,
+                          scan_shape=scan_shape, allow_external=allow_external, **calibration)
     path = existing_path(path)
-    fmt = resolve(path, format)
+    fmt = format_for(path, format)
     if path.is_dir() and fmt.name not in ("zarr", "zspy"):
         raise SettingsError(f"{path} is a directory; {fmt.name} data is a file: give the file")
     data = fmt.reader().read(path, format=fmt.name, dataset=dataset, chunks=chunks,
@@ -90,6 +96,16 @@ def load(
         step["dataset"] = dataset
     data = data.replace(step=step)
     return data.with_calibration(source="user", **calibration)
+
+
+def _load_spec(spec: InputSpec, *, dataset: str | None, format: str | None, chunks: Any,
+               scan_shape: Any, allow_external: bool, **calibration: Any) -> Dataset4D:
+    """:func:`load` of an :class:`InputSpec`; keywords given to load take precedence."""
+    return load(spec.path, dataset=dataset if dataset is not None else spec.dataset,
+                format=format or spec.format, chunks=chunks,
+                scan_shape=scan_shape if scan_shape is not None else spec.scan_shape,
+                allow_external=allow_external or spec.allow_external,
+                **{**spec.calibration.given(), **calibration})
 
 
 def save(

@@ -31,8 +31,7 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(
-            f"{path} already exists; choose another output path or pass overwrite=True "
-            "(--overwrite on the command line)"
+            f"{path} already exists; choose another output path or pass overwrite=True"
         )
     if not path.parent.exists():
         raise SettingsError(f"the folder {path.parent} for output {path.name} does not exist")

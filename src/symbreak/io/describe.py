@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from ..dataset import Dataset4D
 from .common import jsonable, size_on_disk
-from .registry import resolve
+from .registry import format_for
 
 MAX_METADATA_ITEMS = 16
 MAX_VALUE_CHARS = 70
@@ -35,7 +35,7 @@ def describe(data: Dataset4D, path: str | os.PathLike) -> dict[str, Any]:
     """Everything ``symbreak info`` shows, as a JSON-able dict."""
     path = Path(path)
     fmt = next((p["format"] for p in reversed(data.provenance) if p.get("step") == "load"),
-               None) or resolve(path).name
+               None) or format_for(path).name
     truth = data.ground_truth
     return {
         "path": str(path), "format": fmt, "shape": list(data.shape),

@@ -126,7 +126,7 @@ def _pick(f: h5py.File, path: Path, dataset: str | None) -> h5py.Dataset:
         )
     raise FormatError(
         f"{path}: holds several 4-D datasets ({', '.join(found)}); choose one with "
-        f"dataset=NAME (--dataset NAME)"
+        "dataset=NAME"
     )
 
 

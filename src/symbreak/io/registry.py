@@ -92,7 +92,7 @@ def candidates(path: Path) -> list[FileFormat]:
     return [f for f in FORMATS if suffix in f.suffixes]
 
 
-def resolve(path: Path, format: str | None = None) -> FileFormat:
+def format_for(path: Path, format: str | None = None) -> FileFormat:
     """The format to read ``path`` with: named, or by suffix and sniffing."""
     if format is not None:
         return by_name(format)

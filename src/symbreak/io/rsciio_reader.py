@@ -185,7 +185,7 @@ def _choose(signals: list[dict], path: Path, dataset: str | None) -> dict:
     four_d = [s for s in signals if getattr(s["data"], "ndim", 0) == 4]
     if len(four_d) > 1:
         raise FormatError(f"{path}: holds {len(four_d)} 4-D signals; choose one with "
-                          "dataset=INDEX (--dataset INDEX)")
+                          "dataset=INDEX")
     return four_d[0] if four_d else signals[0]
 
 

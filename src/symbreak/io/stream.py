@@ -201,7 +201,7 @@ def _previous(path: Path, resume: bool, current: dict[str, str] | None) -> dict 
             raise SettingsError(
                 f"cannot resume: the unfinished {left.name} was written from other "
                 f"{' and '.join(changed)}; give the same input and options as the "
-                "interrupted run, or run without --resume (resume=False) to start again")
+                "interrupted run, or start again without resume=True")
         return previous
     if resume:
         _tell(f"nothing to resume for {path.name}" + (

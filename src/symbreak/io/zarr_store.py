@@ -102,7 +102,7 @@ def _pick(root: Any, path: Path, dataset: str | None) -> tuple[str, zarr.Array]:
         raise FormatError(f"{path}: no 4-D array (scan_y, scan_x, ky, kx) in this zarr store; "
                           "pass dataset=NAME (and scan_shape=(ny, nx) for a stack of patterns)")
     raise FormatError(f"{path}: holds several 4-D arrays ({', '.join(found)}); choose one "
-                      "with dataset=NAME (--dataset NAME)")
+                      "with dataset=NAME")
 
 
 def _attrs_tree(group: Any) -> dict[str, Any]:

@@ -14,10 +14,10 @@ import numpy as np
 from ..engine import COPIES_MULTISLICE, items_within
 from ..errors import SettingsError
 from .geometry import Plan
-from .settings import Settings
+from .settings import SimulationSettings
 
 
-def potential(plan: Plan, s: Settings) -> abtem.Potential:
+def potential(plan: Plan, s: SimulationSettings) -> abtem.Potential:
     """The abTEM potential of the supercell (frozen phonons when asked, seeded)."""
     atoms = plan.specimen.atoms.copy()
     for name in list(atoms.arrays):
@@ -38,7 +38,7 @@ def shared_potential(pot: abtem.Potential) -> abtem.PotentialArray:
     return pot.build(lazy=True)
 
 
-def probe(pot: abtem.Potential, s: Settings) -> abtem.Probe:
+def probe(pot: abtem.Potential, s: SimulationSettings) -> abtem.Probe:
     """The probe on the potential's grid; ``cs`` is converted from mm to abTEM's Å."""
     p = abtem.Probe(energy=s.energy, semiangle_cutoff=s.semiangle, defocus=s.defocus,
                     Cs=s.cs * 1e7)
@@ -57,7 +57,7 @@ def grid_scan(plan: Plan) -> abtem.GridScan:
                           endpoint=False)
 
 
-def max_batch(plan: Plan, s: Settings) -> int:
+def max_batch(plan: Plan, s: SimulationSettings) -> int:
     """Probes per dask chunk: a batch of complex64 waves (one per frozen-phonon
     configuration) times its working copies fits the memory budget
     (:data:`~symbreak.engine.policy.COPIES_MULTISLICE`), at most 256."""
@@ -66,7 +66,7 @@ def max_batch(plan: Plan, s: Settings) -> int:
     return int(min(256, items_within(wave * configs, COPIES_MULTISLICE)))
 
 
-def check_cutoff(pr: abtem.Probe, plan: Plan, s: Settings) -> None:
+def check_cutoff(pr: abtem.Probe, plan: Plan, s: SimulationSettings) -> None:
     """abTEM's own antialias cutoff must reach the detector's corner (no aliasing)."""
     cutoff = min(pr.cutoff_angles)
     wavelength = pr.wavelength
@@ -81,7 +81,7 @@ def check_cutoff(pr: abtem.Probe, plan: Plan, s: Settings) -> None:
         )
 
 
-def measurement(plan: Plan, s: Settings) -> da.Array:
+def measurement(plan: Plan, s: SimulationSettings) -> da.Array:
     """Lazy float32 intensities (scan_y, scan_x, ky, kx) before noise."""
     pot = potential(plan, s)
     pr = probe(pot, s)

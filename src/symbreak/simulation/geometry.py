@@ -15,7 +15,7 @@ import numpy as np
 
 from ..calibration import electron_wavelength
 from ..errors import SettingsError
-from .settings import Settings
+from .settings import SimulationSettings
 from .structures import (
     Specimen,
     add_defect,
@@ -65,7 +65,7 @@ class Plan:
         return np.meshgrid(y, x, indexing="ij")
 
 
-def build_specimen(s: Settings, tiling: tuple[int, int]) -> Specimen:
+def build_specimen(s: SimulationSettings, tiling: tuple[int, int]) -> Specimen:
     """The supercell with its defect; ``tiling`` is (y, x) unit cells."""
     if s.system == "graphene":
         cell, repeat_z = graphene_cell(), 1
@@ -83,7 +83,7 @@ def build_specimen(s: Settings, tiling: tuple[int, int]) -> Specimen:
     return specimen
 
 
-def unit_cell_size(s: Settings) -> tuple[float, float]:
+def unit_cell_size(s: SimulationSettings) -> tuple[float, float]:
     """(y, x) size of the rectangular unit cell [Å] without building the supercell."""
     if s.system == "graphene":
         lengths = graphene_cell().cell.lengths()
@@ -94,7 +94,7 @@ def unit_cell_size(s: Settings) -> tuple[float, float]:
     return (float(lengths[1]), float(lengths[0]))
 
 
-def make_plan(s: Settings) -> Plan:
+def make_plan(s: SimulationSettings) -> Plan:
     """Validate the geometry of ``s`` and fix every size; raises SettingsError."""
     wavelength = electron_wavelength(s.energy)
     cell = unit_cell_size(s)
@@ -128,7 +128,8 @@ def make_plan(s: Settings) -> Plan:
     )
 
 
-def _scan_geometry(s: Settings, cell) -> tuple[tuple[int, int], tuple[float, float], tuple]:
+def _scan_geometry(s: SimulationSettings, cell
+                   ) -> tuple[tuple[int, int], tuple[float, float], tuple]:
     """Probe grid shape, step [Å] and the extent [Å] the supercell must hold (from 0)."""
     if s.scan_region == "cell":
         shape = s.scan_shape if s.scan_step is None else tuple(
@@ -143,7 +144,7 @@ def _scan_geometry(s: Settings, cell) -> tuple[tuple[int, int], tuple[float, flo
     return shape, step, (y1, x1)  # the region starts at its offset
 
 
-def _source_pad(s: Settings, step) -> tuple[int, int]:
+def _source_pad(s: SimulationSettings, step) -> tuple[int, int]:
     if s.source_size == 0 or s.scan_region == "cell":
         return (0, 0)  # a cell scan is periodic: the blur wraps around exactly
     return tuple(int(math.ceil(4 * s.source_size / d)) for d in step)  # type: ignore[return-value]
@@ -157,7 +158,7 @@ def _auto_tiling(s, cell, window, pad, step, wavelength) -> tuple[int, int]:
     return tuple(max(1, math.ceil(n / c - 1e-9)) for n, c in zip(need, cell))  # type: ignore
 
 
-def _scan_start(s: Settings, specimen: Specimen, shape, step) -> tuple[float, float]:
+def _scan_start(s: SimulationSettings, specimen: Specimen, shape, step) -> tuple[float, float]:
     if s.scan_region == "cell":
         ty, tx = specimen.tiling
         return ((ty // 2) * specimen.unit_cell[0], (tx // 2) * specimen.unit_cell[1])
@@ -170,7 +171,7 @@ def _scan_start(s: Settings, specimen: Specimen, shape, step) -> tuple[float, fl
     return (s.scan_region[0], s.scan_region[1])
 
 
-def _check_scan_inside(start, shape, step, pad, extent, s: Settings) -> None:
+def _check_scan_inside(start, shape, step, pad, extent, s: SimulationSettings) -> None:
     for axis, name in enumerate(("y", "x")):
         lo = start[axis] - pad[axis] * step[axis]
         hi = start[axis] + (shape[axis] - 1 + pad[axis]) * step[axis]
@@ -183,7 +184,7 @@ def _check_scan_inside(start, shape, step, pad, extent, s: Settings) -> None:
             )
 
 
-def _check_native_finer(native, k, s: Settings, wavelength, cell) -> None:
+def _check_native_finer(native, k, s: SimulationSettings, wavelength, cell) -> None:
     for n, c, name in zip(native, cell, ("y", "x")):
         if n > k * (1 + 1e-9):
             need = math.ceil(1 / k / c - 1e-9)
@@ -196,7 +197,7 @@ def _check_native_finer(native, k, s: Settings, wavelength, cell) -> None:
             )
 
 
-def _grid(s: Settings, extent, corner_mrad: float, wavelength: float,
+def _grid(s: SimulationSettings, extent, corner_mrad: float, wavelength: float,
           multislice: bool) -> tuple[int, int]:
     """Real-space grid points (y, x) whose antialias cutoff reaches ``corner_mrad``;
     with more than one slice also no coarser than MULTISLICE_SAMPLING."""

@@ -21,13 +21,11 @@ import ase.io
 import numpy as np
 
 from ..errors import SettingsError
+from .settings import DEFECT_KINDS, SYSTEMS, ZONE_AXES  # noqa: F401  (defined there)
 
 GRAPHENE_A = 2.464  # lattice constant [Å]; rectangular cell 4.268 x 2.464 Å (the paper's)
 GRAPHENE_CELL_Z = 2.0  # slab thickness of the paper's cell [Å]
 ZNS_A = 5.4093  # zincblende ZnS lattice constant [Å]
-SYSTEMS = ("graphene", "zns")
-ZONE_AXES = ("001", "110")
-DEFECT_KINDS = ("vacancy", "divacancy", "substitution")
 NEIGHBOUR_FACTOR = 1.2  # atoms within 1.2 x the nearest-neighbour distance of a defect
 
 

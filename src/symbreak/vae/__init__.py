@@ -1,11 +1,20 @@
-"""Rotationally invariant variational autoencoders (rrVAE / rVAE) for 4D-STEM patterns."""
+"""Rotationally invariant variational autoencoders (rrVAE / rVAE) for 4D-STEM patterns.
 
+The names are imported on first use, so that the light :mod:`symbreak.vae.parameters`
+(read by ``symbreak --help``) does not pull in PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
+from typing import Any
 
-from .api import RotationalVAE
-from .parallel import environment_world as world_size
-from .stage import stage_patterns
-from .train import CHECKPOINT
+CHECKPOINT = "checkpoint.pt"  # the epoch checkpoint in a checkpoint folder
+_EXPORTS = {"RotationalVAE": ("api", "RotationalVAE"),
+            "stage_patterns": ("stage", "stage_patterns"),
+            "world_size": ("parallel", "environment_world")}
+__all__ = ["RotationalVAE", "has_checkpoint", "stage_patterns", "world_size"]
 
 
 def has_checkpoint(checkpoint_dir: str | Path) -> bool:
@@ -14,4 +23,8 @@ def has_checkpoint(checkpoint_dir: str | Path) -> bool:
     return (Path(checkpoint_dir) / CHECKPOINT).exists()
 
 
-__all__ = ["RotationalVAE", "has_checkpoint", "stage_patterns", "world_size"]
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'symbreak.vae' has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    return getattr(importlib.import_module(f".{module}", __name__), attr)

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from .model import Posterior
+from .parameters import LIKELIHOODS
 
-LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
 
 
 def reconstruction_nll(x_hat: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:

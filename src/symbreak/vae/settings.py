@@ -1,40 +1,28 @@
-"""Training recipes and the validation of the estimator's hyper-parameters.
+"""The settings of one fit: the estimator's parameters with the recipe filled in.
 
 ``recipe="paper"`` is the notebook of Oxley et al. (2021) run through atomai's rVAE;
 ``recipe="default"`` is symbreak's faster recipe (see docs/vae.md for the measurements).
-Any explicit argument overrides the recipe's value.
+Any explicit argument overrides the recipe's value. The parameters, their defaults and
+their bounds are described once, in :class:`~symbreak.vae.parameters.VAEParameters`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Mapping
 
 import torch
 
 from ..errors import SettingsError
-from .loss import LIKELIHOODS
+from ..options import settings_fields
+from .parameters import DEVICES, PRECISIONS, RECIPES, VAEParameters
 
-RECIPES: dict[str, dict[str, Any]] = {
-    "paper": dict(encoder="mlp", decoder="spatial", angle_head="linear", epochs=1000,
-                  batch_size=20, learning_rate=1e-4, schedule="constant", warmup_epochs=0,
-                  consistency=0.0, early_stopping=None),
-    "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
-                    batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
-                    consistency=0.2, early_stopping=20),
-}
-ENCODERS = ("mlp", "conv")
-DECODERS = ("spatial", "rotate")
-OUTPUTS = ("softplus", "linear")
-ANGLE_HEADS = ("linear", "circular")
-PRECISIONS = ("auto", "float32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
-
+__all__ = ["FitSettings", "fit_settings", "resolve_device", "resolve_precision", "RECIPES"]
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    """The resolved, validated settings of one fit."""
+class FitSettings:
+    """The settings of one fit: every parameter validated, the recipe's values filled
+    in, ``"auto"`` device and precision replaced by what this machine has."""
 
     latent_dim: int
     translation: bool
@@ -72,20 +60,6 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) or value < minimum:
-        raise SettingsError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _positive_float(name: str, value: Any, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise SettingsError(f"{name}={value!r} must be a finite number {bound}")
-    return float(value)
-
-
 def resolve_device(device: str) -> str:
     _choice("device", device, DEVICES)
     if device == "auto":
@@ -107,58 +81,38 @@ def resolve_precision(precision: str, device: str) -> str:
     return precision
 
 
-def resolve(params: Mapping[str, Any]) -> Settings:
-    """Validate the estimator's parameters and fill the rest from the recipe."""
-    recipe = _choice("recipe", params["recipe"], tuple(RECIPES))
-    base = RECIPES[recipe]
+def fit_settings(params: Mapping[str, Any]) -> FitSettings:
+    """Validate the estimator's parameters and fill the rest from the recipe.
+
+    ``params`` is ``RotationalVAE.get_params()``; names that are not parameters of
+    :class:`~symbreak.vae.parameters.VAEParameters` (``checkpoint_dir``, ``progress``)
+    are ignored.
+    """
+    given = {f.name: params[f.name] for f, _ in settings_fields(VAEParameters)
+             if f.name in params}
+    p = VAEParameters(**given)
+    base = RECIPES[p.recipe]
 
     def pick(name: str) -> Any:
-        value = params.get(name)
+        value = getattr(p, name)
         return base[name] if value is None else value
 
-    early = params.get("early_stopping", "auto")
-    if early == "auto":
-        early = base["early_stopping"]
-    if early is not None and early is not False:
-        early = _positive_int("early_stopping", early)
-    else:
-        early = None
-    vf = params["validation_fraction"]
-    if not isinstance(vf, (int, float)) or isinstance(vf, bool) or not 0 < vf < 1:
-        raise SettingsError(f"validation_fraction={vf!r} must be a number between 0 and 1 "
-                            "(exclusive), e.g. 0.15")
-    max_time = params.get("max_time")
-    if max_time is not None:
-        max_time = _positive_float("max_time", max_time)
-    seed = params["random_state"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SettingsError(f"random_state={seed!r} must be a non-negative integer")
-    device = resolve_device(params["device"])
-    return Settings(
-        latent_dim=_positive_int("latent_dim", params["latent_dim"]),
-        translation=bool(params["translation"]),
-        encoder=_choice("encoder", pick("encoder"), ENCODERS),
-        decoder=_choice("decoder", pick("decoder"), DECODERS),
-        hidden=_positive_int("hidden", params["hidden"], 2),
-        output=_choice("output", params["output"], OUTPUTS),
-        angle_head=_choice("angle_head", pick("angle_head"), ANGLE_HEADS),
-        likelihood=_choice("likelihood", params["likelihood"], LIKELIHOODS),
-        beta=_positive_float("beta", params["beta"], allow_zero=True),
-        rotation_prior=_positive_float("rotation_prior", params["rotation_prior"]),
-        translation_prior=_positive_float("translation_prior", params["translation_prior"]),
-        recipe=recipe,
-        epochs=_positive_int("epochs", pick("epochs")),
-        batch_size=_positive_int("batch_size", pick("batch_size")),
-        learning_rate=_positive_float("learning_rate", pick("learning_rate")),
-        schedule=base["schedule"],
-        warmup_epochs=base["warmup_epochs"],
-        consistency=_positive_float("consistency", pick("consistency"), allow_zero=True),
-        validation_fraction=float(vf),
-        early_stopping=early,
-        max_time=max_time,
-        device=device,
-        precision=resolve_precision(params["precision"], device),
-        random_state=seed,
-        n_threads=None if params.get("n_threads") is None
-        else _positive_int("n_threads", params["n_threads"]),
+    early = base["early_stopping"] if p.early_stopping == "auto" else p.early_stopping
+    device = resolve_device(p.device)
+    return FitSettings(
+        latent_dim=p.latent_dim, translation=p.translation, encoder=pick("encoder"),
+        decoder=pick("decoder"), hidden=p.hidden, output=p.output,
+        angle_head=pick("angle_head"), likelihood=p.likelihood, beta=p.beta,
+        rotation_prior=p.rotation_prior, translation_prior=p.translation_prior,
+        recipe=p.recipe, epochs=pick("epochs"), batch_size=pick("batch_size"),
+        learning_rate=float(pick("learning_rate")), schedule=base["schedule"],
+        warmup_epochs=base["warmup_epochs"], consistency=float(pick("consistency")),
+        validation_fraction=p.validation_fraction, early_stopping=early or None,
+        max_time=p.max_time, device=device, precision=resolve_precision(p.precision, device),
+        random_state=p.random_state, n_threads=p.n_threads,
     )
+
+
+# Old names, kept until vae/api.py and vae/train.py import the new ones (issue 12).
+Settings = FitSettings
+resolve = fit_settings

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..errors import FormatError, SettingsError
+from . import CHECKPOINT
 from ..progress import enabled
 from .geometry import rotate_patterns
 from .loss import consistency, negative_elbo
@@ -31,7 +32,6 @@ from .model import RotationalVAEModule
 from .parallel import Parallel
 from .settings import Settings
 
-CHECKPOINT = "checkpoint.pt"
 VALIDATION_BATCH = 256
 
 

@@ -1,0 +1,56 @@
+"""Options shared by the commands: the input (file, reader, calibration), the output,
+the progress bar. The input options are generated from
+:class:`~symbreak.io.spec.InputSpec` and
+:class:`~symbreak.io.spec.CalibrationOverrides`, so every command that reads a file
+takes the same ``--format``, ``--dataset``, ``--scan-shape NY,NX``, ``--allow-external``,
+``--energy 60kV``, ``--semiangle``, ... with the same syntax."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..io.spec import CalibrationOverrides, InputSpec
+from .options import add_settings_options, given
+
+
+def add_input_options(parser: argparse.ArgumentParser, *, metavar: str = "DATA",
+                      help: str = "4D-STEM data file or zarr store") -> None:
+    """The input file (positional ``data``), the reader options and the calibration
+    overrides."""
+    parser.add_argument("data", metavar=metavar, help=help)
+    add_settings_options(parser, InputSpec, title="input")
+    add_settings_options(parser, CalibrationOverrides,
+                         title="calibration (overrides the file's values)")
+
+
+def input_spec(args: argparse.Namespace) -> InputSpec:
+    """The :class:`InputSpec` the input options describe."""
+    calibration = CalibrationOverrides(**given(args, CalibrationOverrides))
+    return InputSpec(args.data, calibration=calibration, **given(args, InputSpec))
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, help: str,
+                       metavar: str | None = None, required: bool = True,
+                       what: str = "an existing output", short: tuple[str, ...] = ()) -> None:
+    """``--out`` (and ``short`` aliases such as ``-o``) and ``--overwrite``."""
+    parser.add_argument("--out", *short, required=required, metavar=metavar, help=help)
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress`` (default: when stderr is a terminal)."""
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when stderr is a terminal)")
+
+
+def open_input(args: argparse.Namespace, out: Any = None) -> Any:
+    """Check the output path (``--out``/``--overwrite``) first, then open the input
+    lazily as the input options describe."""
+    from ..io import load
+    from ..io.atomic import check_output
+
+    spec = input_spec(args)
+    if out is not None:
+        check_output(out, args.overwrite)
+    return load(spec)

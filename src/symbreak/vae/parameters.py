@@ -1,0 +1,131 @@
+"""The rrVAE's hyper-parameters, each with its default, help, choices and bounds.
+
+:class:`VAEParameters` is the one place where a default of
+:class:`~symbreak.vae.RotationalVAE` is written (``latent_dim`` 2, ...); ``None`` means
+"the recipe's". ``symbreak train`` builds its options from it and the analysis settings
+borrow ``latent_dim``, ``recipe``, ``epochs``, ``seed`` and ``max_time`` from it. Light:
+no PyTorch import, so ``symbreak --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import SettingsError
+from ..options import check_fields, setting
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
+                    batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
+                    consistency=0.2, early_stopping=20),
+    "paper": dict(encoder="mlp", decoder="spatial", angle_head="linear", epochs=1000,
+                  batch_size=20, learning_rate=1e-4, schedule="constant", warmup_epochs=0,
+                  consistency=0.0, early_stopping=None),
+}
+ENCODERS = ("mlp", "conv")
+DECODERS = ("spatial", "rotate")
+OUTPUTS = ("softplus", "linear")
+ANGLE_HEADS = ("linear", "circular")
+LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
+PRECISIONS = ("auto", "float32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+STREAMING = {"auto": "auto", "on": True, "off": False}
+
+
+def _early_stopping(name: str, value: Any) -> Any:
+    if value is None or value is False or value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(f"{name} must be 'auto', off (None) or an integer >= 1 "
+                            f"(epochs without improvement), got {value!r}")
+    return value
+
+
+def _parse_early_stopping(text: str) -> Any:
+    words = {"auto": "auto", "off": None}
+    return words[text.lower()] if text.lower() in words else int(text)
+
+
+def _streaming(name: str, value: Any) -> Any:
+    if value not in ("auto", True, False):
+        raise SettingsError(f"{name} must be 'auto', True or False (on/off), got {value!r}")
+    return value
+
+
+def _parse_streaming(text: str) -> Any:
+    if text not in STREAMING:
+        raise ValueError(text)
+    return STREAMING[text]
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEParameters:
+    """The parameters of :class:`~symbreak.vae.RotationalVAE` as given (validated).
+
+    ``None`` for ``encoder``, ``decoder``, ``angle_head``, ``epochs``, ``batch_size``,
+    ``learning_rate`` and ``consistency`` means the recipe's value; see
+    :func:`symbreak.vae.settings.fit_settings` for the settings of one fit.
+    """
+
+    latent_dim: int = setting(2, help="number of content latents (the angle latent comes "
+                              "on top)", minimum=1)
+    translation: bool = setting(False, help="add two shift latents (rVAE)")
+    encoder: str | None = setting(None, kind=str, choices=ENCODERS,
+                                  help="encoder network (default: the recipe's)")
+    decoder: str | None = setting(None, kind=str, choices=DECODERS,
+                                  help="decoder: the paper's spatial generator or the faster "
+                                  "rotate decoder (default: the recipe's)")
+    hidden: int = setting(128, help="width of the hidden layers", minimum=2)
+    output: str = setting("softplus", choices=OUTPUTS,
+                          help="decoder output of the Gaussian likelihood")
+    likelihood: str = setting("gaussian", choices=LIKELIHOODS,
+                              help="reconstruction likelihood (Bernoulli ones need "
+                              "intensities in [0, 1])")
+    beta: float = setting(1.0, help="weight of the KL terms", minimum=0.0)
+    rotation_prior: float = setting(0.1, help="prior sd of the angle latent", unit="rad",
+                                    above=0.0)
+    translation_prior: float = setting(0.1, help="prior sd of the shift latents "
+                                       "(half the pattern width = 1)", above=0.0)
+    recipe: str = setting("default", choices=tuple(RECIPES),
+                          help="training recipe: default (fast) or paper (as published)")
+    epochs: int | None = setting(None, kind=int, minimum=1,
+                                 help="training epochs (default: the recipe's)")
+    batch_size: int | None = setting(None, kind=int, minimum=1,
+                                     help="patterns per batch (default: the recipe's)")
+    learning_rate: float | None = setting(None, kind=float, above=0.0,
+                                          help="Adam learning rate (default: the recipe's)")
+    consistency: float | None = setting(None, kind=float, minimum=0.0,
+                                        help="weight of the rotation-consistency term "
+                                        "(default: the recipe's)")
+    angle_head: str | None = setting(None, kind=str, choices=ANGLE_HEADS,
+                                     help="angle output (default: the recipe's)")
+    validation_fraction: float = setting(0.15, help="share of patterns held out for "
+                                         "validation", above=0.0, below=1.0)
+    early_stopping: Any = setting("auto", check=_early_stopping, parse=_parse_early_stopping,
+                                  optional=True, metavar="auto|off|N",
+                                  help="stop after N epochs without a better validation "
+                                  "loss (auto: the recipe's)")
+    max_time: float | None = setting(None, kind=float, above=0.0, unit="s",
+                                     help="stop training after this long (checked between "
+                                     "epochs; default: no limit)")
+    device: str = setting("auto", choices=DEVICES, help="where to train (auto: CUDA when "
+                          "available)")
+    precision: str = setting("auto", choices=PRECISIONS,
+                             help="arithmetic (auto: bf16 on GPUs that support it, else "
+                             "float32)")
+    random_state: int = setting(0, minimum=0, flag="--seed",
+                                help="random seed of the split, the weights and the sampling")
+    n_threads: int | None = setting(None, kind=int, minimum=1, flag="--threads",
+                                    help="PyTorch CPU threads (default: 1 for the rotate "
+                                    "decoder)")
+    streaming: Any = setting("auto", check=_streaming, parse=_parse_streaming,
+                             choices=tuple(STREAMING),
+                             help="stream patterns from disk chunk by chunk (auto: when they "
+                             "exceed a quarter of the memory budget)")
+    loader_workers: int | None = setting(None, kind=int, minimum=0,
+                                         help="DataLoader processes reading chunks ahead "
+                                         "while streaming (default 1)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
