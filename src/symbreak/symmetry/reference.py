@@ -32,6 +32,10 @@ from . import periodic
 from .lattice import Lattice
 
 SPREAD_FLOOR = 1e-3  # spread >= this x sd of the reference [1]
+NEIGHBOURS = 8  # lattice-equivalent positions whose spread sets the local spread
+LOCAL_SPREAD = True
+GMAX_FACTOR = 1.0
+TERMS_FRACTION = 1 / 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,59 +76,115 @@ def scan_positions(shape: tuple[int, int], step: tuple[float, float]
 
 
 def periodic_reference(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                       robust: bool = True) -> np.ndarray:
-    """The lattice-periodic reference of every channel of ``values`` (c, ny, nx).
+                       robust: bool = True, exclude: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice-periodic reference of every channel of ``values`` (c, ny, nx) and its
+    gradient (2, c, ny, nx) [map units / Å] (d/dy, d/dx).
 
     Harmonics up to the scan's Nyquist frequency 1 / (2 step) and at most a third as
-    many parameters as positions; NaNs are left out of the fit and get the reference.
+    many parameters as positions; NaNs and ``exclude`` (ny, nx) positions are left out
+    of the fit and get the reference.
     """
     c, ny, nx = values.shape
     y, x = scan_positions((ny, nx), step)
-    hk = periodic.harmonics(lattice.reciprocal, 0.5 / max(step), periodic.max_terms(ny * nx))
+    hk = periodic.harmonics(lattice.reciprocal, GMAX_FACTOR * 0.5 / max(step),
+                            periodic.max_terms(ny * nx, TERMS_FRACTION))
     D = periodic.design(lattice.reciprocal, hk, y, x)
     flat = values.reshape(c, -1).T
     finite = np.all(np.isfinite(flat), axis=1)
+    if exclude is not None:  # known anomalies: left out of the perfect crystal's fit
+        finite &= ~np.ravel(exclude)
     method = periodic.robust_fit if robust else periodic.fit
     fitted = method(D[finite], flat[finite])
     coef = periodic.solve(D[finite], fitted)
-    return (D @ coef).T.reshape(c, ny, nx)
+    dy, dx = periodic.design_gradient(lattice.reciprocal, hk, y, x)
+    gradient = np.stack([(dy @ coef).T, (dx @ coef).T]).reshape(2, c, ny, nx)
+    return (D @ coef).T.reshape(c, ny, nx), gradient
 
 
-def _standardise(values: np.ndarray, reference: np.ndarray) -> Residual:
+def folded_neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float],
+                      k: int = NEIGHBOURS) -> np.ndarray:
+    """(n, k) indices of the ``k`` probe positions nearest to each one after folding
+    into the unit cell (minimum-image distance in Å within the cell), itself excluded:
+    the lattice-equivalent positions elsewhere in the scan."""
+    y, x = scan_positions(shape, step)
+    u, v = lattice.fractional(y, x)
+    uv = np.stack([u, v], axis=1)
+    n = len(uv)
+    k = min(k, n - 1)
+    out = np.empty((n, k), dtype=int)
+    for start in range(0, n, 256):
+        d = uv[start:start + 256, None, :] - uv[None, :, :]
+        d -= np.round(d)
+        best = np.full(d.shape[:2], np.inf)
+        for shift in ((0, 0), (1, 0), (0, 1), (1, -1), (1, 1)):
+            for sign in (1, -1):
+                dd = d + sign * np.array(shift)
+                r = dd @ lattice.vectors
+                best = np.minimum(best, np.hypot(r[..., 0], r[..., 1]))
+        best[np.arange(best.shape[0]), np.arange(start, start + best.shape[0])] = np.inf
+        out[start:start + 256] = np.argpartition(best, k - 1, axis=1)[:, :k]
+    return out
+
+
+def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float) -> np.ndarray:
+    """Spread per position [map units]: the larger of the global robust spread
+    (1.4826 x median |residual|) and the robust spread of the residuals at the
+    lattice-equivalent positions (``neighbours``: (n, k) indices), never below ``floor``.
+
+    Where the perfect crystal's map changes fast (atom cores) the reference is least
+    accurate, and the equivalent positions in other cells show it: their spread is
+    larger and a position there must deviate more to count."""
+    a = np.abs(size).ravel()
+    spread = np.full(a.shape, max(periodic.MAD_SCALE * np.median(a), floor, 1e-300))
+    if neighbours is not None:
+        spread = np.maximum(spread, periodic.MAD_SCALE * np.median(a[neighbours], axis=1))
+    return spread.reshape(size.shape)
+
+
+def _standardise(values: np.ndarray, reference: np.ndarray, neighbours: np.ndarray | None
+                 ) -> Residual:
     diff = values - reference
-    spread = periodic.robust_scale(diff.reshape(diff.shape[0], -1), axis=1)
-    floor = SPREAD_FLOOR * reference.reshape(reference.shape[0], -1).std(axis=1)
-    spread = np.maximum(spread, np.maximum(floor, np.finfo(float).tiny))
-    return Residual(reference, diff / spread[:, None, None], spread)
+    spread = np.empty_like(diff)
+    for i in range(diff.shape[0]):
+        spread[i] = local_spread(diff[i], neighbours, SPREAD_FLOOR * reference[i].std())
+    return Residual(reference, diff / spread, np.median(spread.reshape(len(spread), -1), axis=1))
 
 
-def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float]
-                      ) -> Residual:
+def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
+                      exclude: np.ndarray | None = None) -> Residual:
     """Residual of a multi-channel map (c, ny, nx) (or a scalar map (ny, nx))."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 2:
         values = values[None]
-    return _standardise(values, periodic_reference(values, lattice, step))
+    reference, _ = periodic_reference(values, lattice, step, exclude=exclude)
+    return _standardise(values, reference, _neighbours(lattice, values.shape[1:], step))
 
 
-def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float]
-                    ) -> Residual:
+def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
+                ) -> np.ndarray | None:
+    return folded_neighbours(lattice, shape, step) if LOCAL_SPREAD else None
+
+
+def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
+                    exclude: np.ndarray | None = None) -> Residual:
     """Residual of a scalar map (ny, nx): BF, ADF, reconstruction error."""
-    return channels_residual(values, lattice, step)
+    return channels_residual(values, lattice, step, exclude)
 
 
 def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
-                    step: tuple[float, float]) -> Residual:
-    """Residual of a vector map (COM): both components share one spread (the length of
-    the residual vector, not its direction in the scan frame, is what counts)."""
+                    step: tuple[float, float], exclude: np.ndarray | None = None
+                    ) -> Residual:
+    """Residual of a vector map (COM): both components share one spread, from the
+    length of the residual vector (its direction in the scan frame does not count)."""
     values = np.stack([np.asarray(vy, float), np.asarray(vx, float)])
-    reference = periodic_reference(values, lattice, step)
+    reference, _ = periodic_reference(values, lattice, step, exclude=exclude)
     diff = values - reference
     # |residual| of an isotropic Gaussian vector is Rayleigh: median = sd sqrt(ln 4)
-    spread = np.median(np.hypot(diff[0], diff[1])) / np.sqrt(np.log(4))
+    length = np.hypot(diff[0], diff[1]) / np.sqrt(np.log(4)) / periodic.MAD_SCALE
     floor = SPREAD_FLOOR * np.hypot(*reference.reshape(2, -1).std(axis=1))
-    spread = max(spread, floor, np.finfo(float).tiny)
-    return Residual(reference, diff / spread, np.array([spread, spread]))
+    spread = local_spread(length, _neighbours(lattice, length.shape, step), floor)
+    return Residual(reference, diff / spread, np.full(2, np.median(spread)))
 
 
 def wrap(angle: np.ndarray) -> np.ndarray:
@@ -133,15 +193,16 @@ def wrap(angle: np.ndarray) -> np.ndarray:
 
 
 def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: Lattice,
-                   step: tuple[float, float]) -> Residual:
+                   step: tuple[float, float], exclude: np.ndarray | None = None) -> Residual:
     """Residual of an angle map [rad], optionally relative to another (the rrVAE angle
     latent relative to the COM angle): the difference wrapped to (-pi, pi], a circular
     reference (direction of the periodic fit of its cos and sin), the wrapped residual
     over its robust spread."""
     d = np.asarray(angle, float) - (0.0 if relative_to is None else np.asarray(relative_to, float))
     d = wrap(d)
-    fit = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step)
+    fit, _ = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step,
+                                exclude=exclude)
     reference = np.arctan2(fit[1], fit[0])[None]
     diff = wrap(d[None] - reference)
-    spread = max(float(periodic.robust_scale(diff.ravel())), 1e-6)
-    return Residual(reference, diff / spread, np.array([spread]))
+    spread = local_spread(diff[0], _neighbours(lattice, d.shape, step), 1e-6)[None]
+    return Residual(reference, diff / spread, np.median(spread.reshape(1, -1), axis=1))
