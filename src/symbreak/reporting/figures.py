@@ -340,8 +340,10 @@ def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
     """Every report figure, keyed by its file stem; ``extra_sections`` are schema
     sections without a figure of their own, drawn by :func:`section_figure`."""
     markers = truth_markers(results)
-    extra = {section_stem(s): section_figure(results, s, markers) for s in extra_sections}
-    return extra | {
+    from .symmetry import Y, symmetry_figure  # the section 'Where is the symmetry broken?'
+    extra = {section_stem(s): section_figure(results, s, markers) for s in extra_sections
+             if s != Y.SECTION}
+    return extra | {"symmetry": symmetry_figure(results)} | {
         "mean_pattern": mean_pattern_figure(results),
         "virtual_images": virtual_figure(results, markers),
         "com": com_figure(results, markers),
