@@ -163,7 +163,16 @@ def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, f
 
 def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
                 ) -> np.ndarray | None:
-    return folded_neighbours(lattice, shape, step) if LOCAL_SPREAD else None
+    if not LOCAL_SPREAD:
+        return None
+    key = (np.asarray(lattice.vectors, float).tobytes(), tuple(shape), tuple(step))
+    if key not in _NEIGHBOURS:  # the same for every descriptor of a scan: compute once
+        _NEIGHBOURS.clear()
+        _NEIGHBOURS[key] = folded_neighbours(lattice, tuple(shape), step)
+    return _NEIGHBOURS[key]
+
+
+_NEIGHBOURS: dict[tuple, np.ndarray] = {}
 
 
 def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
