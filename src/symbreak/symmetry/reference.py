@@ -34,6 +34,7 @@ from .lattice import Lattice
 SPREAD_FLOOR = 1e-3  # spread >= this x sd of the reference [1]
 NEIGHBOURS = 8  # lattice-equivalent positions whose spread sets the local spread
 LOCAL_SPREAD = True
+POSITION_TOLERANCE = 0.0  # [Å] allowed probe-position error (0 = off; 0.01-0.02 gained nothing)
 GMAX_FACTOR = 1.0
 TERMS_FRACTION = 1 / 3
 
@@ -127,10 +128,13 @@ def folded_neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[floa
     return out
 
 
-def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float) -> np.ndarray:
+def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float,
+                 slope: np.ndarray | None = None) -> np.ndarray:
     """Spread per position [map units]: the larger of the global robust spread
     (1.4826 x median |residual|) and the robust spread of the residuals at the
-    lattice-equivalent positions (``neighbours``: (n, k) indices), never below ``floor``.
+    lattice-equivalent positions (``neighbours``: (n, k) indices), and of
+    POSITION_TOLERANCE x ``slope`` (the reference's gradient [units / Å]: what a small
+    error of the probe position costs where the map changes fast), never below ``floor``.
 
     Where the perfect crystal's map changes fast (atom cores) the reference is least
     accurate, and the equivalent positions in other cells show it: their spread is
@@ -139,15 +143,18 @@ def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float) 
     spread = np.full(a.shape, max(periodic.MAD_SCALE * np.median(a), floor, 1e-300))
     if neighbours is not None:
         spread = np.maximum(spread, periodic.MAD_SCALE * np.median(a[neighbours], axis=1))
+    if slope is not None and POSITION_TOLERANCE > 0:
+        spread = np.maximum(spread, POSITION_TOLERANCE * np.abs(slope).ravel())
     return spread.reshape(size.shape)
 
 
-def _standardise(values: np.ndarray, reference: np.ndarray, neighbours: np.ndarray | None
-                 ) -> Residual:
+def _standardise(values: np.ndarray, reference: np.ndarray, gradient: np.ndarray,
+                 neighbours: np.ndarray | None) -> Residual:
     diff = values - reference
     spread = np.empty_like(diff)
     for i in range(diff.shape[0]):
-        spread[i] = local_spread(diff[i], neighbours, SPREAD_FLOOR * reference[i].std())
+        spread[i] = local_spread(diff[i], neighbours, SPREAD_FLOOR * reference[i].std(),
+                                 np.hypot(gradient[0, i], gradient[1, i]))
     return Residual(reference, diff / spread, np.median(spread.reshape(len(spread), -1), axis=1))
 
 
@@ -157,8 +164,9 @@ def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, f
     values = np.asarray(values, dtype=float)
     if values.ndim == 2:
         values = values[None]
-    reference, _ = periodic_reference(values, lattice, step, exclude=exclude)
-    return _standardise(values, reference, _neighbours(lattice, values.shape[1:], step))
+    reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
+    return _standardise(values, reference, gradient,
+                        _neighbours(lattice, values.shape[1:], step))
 
 
 def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
@@ -187,12 +195,13 @@ def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
     """Residual of a vector map (COM): both components share one spread, from the
     length of the residual vector (its direction in the scan frame does not count)."""
     values = np.stack([np.asarray(vy, float), np.asarray(vx, float)])
-    reference, _ = periodic_reference(values, lattice, step, exclude=exclude)
+    reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
     diff = values - reference
+    slope = np.sqrt((gradient ** 2).sum(axis=(0, 1)) / 2)
     # |residual| of an isotropic Gaussian vector is Rayleigh: median = sd sqrt(ln 4)
     length = np.hypot(diff[0], diff[1]) / np.sqrt(np.log(4)) / periodic.MAD_SCALE
     floor = SPREAD_FLOOR * np.hypot(*reference.reshape(2, -1).std(axis=1))
-    spread = local_spread(length, _neighbours(lattice, length.shape, step), floor)
+    spread = local_spread(length, _neighbours(lattice, length.shape, step), floor, slope)
     return Residual(reference, diff / spread, np.full(2, np.median(spread)))
 
 
@@ -209,9 +218,12 @@ def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: L
     over its robust spread."""
     d = np.asarray(angle, float) - (0.0 if relative_to is None else np.asarray(relative_to, float))
     d = wrap(d)
-    fit, _ = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step,
-                                exclude=exclude)
-    reference = np.arctan2(fit[1], fit[0])[None]
+    fit, grad = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step,
+                                   exclude=exclude)
+    c, s = fit
+    r2 = np.maximum(c ** 2 + s ** 2, 1e-12)
+    slope = np.hypot(*((c * grad[:, 1] - s * grad[:, 0]) / r2))  # |grad atan2(s, c)|
+    reference = np.arctan2(s, c)[None]
     diff = wrap(d[None] - reference)
-    spread = local_spread(diff[0], _neighbours(lattice, d.shape, step), 1e-6)[None]
+    spread = local_spread(diff[0], _neighbours(lattice, d.shape, step), 1e-6, slope)[None]
     return Residual(reference, diff / spread, np.median(spread.reshape(1, -1), axis=1))
