@@ -37,9 +37,10 @@ ANOMALY_Y = S._var("symmetry_anomaly_y", ("anomaly",), "Å", "anomaly position y
 ANOMALY_X = S._var("symmetry_anomaly_x", ("anomaly",), "Å", "anomaly position x", SECTION)
 ANOMALY_SCORE = S._var("symmetry_anomaly_score", ("anomaly",), "sigma",
                        "combined score at the anomaly", SECTION)
-ANOMALY_PATTERN = S._var("symmetry_anomaly_pattern", ("anomaly",) + S.RAW_DETECTOR,
-                         S.DATA_UNITS, "pattern at the anomaly", SECTION)
-REFERENCE_PATTERN = S._var("symmetry_reference_pattern", ("anomaly",) + S.RAW_DETECTOR,
+ANOMALY_PATTERN = S._var("symmetry_anomaly_pattern", ("example",) + S.RAW_DETECTOR,
+                         S.DATA_UNITS, "pattern at each of the strongest anomalies "
+                         "(example i = anomaly i)", SECTION)
+REFERENCE_PATTERN = S._var("symmetry_reference_pattern", ("example",) + S.RAW_DETECTOR,
                            S.DATA_UNITS, "median pattern at the anomaly's lattice-equivalent "
                            "positions elsewhere in the scan", SECTION)
 NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY_PATTERN,

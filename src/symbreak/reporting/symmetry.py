@@ -39,7 +39,7 @@ def symmetry_figure(results: xr.Dataset) -> Figure | None:
         return None
     names = [n for n in ("combined", "classical", "rrvae")
              if n in results[Y.SCORE].coords[Y.MAP_DIM].values]
-    n_examples = min(2, results.sizes.get("anomaly", 0)) if Y.ANOMALY_PATTERN in results else 0
+    n_examples = min(2, results.sizes.get("example", 0)) if Y.ANOMALY_PATTERN in results else 0
     fig = Figure(figsize=(4.2 * len(names), 3.8 * (1 + n_examples)), layout="constrained")
     axes = fig.subplots(1 + n_examples, max(len(names), 3), squeeze=False)
     limit = float(results[Y.THRESHOLD]) if Y.THRESHOLD in results else np.nan

@@ -27,6 +27,8 @@ from scipy import ndimage, optimize
 from ..errors import DataError, SettingsError
 from . import periodic
 
+CRITERION = "aic"  # penalty 2 per parameter ("bic": log n; too strict under noise)
+MIN_LENGTH = 1.5  # [Å] shorter projected lattice vectors are not a crystal (noise peaks)
 MIN_CELLS = 2.0  # fewer periods than this along a lattice direction: refuse
 PEAK_FRACTION = 0.01  # candidate peaks: power above this fraction of the strongest
 MAX_PEAKS = 40  # peaks kept for indexing
@@ -209,10 +211,11 @@ def choose_basis(peaks: np.ndarray, power: np.ndarray, maps: list[np.ndarray],
     """The reciprocal basis (rows b1, b2 [1/Å]) that best describes the maps.
 
     Every pair of non-collinear peaks among the strongest spans a candidate lattice;
-    each is scored by the Bayesian information criterion of the lattice-periodic Fourier
-    fit of all maps: a lattice made of harmonics misses the first-order peaks (a large
-    residual), one made finer by a spurious peak (a defect, noise) adds parameters that
-    explain little. The lowest criterion wins.
+    lattices with a vector shorter than MIN_LENGTH or two scan steps are dropped; each
+    is scored by an information criterion (Akaike's; CRITERION) of the lattice-periodic
+    Fourier fit of all maps: a lattice made of harmonics misses the first-order peaks (a
+    large residual), one made finer by a spurious peak (a defect, noise) adds parameters
+    that explain little. The lowest criterion wins.
     """
     ny, nx = maps[0].shape
     extent = (ny * step[0], nx * step[1])
@@ -226,10 +229,13 @@ def choose_basis(peaks: np.ndarray, power: np.ndarray, maps: list[np.ndarray],
             if j <= i or s < np.sin(MIN_ANGLE):
                 continue
             basis = gauss_reduce(np.array([g1, g2]))
+            shortest = np.linalg.norm(np.linalg.inv(basis).T, axis=1).min()
+            if shortest < max(MIN_LENGTH, 2 * max(step)):
+                continue  # finer than any crystal's projection, or than the scan resolves
             if any(np.allclose(basis, o, atol=0.3 / max(extent)) for o in seen):
                 continue
             seen.append(basis)
-            bic = _bic(basis, maps, step)
+            bic = _criterion(basis, maps, step)
             if bic < best_bic:
                 best, best_bic = basis, bic
     if best is None:
@@ -240,13 +246,14 @@ def choose_basis(peaks: np.ndarray, power: np.ndarray, maps: list[np.ndarray],
     return best
 
 
-def _bic(reciprocal: np.ndarray, maps: list[np.ndarray], step: tuple[float, float]) -> float:
-    """Bayesian information criterion of the periodic fit of all maps."""
+def _criterion(reciprocal: np.ndarray, maps: list[np.ndarray], step: tuple[float, float]) -> float:
+    """Information criterion (AIC or BIC, CRITERION) of the periodic fit of all maps."""
     Y, X, values, hk = _fit_inputs(reciprocal, maps, step)
     n = values.size
     rss = _unexplained(reciprocal, hk, Y, X, values) * (values ** 2).sum()
     params = (1 + 2 * len(hk)) * values.shape[1]
-    return n * np.log(max(rss, 1e-300) / n) + params * np.log(n)
+    penalty = np.log(n) if CRITERION == "bic" else 2.0
+    return n * np.log(max(rss, 1e-300) / n) + params * penalty
 
 
 def fit_basis(peaks: np.ndarray, power: np.ndarray, basis: np.ndarray) -> np.ndarray:

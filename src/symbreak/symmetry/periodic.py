@@ -81,8 +81,12 @@ def fit(X: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) ->
 
 def robust_scale(residual: np.ndarray, axis: int = 0) -> np.ndarray:
     """1.4826 x the median absolute deviation from zero along ``axis`` (the residuals of
-    a fit have median ~0)."""
-    return MAD_SCALE * np.median(np.abs(residual), axis=axis)
+    a fit have median ~0); where more than half the residuals are exactly 0 (sparse
+    counts), sqrt(pi/2) x the mean absolute residual instead (both are the sd for
+    Gaussian residuals)."""
+    a = np.abs(residual)
+    mad = MAD_SCALE * np.median(a, axis=axis)
+    return np.where(mad > 0, mad, np.sqrt(np.pi / 2) * a.mean(axis=axis))
 
 
 def robust_fit(X: np.ndarray, values: np.ndarray, iterations: int = 10) -> np.ndarray:
@@ -92,7 +96,8 @@ def robust_fit(X: np.ndarray, values: np.ndarray, iterations: int = 10) -> np.nd
     for _ in range(iterations):
         r = values - fitted
         scale = robust_scale(r)
-        scale = np.where(scale > 0, scale, np.finfo(float).tiny)
+        if not np.all(scale > 0):  # an exact fit: nothing left to down-weight
+            return fitted
         u = r / (TUKEY_C * scale)
         w = np.where(np.abs(u) < 1, (1 - u ** 2) ** 2, 0.0)
         new = fit(X, values, w)

@@ -140,9 +140,9 @@ def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float,
     accurate, and the equivalent positions in other cells show it: their spread is
     larger and a position there must deviate more to count."""
     a = np.abs(size).ravel()
-    spread = np.full(a.shape, max(periodic.MAD_SCALE * np.median(a), floor, 1e-300))
+    spread = np.full(a.shape, max(float(periodic.robust_scale(a)), floor, 1e-300))
     if neighbours is not None:
-        spread = np.maximum(spread, periodic.MAD_SCALE * np.median(a[neighbours], axis=1))
+        spread = np.maximum(spread, periodic.robust_scale(a[neighbours], axis=1))
     if slope is not None and POSITION_TOLERANCE > 0:
         spread = np.maximum(spread, POSITION_TOLERANCE * np.abs(slope).ravel())
     return spread.reshape(size.shape)
