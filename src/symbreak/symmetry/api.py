@@ -80,7 +80,7 @@ def symmetry_breaking(descriptors: Mapping[str, Descriptor], lattice: Lattice,
     exclude = None
     for _ in range(2):
         residuals = {k: residual_of(d, lattice, step, exclude) for k, d in descriptors.items()}
-        scores = S.family_scores(residuals, families)
+        scores = S.family_scores(residuals, families, step)
         limit = S.threshold(scores["combined"].size)
         anomalies = S.find_anomalies(scores["combined"], step, limit)
         exclude = _near(anomalies, scores["combined"].shape, step)

@@ -29,6 +29,7 @@ from .reference import Residual
 FALSE_ALARMS = 0.01  # expected number of null positions above the threshold, whole scan
 MERGE_RADIUS = 1.0  # anomalies closer than this are one [Å]
 SMOOTH_SIGMA = 0.25  # Gaussian smoothing of the score before finding maxima [Å]
+FOOTPRINT = 0.3  # [Å] sigma of the Gaussian over which chi2 is pooled (about the probe)
 
 
 def normal_equivalent(chi2: np.ndarray, dof: int) -> np.ndarray:
@@ -52,10 +53,19 @@ def standardise(z: np.ndarray) -> np.ndarray:
     return (z - max(med, 0.0)) / max(scale, 1.0)
 
 
-def pooled_score(residuals: Sequence[Residual]) -> np.ndarray:
-    """Score [sigma] of one or more residuals pooled: chi2 and dof summed."""
+def pooled_score(residuals: Sequence[Residual], footprint: tuple[float, float] = (0.0, 0.0)
+                 ) -> np.ndarray:
+    """Score [sigma] of one or more residuals pooled: chi2 and dof summed, then averaged
+    over a Gaussian ``footprint`` (sigma in scan pixels (y, x); 0: none). A weighted sum
+    of chi2 with weights w (sum 1) is matched to c chi2_nu, c = sum w^2, nu = k / c."""
     chi2 = sum(r.chi2 for r in residuals)
     dof = sum(r.dof for r in residuals)
+    if max(footprint) > 0:
+        chi2 = ndimage.gaussian_filter(chi2, footprint, mode="nearest")
+        impulse = np.zeros((8 * int(np.ceil(max(footprint))) + 1,) * 2)
+        impulse[impulse.shape[0] // 2, impulse.shape[1] // 2] = 1.0
+        c = float((ndimage.gaussian_filter(impulse, footprint, mode="constant") ** 2).sum())
+        return standardise(normal_equivalent(chi2 / c, dof / c))
     return standardise(normal_equivalent(chi2, dof))
 
 
@@ -112,14 +122,15 @@ def _centroid(s: np.ndarray, iy: int, ix: int, step: tuple[float, float]
     return float((w * Y).sum() / w.sum() * step[0]), float((w * X).sum() / w.sum() * step[1])
 
 
-def family_scores(residuals: Mapping[str, Residual], families: Mapping[str, Sequence[str]]
-                  ) -> dict[str, np.ndarray]:
+def family_scores(residuals: Mapping[str, Residual], families: Mapping[str, Sequence[str]],
+                  step: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
     """Score per descriptor, per family (those of its descriptors present) and
-    ``combined`` (every descriptor) [sigma]."""
-    out = {name: pooled_score([r]) for name, r in residuals.items()}
+    ``combined`` (every descriptor) [sigma], each pooled over FOOTPRINT [Å]."""
+    px = (FOOTPRINT / step[0], FOOTPRINT / step[1])
+    out = {name: pooled_score([r], px) for name, r in residuals.items()}
     for family, names in families.items():
         present = [residuals[n] for n in names if n in residuals]
         if present:
-            out[family] = pooled_score(present)
-    out["combined"] = pooled_score(list(residuals.values()))
+            out[family] = pooled_score(present, px)
+    out["combined"] = pooled_score(list(residuals.values()), px)
     return out
