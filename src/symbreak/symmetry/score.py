@@ -8,6 +8,9 @@ sqrt(2/(9k))``, N(0, 1) under that null), re-centred and re-scaled by its own me
 1.4826 x MAD over the scan so that a descriptor whose residuals are not Gaussian (a
 noise-free simulation, correlated channels) is still on a common footing. A family's
 score pools the chi2 of its descriptors; the combined score pools every descriptor.
+Before the conversion chi2 is averaged over a Gaussian FOOTPRINT (about the probe size):
+a defect changes every pattern within it, noise does not (moment-matched: a weighted sum
+of chi2_k with weights w is c chi2_nu with c = sum w^2, nu = k / c).
 
 The threshold is the one-sided normal quantile for a false-alarm probability of
 ``FALSE_ALARMS`` over the whole scan (Bonferroni over the positions), about 4.4 sigma
