@@ -39,7 +39,7 @@ def test_centred_rectangular_lattice_like_zns_110():
                    defect=(6.0, 6.0))
     lattice = find_lattice([m[k] for k in KEYS], 0.2)
     # the primitive cell of the centred 3.825 x 5.409 Å cell: two 3.3125 Å vectors
-    primitive = gauss_reduce(np.array([(vectors[0] + vectors[1]) / 2, (vectors[0] - vectors[1]) / 2]))
+    primitive = gauss_reduce(np.array([vectors[0] + vectors[1], vectors[0] - vectors[1]]) / 2)
     assert _match(lattice.vectors, primitive) < 0.01
     assert lattice.lengths[0] == pytest.approx(3.3125, rel=0.01)
 

@@ -129,8 +129,8 @@ def symmetry_html(results: xr.Dataset) -> str:
         return '<p class="missing">not in these results</p>'
     parts = []
     if Y.LATTICE in results:
-        parts.append(f"<p>Lattice: {html.escape(str(results[Y.LATTICE].attrs.get('description', '')))}"
-                     "</p>")
+        description = str(results[Y.LATTICE].attrs.get("description", ""))
+        parts.append(f"<p>Lattice: {html.escape(description)}</p>")
     note = results[Y.SCORE].attrs.get("note")
     if note:
         parts.append(f"<p>{html.escape(str(note))}: every position is its own reference; "
@@ -138,8 +138,9 @@ def symmetry_html(results: xr.Dataset) -> str:
     if Y.THRESHOLD in results:
         limit = float(results[Y.THRESHOLD])
         n = results.sizes.get("anomaly", 0)
+        noun = "anomaly" if n == 1 else "anomalies"
         parts.append(f"<p>Threshold {limit:.2f} σ (1 % chance of a false anomaly over the "
-                     f"scan for a perfect crystal); {n} anomal{'y' if n == 1 else 'ies'} above it.</p>")
+                     f"scan for a perfect crystal); {n} {noun} above it.</p>")
         rows = "".join(f"<tr><td>{i + 1}</td><td>{y:.2f}</td><td>{x:.2f}</td><td>{s:.1f}</td></tr>"
                        for i, (y, x, s) in enumerate(zip(results[Y.ANOMALY_Y].values,
                                                          results[Y.ANOMALY_X].values,

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from . import reference as R
 from . import score as S

@@ -2,18 +2,21 @@
 
 A lattice is two real-space vectors ``a1``, ``a2`` [Å] in scan coordinates, each as
 ``(y, x)`` with y down, the same frame as ``results.scan_y/scan_x``. They are found in
-three steps:
+four steps:
 
 1. the power spectra of the Hann-windowed, mean-subtracted, standardised maps (BF, ADF,
-   COM x/y, ...) are summed; their strongest local maxima beyond the field of view's own
-   frequencies are candidate reciprocal lattice vectors;
-2. the two shortest non-collinear strong peaks give a reciprocal basis, Lagrange-Gauss
-   reduced;
-3. the basis is refined by maximising the variance of all maps that a lattice-periodic
-   Fourier series (every harmonic below the scan's Nyquist frequency) explains; a defect
-   is one cell among many and barely moves this fit.
-
-The real-space basis is the inverse transpose of the reciprocal one, reduced again.
+   COM x/y, ...) are summed; their true local maxima beyond the field of view's own low
+   frequencies (1.5 periods) are candidate reciprocal lattice vectors, located to a
+   fraction of a bin;
+2. every non-collinear pair of the strongest peaks spans a candidate lattice; candidates
+   with a real-space vector shorter than MIN_LENGTH (1.5 Å) or two scan steps are
+   dropped, and the one with the lowest information criterion (Akaike) of the
+   lattice-periodic Fourier fit of all maps wins;
+3. the winner is least-squares fitted to every peak it indexes, then polished by
+   maximising the variance a lattice-periodic series explains; a defect is one cell
+   among many and barely moves this fit;
+4. the real-space basis is the inverse transpose of the reciprocal one, Lagrange-Gauss
+   reduced; fewer than MIN_CELLS periods along a direction is refused.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ a defect changes every pattern within it, noise does not (moment-matched: a weig
 of chi2_k with weights w is c chi2_nu with c = sum w^2, nu = k / c).
 
 The threshold is the one-sided normal quantile for a false-alarm probability of
-``FALSE_ALARMS`` over the whole scan (Bonferroni over the positions), about 4.4 sigma
-for 1600 positions (FALSE_ALARMS 0.01: 4.4 sigma). Anomalies are local maxima of the lightly smoothed score above it,
+``FALSE_ALARMS`` (0.01) over the whole scan (Bonferroni over the positions): 4.37 sigma
+for 1600 positions. Anomalies are local maxima of the lightly smoothed score above it,
 merged within ``MERGE_RADIUS``.
 """
 
