@@ -55,3 +55,20 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     start = page.index('<section id="where-is-the-symmetry-broken">')
     assert start < page.index('<section id="mean-pattern">')  # at the top
     assert "<img" in page[start:page.index("</section>", start)]
+
+
+def test_periodic_one_cell_scan_is_a_control():
+    from symbreak.analysis.symmetry_stage import periodic_scan
+    assert periodic_scan({"simulation": {"settings": {"scan_region": "cell"}}})
+    assert not periodic_scan({"simulation": {"settings": {"scan_region": None}}})
+    assert not periodic_scan({})
+
+
+def test_scan_without_a_lattice_skips_the_stage_with_the_reason():
+    data, _ = lattice_scan()
+    flat = data.replace(array=np.repeat(np.asarray(data.to_numpy())[:1, :1], 36, 0)
+                        .repeat(36, 1) + np.random.default_rng(3).poisson(
+                            5, (36, 36, K, K)).astype(np.float32))
+    with pytest.warns(UserWarning, match="symmetry stage skipped.*--lattice"):
+        results = symbreak.analyze(flat, epochs=1, progress=False)
+    assert "symmetry_score" not in results

@@ -218,12 +218,14 @@ def choose_basis(peaks: np.ndarray, power: np.ndarray, maps: list[np.ndarray],
     is scored by an information criterion (Akaike's; CRITERION) of the lattice-periodic
     Fourier fit of all maps: a lattice made of harmonics misses the first-order peaks (a
     large residual), one made finer by a spurious peak (a defect, noise) adds parameters
-    that explain little. The lowest criterion wins.
+    that explain little. The lowest criterion wins if it is below that of no lattice at
+    all (the maps' means): noise alone is refused.
     """
     ny, nx = maps[0].shape
     extent = (ny * step[0], nx * step[1])
     seen: list[np.ndarray] = []
-    best, best_bic = None, np.inf
+    # a lattice must describe the maps better than no lattice at all (their mean)
+    best, best_bic = None, _criterion(None, maps, step)
     top = range(min(len(peaks), MAX_CANDIDATES))
     for i in top:
         for j in top:
@@ -243,17 +245,23 @@ def choose_basis(peaks: np.ndarray, power: np.ndarray, maps: list[np.ndarray],
                 best, best_bic = basis, bic
     if best is None:
         raise DataError(
-            f"the maps show no two independent lattice periodicities in the "
+            f"the maps show no two independent lattice periodicities above the noise in the "
             f"{extent[0]:.3g} x {extent[1]:.3g} Å field of view (fewer than {MIN_CELLS:g} "
-            f"cells along a direction, or no crystal); {LATTICE_HELP}")
+            f"cells along a direction, too noisy, or no crystal); {LATTICE_HELP}")
     return best
 
 
-def _criterion(reciprocal: np.ndarray, maps: list[np.ndarray], step: tuple[float, float]) -> float:
-    """Information criterion (AIC or BIC, CRITERION) of the periodic fit of all maps."""
-    Y, X, values, hk = _fit_inputs(reciprocal, maps, step)
+def _criterion(reciprocal: np.ndarray | None, maps: list[np.ndarray],
+               step: tuple[float, float]) -> float:
+    """Information criterion (AIC or BIC, CRITERION) of the periodic fit of all maps;
+    ``reciprocal`` None: of the maps' means alone (no lattice)."""
+    if reciprocal is None:
+        values = np.stack([m.ravel() for m in maps], axis=1)
+        rss, hk = float((values ** 2).sum()), np.zeros((0, 2))
+    else:
+        Y, X, values, hk = _fit_inputs(reciprocal, maps, step)
+        rss = _unexplained(reciprocal, hk, Y, X, values) * (values ** 2).sum()
     n = values.size
-    rss = _unexplained(reciprocal, hk, Y, X, values) * (values ** 2).sum()
     params = (1 + 2 * len(hk)) * values.shape[1]
     penalty = np.log(n) if CRITERION == "bic" else 2.0
     return n * np.log(max(rss, 1e-300) / n) + params * penalty
