@@ -39,7 +39,8 @@ ZN, S = 30, 16
 
 def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     """The maps scored against ground truth: content latents, COM magnitude, the first
-    PCA scores, the reconstruction error, and the virtual images for reference."""
+    PCA scores, the reconstruction error, the virtual images for reference, and every
+    symmetry-breaking score when the results have them."""
     maps = {f"rrVAE z{i + 1}": results[schema.LATENT_Z].isel(latent=i).values
             for i in range(results.sizes["latent"])}
     maps["COM magnitude"] = results[schema.COM_MAGNITUDE].values
@@ -48,6 +49,10 @@ def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     maps["rrVAE reconstruction error"] = results[schema.RECONSTRUCTION_ERROR].values
     maps["BF (reference)"] = results[schema.BF].values
     maps["ADF (reference)"] = results[schema.ADF].values
+    if "symmetry_score" in results:  # the symmetry stage: every residual score
+        scores = results["symmetry_score"]
+        for name in scores.coords["symmetry_map"].values:
+            maps[f"symmetry score: {name}"] = scores.sel(symmetry_map=name).values
     return maps
 
 

@@ -161,12 +161,27 @@ class VAESettings:
         check_fields(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class SymmetrySettings:
+    """Where the symmetry is broken: every map compared with its lattice-equivalent
+    positions. ``lattice`` gives the two lattice vectors (a1y, a1x, a2y, a2x) [Å] in the
+    scan frame; ``None`` finds them from the periodicity of the BF, ADF and COM maps."""
+
+    lattice: tuple[float, float, float, float] | None = setting(
+        None, kind=float, length=4, unit="Å", metavar="A1Y,A1X,A2Y,A2X",
+        help="lattice vectors in the scan frame (default: found from the BF/ADF/COM maps)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 SECTIONS: dict[str, type] = {
     "preprocess": PreprocessSettings,
     "detectors": DetectorSettings,
     "com": COMSettings,
     "pca": PCASettings,
     "vae": VAESettings,
+    "symmetry": SymmetrySettings,
 }
 OPTION_SECTION = {
     field.name: section
@@ -186,6 +201,7 @@ class AnalyzeSettings:
     com: COMSettings = COMSettings()
     pca: PCASettings = PCASettings()
     vae: VAESettings = VAESettings()
+    symmetry: SymmetrySettings = SymmetrySettings()
 
     @classmethod
     def from_options(cls, **options: Any) -> "AnalyzeSettings":

@@ -131,7 +131,10 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     ctx = Context(data, planned.settings, raw_mean, work,
                   checkpoints=None if out_dir is None else out_dir / CHECKPOINTS,
                   resume=resume, progress=progress)
-    parts = [stage.check(timer.run(stage.name, stage.run, ctx)) for stage in planned.stages]
+    parts: list[xr.Dataset] = []
+    ctx.products["outputs"] = parts  # what earlier stages returned (the symmetry stage reads it)
+    for stage in planned.stages:
+        parts.append(stage.check(timer.run(stage.name, stage.run, ctx)))
     X = ctx.products.get("patterns", data)
     results = xr.merge(parts, combine_attrs="drop_conflicts").assign_coords(
         _coords(data, X, results_dims(parts)))

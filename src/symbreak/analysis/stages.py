@@ -231,3 +231,6 @@ def register(stage: Stage, *, after: str | None = None) -> None:
 def unregister(name: str) -> None:
     """Remove the stage called ``name`` (a no-op when there is none)."""
     _REGISTRY[:] = [s for s in _REGISTRY if s.name != name]
+
+
+from . import symmetry_stage as _symmetry_stage  # noqa: E402,F401  registers the symmetry stage

@@ -12,6 +12,7 @@ import xarray as xr
 
 from ..analysis import schema as S
 from ..calibration import Calibration
+from . import symmetry
 from .fit_quality import fit_quality_html, warning_html
 
 SECTIONS = (
@@ -28,6 +29,11 @@ SECTIONS = (
 )
 
 CAPTIONS = {
+    "symmetry": "Each probe position compared with its lattice-equivalent positions elsewhere "
+    "in the scan (lattice found from the BF/ADF/COM maps): scores in robust standard "
+    "deviations over the ADF image (grey); circles: anomalies above the threshold, red "
+    "crosses: known defects. Below: the pattern at an anomaly, the median pattern at its "
+    "lattice-equivalent positions, and their difference.",
     "mean_pattern": "Left: mean of all patterns on the whole detector (log scale) with the "
     "bright-field (cyan) and annular dark-field (green) detectors and the analysis crop "
     "(white). Right: the mean pattern on the analysis grid, which is subtracted before PCA "
@@ -147,8 +153,11 @@ def section_stem(section: str) -> str:
 
 
 def _sections(results: xr.Dataset) -> list[tuple[str, str, str | None]]:
-    extra = [(section_stem(s), s, section_stem(s)) for s in extra_sections(results)]
-    return list(SECTIONS[:-1]) + extra + [SECTIONS[-1]]
+    extra = [(section_stem(s), s, section_stem(s)) for s in extra_sections(results)
+             if s != symmetry.Y.SECTION]
+    first = ([(symmetry.ANCHOR, symmetry.Y.SECTION, "symmetry")]
+             if symmetry.present(results) else [])
+    return list(SECTIONS[:1]) + first + list(SECTIONS[1:-1]) + extra + [SECTIONS[-1]]
 
 
 def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
@@ -158,6 +167,10 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
     for anchor, title, figure in sections:
         if figure is None:
             body = TEXT_SECTIONS[anchor](results)
+        elif figure == "symmetry":
+            img = pngs.get(figure)
+            body = ((f"<figure>{_img(img, title)}<figcaption>{html.escape(CAPTIONS['symmetry'])}"
+                     "</figcaption></figure>") if img is not None else "") + symmetry.symmetry_html(results)
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
         else:

@@ -1,0 +1,162 @@
+"""The 'symmetry' analysis stage: where is the crystal's symmetry broken?
+
+Finds the scan's lattice from the BF/ADF/COM maps (or takes ``settings.symmetry.lattice``
+[Å] when it is given), compares every descriptor with its lattice-equivalent
+positions (:mod:`symbreak.symmetry`) and writes the scores, the threshold, the anomalies
+and example patterns to the results. Importing this module registers the stage and its
+schema entries (``symbreak.analysis.stages`` imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import DataError
+from ..symmetry import find_lattice, lattice_from_setting
+from ..symmetry.api import Descriptor, SymmetryResult, symmetry_breaking
+from ..symmetry.reference import folded_neighbours
+from . import schema as S
+from .stages import Context, Stage, register
+
+SECTION = "Where is the symmetry broken?"
+MAP_DIM = "symmetry_map"
+LATTICE = S._var("symmetry_lattice", ("lattice_vector", "vector_component"), "Å",
+                 "lattice vectors a1, a2 as (y, x) in the scan frame", SECTION)
+SCORE = S._var("symmetry_score", (MAP_DIM,) + S.SCAN, "sigma",
+               "symmetry-breaking score per descriptor, family and combined: deviation "
+               "from the lattice-equivalent positions in robust standard deviations", SECTION)
+THRESHOLD = S._var("symmetry_threshold", (), "sigma",
+                   "anomaly threshold of the combined score (1 % false alarms per scan)",
+                   SECTION)
+ANOMALY_Y = S._var("symmetry_anomaly_y", ("anomaly",), "Å", "anomaly position y", SECTION)
+ANOMALY_X = S._var("symmetry_anomaly_x", ("anomaly",), "Å", "anomaly position x", SECTION)
+ANOMALY_SCORE = S._var("symmetry_anomaly_score", ("anomaly",), "sigma",
+                       "combined score at the anomaly", SECTION)
+ANOMALY_PATTERN = S._var("symmetry_anomaly_pattern", ("example",) + S.RAW_DETECTOR,
+                         S.DATA_UNITS, "pattern at each of the strongest anomalies "
+                         "(example i = anomaly i)", SECTION)
+REFERENCE_PATTERN = S._var("symmetry_reference_pattern", ("example",) + S.RAW_DETECTOR,
+                           S.DATA_UNITS, "median pattern at the anomaly's lattice-equivalent "
+                           "positions elsewhere in the scan", SECTION)
+NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY_PATTERN,
+         REFERENCE_PATTERN)
+
+
+def _outputs(ctx: Context) -> xr.Dataset:
+    parts = ctx.products.get("outputs", [])
+    return xr.merge(parts, combine_attrs="drop_conflicts") if parts else xr.Dataset()
+
+
+def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
+    """The descriptors present in ``results``: BF, ADF, COM (vector), rrVAE content
+    latents (channels), angle latent relative to the COM angle, reconstruction error."""
+    out: dict[str, Descriptor] = {}
+    for name in (S.BF, S.ADF):
+        if name in results:
+            out[name] = Descriptor("scalar", results[name].values)
+    if S.COM_X in results and S.COM_Y in results:
+        out["com"] = Descriptor("vector", np.stack([results[S.COM_Y].values,
+                                                     results[S.COM_X].values]))
+    if S.LATENT_Z in results:
+        out["rrvae_content"] = Descriptor("channels", results[S.LATENT_Z].values)
+    if S.LATENT_ANGLE in results and S.COM_ANGLE in results:
+        out["rrvae_angle_vs_com"] = Descriptor("angle", results[S.LATENT_ANGLE].values,
+                                               results[S.COM_ANGLE].values)
+    if S.RECONSTRUCTION_ERROR in results:
+        out["reconstruction_error"] = Descriptor("scalar",
+                                                 results[S.RECONSTRUCTION_ERROR].values)
+    return out
+
+
+def periodic_scan(metadata: Any) -> bool:
+    """True when the scan is one periodic cell (a simulation with scan_region='cell')."""
+    try:
+        return metadata["simulation"]["settings"]["scan_region"] == "cell"
+    except (KeyError, TypeError):
+        return False
+
+
+def _step(ctx: Context) -> tuple[float, float]:
+    step = ctx.data.calibration.scan_step
+    return (1.0, 1.0) if step is None else (float(step[0]), float(step[1]))
+
+
+def _symmetry(ctx: Context) -> xr.Dataset:
+    results = _outputs(ctx)
+    found = descriptors(results)
+    step = _step(ctx)
+    if periodic_scan(ctx.data.metadata):
+        warnings.warn("the scan is one periodic unit cell: every position is its own "
+                      "lattice-equivalent reference, so there is no symmetry to test; the "
+                      "symmetry scores are set to 0 (a perfect-crystal control)")
+        return _periodic_control(found, results)
+    setting = ctx.settings.symmetry.lattice
+    try:
+        lattice = (lattice_from_setting(setting) if setting is not None else find_lattice(
+            [d.values for k, d in found.items() if k in (S.BF, S.ADF)]
+            + list(found["com"].values if "com" in found else []), step))
+        result = symmetry_breaking(found, lattice, step)
+    except DataError as exc:
+        warnings.warn(f"symmetry stage skipped: {exc}")
+        return xr.Dataset()
+    return _dataset(result, ctx, step)
+
+
+def _periodic_control(found: dict[str, Descriptor], results: xr.Dataset) -> xr.Dataset:
+    names = list(found) + ["classical", "rrvae", "combined"]
+    shape = (len(names),) + tuple(results.sizes[d] for d in S.SCAN)
+    return xr.Dataset({SCORE: S.make(SCORE, np.zeros(shape), note="periodic one-cell scan: "
+                                     "no lattice-equivalent positions to compare")},
+                      coords={MAP_DIM: names})
+
+
+def _dataset(result: SymmetryResult, ctx: Context, step: tuple[float, float]) -> xr.Dataset:
+    names = list(result.scores)
+    anomalies = result.anomalies
+    anomaly, reference = _example_patterns(result, ctx, step)
+    unit = ctx.pattern_unit
+    lattice = result.lattice
+    return xr.Dataset({
+        LATTICE: S.make(LATTICE, lattice.vectors, source=lattice.source,
+                        explained_variance=float(lattice.explained),
+                        description=lattice.describe()),
+        SCORE: S.make(SCORE, np.stack([result.scores[n] for n in names])),
+        THRESHOLD: S.make(THRESHOLD, np.asarray(result.threshold)),
+        ANOMALY_Y: S.make(ANOMALY_Y, np.array([a.y for a in anomalies], float)),
+        ANOMALY_X: S.make(ANOMALY_X, np.array([a.x for a in anomalies], float)),
+        ANOMALY_SCORE: S.make(ANOMALY_SCORE, np.array([a.score for a in anomalies], float)),
+        ANOMALY_PATTERN: S.make(ANOMALY_PATTERN, anomaly, units=unit),
+        REFERENCE_PATTERN: S.make(REFERENCE_PATTERN, reference, units=unit),
+    }, coords={MAP_DIM: names, "lattice_vector": ["a1", "a2"],
+               "vector_component": ["y", "x"]},
+        attrs={"symmetry_families": json.dumps({"classical": ["bf", "adf", "com"]})})
+
+
+def _example_patterns(result: SymmetryResult, ctx: Context, step: tuple[float, float],
+                      count: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Raw patterns at the strongest anomalies and the median of the patterns at their
+    lattice-equivalent positions (not themselves anomalous)."""
+    shape = result.scores["combined"].shape
+    ky, kx = ctx.data.pattern_shape
+    chosen = result.anomalies[:count]
+    if not chosen:
+        return np.zeros((0, ky, kx)), np.zeros((0, ky, kx))
+    neighbours = folded_neighbours(result.lattice, shape, step, k=16)
+    excluded = result.excluded.ravel()
+    dask = ctx.data.to_dask()
+    anomaly, reference = [], []
+    for a in chosen:
+        flat = a.index[0] * shape[1] + a.index[1]
+        keep = [i for i in neighbours[flat] if not excluded[i]][:8] or list(neighbours[flat][:8])
+        anomaly.append(np.asarray(dask[a.index[0], a.index[1]].compute(), float))
+        stack = [np.asarray(dask[i // shape[1], i % shape[1]].compute(), float) for i in keep]
+        reference.append(np.median(stack, axis=0))
+    return np.stack(anomaly), np.stack(reference)
+
+
+register(Stage("symmetry", NAMES, _symmetry), after="rrVAE")

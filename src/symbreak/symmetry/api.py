@@ -1,0 +1,96 @@
+"""``symmetry_breaking``: residual maps, scores and anomalies for a set of descriptors."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from . import reference as R
+from . import score as S
+from .lattice import Lattice
+
+KINDS = ("scalar", "vector", "angle", "channels")
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "classical": ("bf", "adf", "com"),
+    "rrvae": ("rrvae_content", "rrvae_angle_vs_com", "reconstruction_error"),
+}
+EXCLUDE_RADIUS = 1.0  # [Å] around a first-pass anomaly, left out of the reference
+
+
+@dataclasses.dataclass(frozen=True)
+class Descriptor:
+    """A map to test: ``kind`` in KINDS; ``values`` (ny, nx), (2, ny, nx) for a vector
+    (y, x components) or (c, ny, nx) for channels; ``relative_to`` (ny, nx) [rad] for
+    an angle measured against another angle."""
+
+    kind: str
+    values: np.ndarray
+    relative_to: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SymmetryResult:
+    """Lattice, standardised residual per descriptor, scores [sigma] per descriptor,
+    family and ``combined``, the threshold [sigma] and the anomalies, strongest first."""
+
+    lattice: Lattice
+    residuals: dict[str, R.Residual]
+    scores: dict[str, np.ndarray]
+    threshold: float
+    anomalies: list[S.Anomaly]
+    excluded: np.ndarray
+
+
+def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
+                exclude: np.ndarray | None = None) -> R.Residual:
+    """The residual of one descriptor (see :mod:`symbreak.symmetry.reference`)."""
+    if d.kind == "scalar":
+        return R.scalar_residual(d.values, lattice, step, exclude)
+    if d.kind == "vector":
+        return R.vector_residual(d.values[0], d.values[1], lattice, step, exclude)
+    if d.kind == "angle":
+        return R.angle_residual(d.values, d.relative_to, lattice, step, exclude)
+    if d.kind == "channels":
+        return R.channels_residual(d.values, lattice, step, exclude)
+    raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
+
+
+def symmetry_breaking(descriptors: Mapping[str, Descriptor], lattice: Lattice,
+                      step: float | Sequence[float],
+                      families: Mapping[str, Sequence[str]] = FAMILIES) -> SymmetryResult:
+    """Where the crystal's symmetry is broken, descriptor by descriptor.
+
+    Two passes: the first finds the anomalies of the combined score; positions within
+    EXCLUDE_RADIUS [Å] of them are left out of the second pass's periodic reference, so
+    that a defect does not leave ghosts at its lattice-equivalent positions.
+
+    Parameters
+    ----------
+    descriptors
+        Name -> :class:`Descriptor`; names in ``families`` are pooled into family scores.
+    lattice
+        The scan's lattice (:func:`symbreak.symmetry.find_lattice`).
+    step
+        Scan step [Å] (or (dy, dx)).
+    """
+    step = (float(step), float(step)) if np.isscalar(step) else tuple(map(float, step))
+    exclude = None
+    for _ in range(2):
+        residuals = {k: residual_of(d, lattice, step, exclude) for k, d in descriptors.items()}
+        scores = S.family_scores(residuals, families, step)
+        limit = S.threshold(scores["combined"].size)
+        anomalies = S.find_anomalies(scores["combined"], step, limit)
+        exclude = _near(anomalies, scores["combined"].shape, step)
+    return SymmetryResult(lattice, residuals, scores, limit, anomalies, exclude)
+
+
+def _near(anomalies: list[S.Anomaly], shape: tuple[int, int], step: tuple[float, float]
+          ) -> np.ndarray:
+    Y, X = np.meshgrid(np.arange(shape[0]) * step[0], np.arange(shape[1]) * step[1],
+                       indexing="ij")
+    mask = np.zeros(shape, bool)
+    for a in anomalies:
+        mask |= np.hypot(Y - a.y, X - a.x) <= EXCLUDE_RADIUS
+    return mask

@@ -1,0 +1,88 @@
+"""The symmetry stage inside analyze: results.zarr and the report section."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import symbreak
+from symbreak.calibration import Calibration
+from symbreak.dataset import Dataset4D
+
+from . import synth
+
+K = 20  # detector pixels
+STEP = 0.25  # Å
+
+
+def lattice_scan(seed: int = 0) -> tuple[Dataset4D, np.ndarray]:
+    """Patterns of a graphene-like crystal with a vacancy: a bright-field disk shifted by
+    the analytic COM field and dimmed by the column, plus a dark-field ring; Poisson
+    counts. Returns the data and the vacancy's (y, x) [Å]."""
+    vectors, basis = synth.graphene_lattice(rotation_deg=11.0)
+    m = synth.maps(vectors, basis, shape=(36, 36), step=STEP, defect=(4.5, 4.5))
+    ky, kx = np.mgrid[:K, :K].astype(float)
+    c = (K - 1) / 2
+    shift = 1.5 / np.abs(np.stack([m["com_y"], m["com_x"]])).max()
+    out = np.empty((36, 36, K, K), np.float32)
+    for i in range(36):
+        for j in range(36):
+            r = np.hypot(ky - c - shift * m["com_y"][i, j], kx - c - shift * m["com_x"][i, j])
+            disk = 1 / (1 + np.exp((r - 5) * 2))
+            ring = (np.hypot(ky - c, kx - c) > 7) & (np.hypot(ky - c, kx - c) < 9.5)
+            out[i, j] = 200 * disk * m["bf"][i, j] + 20 * ring * m["adf"][i, j]
+    out = np.random.default_rng(seed).poisson(out).astype(np.float32)
+    cal = Calibration(energy=60e3, semiangle=10.0, angular_sampling=1.0, scan_step=STEP,
+                      detector_center=(c, c))
+    return Dataset4D(out, cal), m["defect"]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_symmetry_stage_reaches_results_and_report(tmp_path):
+    data, defect = lattice_scan()
+    symbreak.analyze(data, out=tmp_path / "out", epochs=1, progress=False)
+    saved = xr.open_zarr(tmp_path / "out" / "results.zarr").load()
+    assert saved["symmetry_score"].attrs["units"] == "sigma"
+    assert set(saved["symmetry_score"].coords["symmetry_map"].values) >= {
+        "bf", "adf", "com", "rrvae_content", "rrvae_angle_vs_com", "reconstruction_error",
+        "classical", "rrvae", "combined"}
+    lengths = np.linalg.norm(saved["symmetry_lattice"].values, axis=1)
+    np.testing.assert_allclose(lengths, synth.GRAPHENE_A, rtol=0.01)
+    classical = saved["symmetry_score"].sel(symmetry_map="classical").values
+    iy, ix = np.unravel_index(np.argmax(classical), classical.shape)
+    assert np.hypot(iy * STEP - defect[0], ix * STEP - defect[1]) < 1.0
+    assert saved["symmetry_anomaly_pattern"].shape[1:] == (K, K)
+    page = symbreak.report(tmp_path / "out").read_text()
+    start = page.index('<section id="where-is-the-symmetry-broken">')
+    assert start < page.index('<section id="mean-pattern">')  # at the top
+    assert "<img" in page[start:page.index("</section>", start)]
+
+
+def test_periodic_one_cell_scan_is_a_control():
+    from symbreak.analysis.symmetry_stage import periodic_scan
+    assert periodic_scan({"simulation": {"settings": {"scan_region": "cell"}}})
+    assert not periodic_scan({"simulation": {"settings": {"scan_region": None}}})
+    assert not periodic_scan({})
+
+
+def test_scan_without_a_lattice_skips_the_stage_with_the_reason():
+    data, _ = lattice_scan()
+    flat = data.replace(array=np.repeat(np.asarray(data.to_numpy())[:1, :1], 36, 0)
+                        .repeat(36, 1) + np.random.default_rng(3).poisson(
+                            5, (36, 36, K, K)).astype(np.float32))
+    with pytest.warns(UserWarning, match="symmetry stage skipped.*--lattice"):
+        results = symbreak.analyze(flat, epochs=1, progress=False)
+    assert "symmetry_score" not in results
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_lattice_setting_reaches_the_stage():
+    """--lattice / lattice=: the given vectors [Å] are used (reduced to the shortest
+    basis), not the ones found from the maps."""
+    data, _ = lattice_scan()
+    vectors, _ = synth.graphene_lattice(rotation_deg=11.0)
+    given = tuple(np.asarray(vectors, dtype=float).ravel() * 1.005)
+    results = symbreak.analyze(data, epochs=1, progress=False, lattice=given)
+    lengths = np.linalg.norm(results["symmetry_lattice"].values, axis=1)
+    np.testing.assert_allclose(lengths, synth.GRAPHENE_A * 1.005, rtol=1e-9)
+    with pytest.raises(symbreak.SymbreakError, match="lattice"):
+        symbreak.analyze(data, epochs=1, progress=False, lattice=(1.0, 2.0, 3.0))
