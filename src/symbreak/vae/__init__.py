@@ -1,5 +1,6 @@
 """Rotationally invariant variational autoencoders (rrVAE / rVAE) for 4D-STEM patterns."""
 
 from .api import RotationalVAE
+from .diagnostics import FitDiagnostics, flat as diagnostics_dict, summary as diagnostics_summary
 
-__all__ = ["RotationalVAE"]
+__all__ = ["RotationalVAE", "FitDiagnostics", "diagnostics_dict", "diagnostics_summary"]

@@ -61,6 +61,7 @@ class Settings:
     precision: str
     random_state: int
     n_threads: int | None = None
+    angle_warmup: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

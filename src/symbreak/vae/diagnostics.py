@@ -1,0 +1,332 @@
+"""Fit diagnostics of the rrVAE: did the model explain the data, which latents are used,
+does the angle follow the rotation, are the content latents invariant, and a verdict.
+
+The numbers are computed on held-out (validation) patterns. A fit that explains nothing
+(the decoder returns the mean pattern: validation loss at about half the summed pixel
+variance) or whose angle latent does not vary is ``failed``; one with weak but real
+structure is ``doubtful``; anything else is ``ok``. Every verdict carries its reasons in
+words and what to try.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..metrics import circular_correlation
+from .geometry import coordinate_grid, rotate_patterns
+
+# thresholds of the verdict (see docs/vae.md, "Fit diagnostics")
+EXPLAINED_FAILED = 0.02      # explained fraction of the validation variance
+EXPLAINED_DOUBTFUL = 0.10
+ANGLE_SPREAD_FAILED = 0.05   # rad, circular sd of the angle latent over the patterns
+ANGLE_COM_DOUBTFUL = 0.5     # Fisher-Lee of angle latent vs COM (or first-moment) angle
+DRIFT_DOUBTFUL = 0.10        # content drift under exact turns, in units of its spread
+SHIFT_DOUBTFUL = 5.0         # deg, error of the angle shift under exact turns
+ACTIVE = 0.5                 # spatial spread / posterior sd above which a latent is active
+INTERPOLATED_TURN = 30.0     # deg, the interpolated rotation tested
+
+
+@dataclasses.dataclass
+class FitDiagnostics:
+    """Quality numbers of one fit (validation patterns unless said otherwise).
+
+    Attributes
+    ----------
+    explained_fraction
+        1 - SSE / SST of the reconstructions at the latent means, SST about the mean
+        pattern (0: explains nothing, 1: perfect).
+    baseline_loss, validation_loss
+        -ELBO per pattern of the mean-pattern model (Gaussian: half the summed pixel
+        variance) and of the fit.
+    kl_per_latent
+        Mean KL to the prior of each content latent [nats].
+    latent_spread, latent_posterior_sd, latent_activity
+        Sd over the patterns of each content latent's mean, its mean posterior sd, and
+        their ratio (an inactive latent stays at its prior: ratio << 1).
+    angle_spread
+        Circular sd of the angle latent over the patterns [rad].
+    angle_vs_moment
+        Fisher-Lee correlation of the angle latent with the direction of each pattern's
+        first moment about the mean pattern (the COM direction of the input).
+    angle_vs_com
+        The same against a COM angle map given by the caller, else None.
+    content_drift_turn, content_drift_turn_raw
+        Largest RMS change of an active content latent under exact turns of the inputs by
+        multiples of 90 degrees (180 for non-square patterns), in units of the latent's
+        spread; as encoded (symmetrised when on) and by the plain encoder.
+    angle_shift_turn
+        Largest error [deg] of the angle latent's shift under those turns.
+    content_drift_interpolated, angle_shift_interpolated
+        The same for an interpolated (bilinear) turn by 30 degrees (shift in degrees;
+        30 is perfect).
+    stop_reason, epochs
+        Why training stopped (``epochs``, ``early_stopping``, ``max_time``, ``collapsed``)
+        and the epochs done (best attempt).
+    attempts
+        One dict per attempt: seed, learning rate, angle warm-up, epochs, stop reason,
+        best validation loss, explained fraction, angle spread, collapsed.
+    verdict, reasons, advice
+        ``ok``, ``doubtful`` or ``failed``; why, and what to try.
+    """
+
+    explained_fraction: float
+    baseline_loss: float
+    validation_loss: float
+    kl_per_latent: list[float]
+    latent_spread: list[float]
+    latent_posterior_sd: list[float]
+    latent_activity: list[float]
+    angle_spread: float
+    angle_vs_moment: float
+    angle_vs_com: float | None
+    content_drift_turn: float
+    content_drift_turn_raw: float
+    angle_shift_turn: float
+    content_drift_interpolated: float
+    angle_shift_interpolated: float
+    stop_reason: str
+    epochs: int
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    verdict: str = "ok"
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    advice: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FitDiagnostics":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+# ------------------------------------------------------------------ basic numbers
+def moment_angle(patterns: np.ndarray) -> np.ndarray:
+    """Direction [rad] of each pattern's first moment about the mean pattern, in the
+    convention of ``arctan2(com_y, com_x)`` (x along kx, y along ky, centre 0)."""
+    x = np.asarray(patterns, dtype=np.float64)
+    d = x - x.mean(axis=0)
+    grid = coordinate_grid(tuple(x.shape[1:])).numpy().reshape(*x.shape[1:], 2)
+    mx = np.einsum("nij,ij->n", d, grid[..., 0])
+    my = np.einsum("nij,ij->n", d, grid[..., 1])
+    return np.arctan2(my, mx)
+
+
+def circular_spread(angles: np.ndarray) -> float:
+    """Circular standard deviation sqrt(-2 ln R) [rad] (0: all equal)."""
+    a = np.asarray(angles, dtype=float)
+    r = float(np.hypot(np.cos(a).mean(), np.sin(a).mean()))
+    return float(math.sqrt(-2 * math.log(max(min(r, 1.0), 1e-12))))
+
+
+def explained_fraction(patterns: np.ndarray, recon: np.ndarray) -> float:
+    """1 - SSE / SST, SST about the mean pattern of ``patterns``."""
+    x = np.asarray(patterns, dtype=np.float64)
+    sst = float(((x - x.mean(axis=0)) ** 2).sum())
+    sse = float(((x - recon) ** 2).sum())
+    return 1.0 - sse / sst if sst > 0 else float("nan")
+
+
+def baseline_loss(patterns: np.ndarray) -> float:
+    """Gaussian -ELBO per pattern of the model that returns the mean pattern [intensity^2]:
+    half the summed pixel variance."""
+    x = np.asarray(patterns, dtype=np.float64)
+    return float(0.5 * x.var(axis=0).sum())
+
+
+def _wrap_deg(d: np.ndarray) -> np.ndarray:
+    return (np.asarray(d) + 180.0) % 360.0 - 180.0
+
+
+def _mean_shift_deg(after: np.ndarray, before: np.ndarray) -> float:
+    d = np.asarray(after, float) - np.asarray(before, float)
+    return float(np.degrees(np.arctan2(np.sin(d).mean(), np.cos(d).mean())))
+
+
+def _drift(z_after: np.ndarray, z_before: np.ndarray, spread: np.ndarray,
+           active: np.ndarray) -> float:
+    """Largest RMS change of an active latent in units of its spread (NaN: none active)."""
+    if not active.any():
+        return float("nan")
+    rms = np.sqrt(((z_after - z_before) ** 2).mean(axis=0))
+    return float((rms[active] / spread[active]).max())
+
+
+# ------------------------------------------------------------------ the full check
+def _turned(patterns: np.ndarray, k: int) -> np.ndarray:
+    """Patterns turned exactly by k quarter turns in the angle's sense (+kx to +ky)."""
+    return np.ascontiguousarray(np.rot90(patterns, k=-k, axes=(1, 2)))
+
+
+def _invariance(est: Any, patterns: np.ndarray, base: dict, spread: np.ndarray,
+                active: np.ndarray, symmetrize: bool | None) -> tuple[float, float]:
+    """(content drift, angle shift error [deg]) under exact turns of the inputs."""
+    from .inference import encode_array
+    square = patterns.shape[1] == patterns.shape[2]
+    drift, shift_err = 0.0, 0.0
+    for k in ((1, 2, 3) if square else (2,)):
+        enc = encode_array(est, _turned(patterns, k), symmetrize)
+        drift = max(drift, _drift(enc["z"], base["z"], spread, active))
+        shift = _mean_shift_deg(enc["angle"], base["angle"])
+        shift_err = max(shift_err, abs(float(_wrap_deg(shift - 90.0 * k))))
+    return drift, shift_err
+
+
+def _interpolated(est: Any, patterns: np.ndarray, base: dict, spread: np.ndarray,
+                  active: np.ndarray) -> tuple[float, float]:
+    """(content drift, angle shift [deg]) under a bilinear turn by INTERPOLATED_TURN."""
+    from .inference import encode_array
+    x = torch.from_numpy(patterns)
+    turn = torch.full((x.shape[0],), math.radians(INTERPOLATED_TURN))
+    with torch.no_grad():
+        turned = rotate_patterns(x, turn).numpy()
+    enc = encode_array(est, turned)
+    return (_drift(enc["z"], base["z"], spread, active),
+            _mean_shift_deg(enc["angle"], base["angle"]))
+
+
+def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None,
+             validation_loss: float | None = None) -> FitDiagnostics:
+    """All quality numbers of a fitted estimator on (n, ky, kx) patterns (use held-out
+    ones), with the verdict. ``com_angle`` [rad]: the COM angle of the same patterns."""
+    from .inference import encode_array, reconstruct
+    patterns = np.ascontiguousarray(patterns, dtype=np.float32)
+    base = encode_array(est, patterns)
+    recon = reconstruct(est, patterns)
+    z, z_sd = base["z"].astype(np.float64), base["z_sd"].astype(np.float64)
+    spread = z.std(axis=0)
+    post_sd = z_sd.mean(axis=0)
+    activity = spread / np.maximum(post_sd, 1e-12)
+    kl = 0.5 * (z ** 2 + z_sd ** 2 - 1 - 2 * np.log(np.maximum(z_sd, 1e-12))).mean(axis=0)
+    active = activity > ACTIVE
+    drift, shift_err = _invariance(est, patterns, base, spread, active, None)
+    drift_raw, _ = _invariance(est, patterns, encode_array(est, patterns, False), spread,
+                               active, False)
+    drift_i, shift_i = _interpolated(est, patterns, base, spread, active)
+    history = getattr(est, "history_", []) or []
+    diag = FitDiagnostics(
+        explained_fraction=explained_fraction(patterns, recon),
+        baseline_loss=baseline_loss(patterns),
+        validation_loss=float(validation_loss if validation_loss is not None
+                              else getattr(est, "best_validation_loss_", float("nan"))),
+        kl_per_latent=[float(v) for v in kl], latent_spread=[float(v) for v in spread],
+        latent_posterior_sd=[float(v) for v in post_sd],
+        latent_activity=[float(v) for v in activity],
+        angle_spread=circular_spread(base["angle"]),
+        angle_vs_moment=circular_correlation(base["angle"], moment_angle(patterns)),
+        angle_vs_com=None if com_angle is None else circular_correlation(
+            base["angle"], np.asarray(com_angle).ravel()),
+        content_drift_turn=drift, content_drift_turn_raw=drift_raw,
+        angle_shift_turn=shift_err, content_drift_interpolated=drift_i,
+        angle_shift_interpolated=shift_i,
+        stop_reason=getattr(est, "stop_reason_", "unknown"), epochs=len(history),
+        attempts=list(getattr(est, "attempts_", [])))
+    return judge(diag)
+
+
+# ------------------------------------------------------------------ the verdict
+def judge(diag: FitDiagnostics) -> FitDiagnostics:
+    """Set ``verdict``, ``reasons`` and ``advice`` from the numbers (in place; returned)."""
+    failed, doubtful, advice = [], [], []
+    ef = diag.explained_fraction
+    if not ef > EXPLAINED_FAILED:
+        failed.append(f"the model explains {ef:.1%} of the validation variance: the decoder "
+                      "returns the mean pattern (the explain-nothing state)")
+    elif ef < EXPLAINED_DOUBTFUL:
+        doubtful.append(f"the model explains only {ef:.1%} of the validation variance")
+    if not diag.angle_spread > ANGLE_SPREAD_FAILED:
+        failed.append(f"the angle latent hardly varies (circular sd {diag.angle_spread:.3g} "
+                      "rad): no rotation was factored out")
+    agreement = diag.angle_vs_com if diag.angle_vs_com is not None else diag.angle_vs_moment
+    label = "COM angle" if diag.angle_vs_com is not None else "first-moment (COM) direction"
+    if not failed and not abs(agreement) >= ANGLE_COM_DOUBTFUL:
+        doubtful.append(f"the angle latent does not follow the {label} (Fisher-Lee "
+                        f"{agreement:.2f})")
+    _invariance_reasons(diag, doubtful)
+    if not failed and not any(a > ACTIVE for a in diag.latent_activity):
+        doubtful.append("no content latent varies over the scan by more than half its "
+                        "posterior sd: the content maps carry no information")
+    if diag.stop_reason == "max_time":
+        doubtful.append("training was stopped by the time limit, not by convergence")
+    if failed or doubtful:
+        advice += _advice(diag, bool(failed))
+    diag.verdict = "failed" if failed else "doubtful" if doubtful else "ok"
+    diag.reasons = failed + doubtful
+    diag.advice = advice
+    return diag
+
+
+def _invariance_reasons(diag: FitDiagnostics, doubtful: list[str]) -> None:
+    if diag.content_drift_turn > DRIFT_DOUBTFUL:
+        doubtful.append(f"content latents move by {diag.content_drift_turn:.2f} of their "
+                        "spread when the inputs are turned by 90 degrees")
+    if diag.angle_shift_turn > SHIFT_DOUBTFUL:
+        doubtful.append(f"the angle latent misses exact 90-degree turns by "
+                        f"{diag.angle_shift_turn:.1f} degrees")
+
+
+def _advice(diag: FitDiagnostics, failed: bool) -> list[str]:
+    out = []
+    if failed:
+        out.append("more restarts (--restarts N) or a lower learning rate")
+        out.append("check the preprocessing: patterns cropped to the bright-field disk, "
+                   "mean-subtracted and normalised")
+        out.append("at low dose: bin the detector or denoise (PCA) before training; the "
+                   "data may not support a fit")
+    if diag.stop_reason in ("max_time", "epochs"):
+        out.append("a larger epoch budget (--epochs) without a time limit")
+    if diag.content_drift_turn > DRIFT_DOUBTFUL:
+        out.append("symmetrised encoding (symmetrize=True)")
+    return out
+
+
+# ------------------------------------------------------------------ outputs
+def flat(diag: FitDiagnostics | dict) -> dict[str, Any]:
+    """A small flat dict of numbers plus ``verdict`` and ``reasons`` (one string) for
+    ``results.zarr`` attributes and the report's fit-quality panel."""
+    d = diag.to_dict() if isinstance(diag, FitDiagnostics) else dict(diag)
+    out: dict[str, Any] = {}
+    for key in ("verdict", "explained_fraction", "baseline_loss", "validation_loss",
+                "angle_spread", "angle_vs_moment", "angle_vs_com", "content_drift_turn",
+                "content_drift_turn_raw", "angle_shift_turn", "content_drift_interpolated",
+                "angle_shift_interpolated", "stop_reason", "epochs"):
+        value = d.get(key)
+        out[key] = float("nan") if value is None else value
+    for name in ("kl_per_latent", "latent_activity", "latent_spread"):
+        for i, v in enumerate(d.get(name, [])):
+            out[f"{name.replace('_per_latent', '')}_z{i + 1}"] = float(v)
+    out["attempts"] = len(d.get("attempts", [])) or 1
+    out["reasons"] = "; ".join(d.get("reasons", []))
+    out["advice"] = "; ".join(d.get("advice", []))
+    return out
+
+
+def summary(diag: FitDiagnostics | dict) -> str:
+    """A short plain-text summary (a few lines) for the command line and the report."""
+    f = flat(diag)
+    activity = ", ".join(f"z{i + 1} {v:.2f}" for i, v in
+                         enumerate(diag.latent_activity if isinstance(diag, FitDiagnostics)
+                                   else diag.get("latent_activity", [])))
+    com = "" if not np.isfinite(f["angle_vs_com"]) else f", vs COM {f['angle_vs_com']:+.3f}"
+    lines = [
+        f"fit quality: {f['verdict'].upper()} (stopped: {f['stop_reason']} after "
+        f"{f['epochs']} epochs, {f['attempts']} attempt(s))",
+        f"  explained variance {f['explained_fraction']:.1%} (validation loss "
+        f"{f['validation_loss']:.4g} vs mean-pattern {f['baseline_loss']:.4g})",
+        f"  angle latent: spread {f['angle_spread']:.2f} rad, vs first-moment direction "
+        f"{f['angle_vs_moment']:+.3f}{com}",
+        f"  content activity (spread / posterior sd): {activity}",
+        f"  exact 90-degree turns: content drift {f['content_drift_turn']:.3f} of spread "
+        f"(plain encoder {f['content_drift_turn_raw']:.3f}), angle error "
+        f"{f['angle_shift_turn']:.2f} deg",
+    ]
+    if f["reasons"]:
+        lines.append("  why: " + f["reasons"])
+    if f["advice"]:
+        lines.append("  try: " + f["advice"])
+    return "\n".join(lines)
