@@ -15,6 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .zarr store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when the model's fit was judged failed")
     p.set_defaults(func=run)
 
 
@@ -27,7 +29,15 @@ def run(args: argparse.Namespace) -> int:
     model = RotationalVAE.load(args.model, device=args.device)
     latents = model.transform(load_patterns(args.data))
     latents.attrs["model_path"] = str(args.model)
+    diag = getattr(model, "diagnostics_", None)
+    if diag is not None:
+        import json
+
+        from symbreak.vae import diagnostics_dict
+        latents.attrs["fit_verdict"] = diag.verdict
+        latents.attrs["fit_diagnostics"] = json.dumps(diagnostics_dict(diag))
     with atomic_output(args.out, overwrite=args.overwrite) as tmp:
         latents.to_zarr(tmp, mode="w")
     print(f"encoded {latents.latent_angle.size} patterns; latents saved to {args.out}")
-    return 0
+    from symbreak.cli._fit_quality import report_fit
+    return report_fit(model, args.strict)

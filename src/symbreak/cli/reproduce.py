@@ -26,6 +26,10 @@ def add_parser(subparsers: Any) -> None:
                         help="rrVAE recipe: default (fast) or paper (as published)")
     parser.add_argument("--max-time", type=float, default=None,
                         help="stop each rrVAE training after this many seconds")
+    parser.add_argument("--dose", type=float, default=None,
+                        help="electron dose [e/Å^2]: Poisson counts (seeded), e.g. 1e5")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 3 when any rrVAE fit is judged failed")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
@@ -35,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     rows = reproduce(args.sets or SETS, args.out, seed=args.seed, overwrite=args.overwrite,
                      progress=False if args.quiet else None, epochs=args.epochs,
-                     max_time=args.max_time, recipe=args.recipe)
+                     max_time=args.max_time, recipe=args.recipe, dose=args.dose)
     print(markdown(rows))
     print(f"tables: {args.out}/reproduce.md, .csv, .json")
+    failed = [r["set"] for r in rows if r["metric"] == "fit_verdict" and r["map"] == "failed"]
+    if failed:
+        print(f"WARNING: the rrVAE fit failed on {', '.join(failed)}; those latent maps are "
+              "not a result")
+        return 3 if args.strict else 0
     return 0

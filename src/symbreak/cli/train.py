@@ -50,6 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-budget", default=None,
                    help="memory for data, e.g. 4GB or 0.25 (fraction of available memory); "
                    "default $SYMBREAK_MEMORY_BUDGET or 0.25")
+    p.add_argument("--restarts", type=int, default=2,
+                   help="further attempts from other seeds when a fit collapses into the "
+                   "explain-nothing state (default %(default)s)")
+    p.add_argument("--no-symmetrize", dest="symmetrize", action="store_false",
+                   help="encode with the plain encoder instead of combining the exact "
+                   "90-degree turns of each pattern")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when the fit is judged failed")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=run)
 
@@ -103,12 +111,15 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device, precision=args.precision, random_state=args.seed,
         checkpoint_dir=checkpoints, progress=args.progress,
         n_threads=args.threads, loader_workers=args.loader_workers,
-        streaming={"auto": "auto", "on": True, "off": False}[args.streaming])
+        streaming={"auto": "auto", "on": True, "off": False}[args.streaming],
+        restarts=args.restarts, symmetrize=args.symmetrize)
     model.fit(data, resume=args.resume)
     if not is_main_process():
         return 0
     model.save(out, extra={"data": str(Path(args.data).resolve())}, overwrite=args.overwrite)
     last = model.history_[-1]
-    print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s: validation loss "
-          f"{model.best_validation_loss_:.4g} (best); model saved to {out}")
-    return 0
+    print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s (stopped: "
+          f"{model.stop_reason_}): validation loss {model.best_validation_loss_:.4g} (best); "
+          f"model saved to {out}")
+    from symbreak.cli._fit_quality import report_fit
+    return report_fit(model, args.strict)

@@ -27,7 +27,7 @@ ANGLE_SPREAD_FAILED = 0.05   # rad, circular sd of the angle latent over the pat
 ANGLE_COM_DOUBTFUL = 0.5     # Fisher-Lee of angle latent vs COM (or first-moment) angle
 DRIFT_DOUBTFUL = 0.10        # content drift under exact turns, in units of its spread
 SHIFT_DOUBTFUL = 5.0         # deg, error of the angle shift under exact turns
-ACTIVE = 0.5                 # spatial spread / posterior sd above which a latent is active
+INFORMATIVE = 0.002          # share of the validation variance a content latent must explain
 INTERPOLATED_TURN = 30.0     # deg, the interpolated rotation tested
 
 
@@ -47,7 +47,12 @@ class FitDiagnostics:
         Mean KL to the prior of each content latent [nats].
     latent_spread, latent_posterior_sd, latent_activity
         Sd over the patterns of each content latent's mean, its mean posterior sd, and
-        their ratio (an inactive latent stays at its prior: ratio << 1).
+        their ratio. With the unit-variance Gaussian likelihood on [0, 1] data the
+        posterior sd stays large, so a small ratio alone does not mean an unused latent.
+    latent_explained
+        Share of the validation variance each content latent explains: the rise of the
+        squared reconstruction error when that latent is set to its mean over the
+        patterns, over the summed variance (0: the decoder ignores it).
     angle_spread
         Circular sd of the angle latent over the patterns [rad].
     angle_vs_moment
@@ -56,7 +61,8 @@ class FitDiagnostics:
     angle_vs_com
         The same against a COM angle map given by the caller, else None.
     content_drift_turn, content_drift_turn_raw
-        Largest RMS change of an active content latent under exact turns of the inputs by
+        Largest RMS change of an informative content latent (all when none is) under
+        exact turns of the inputs by
         multiples of 90 degrees (180 for non-square patterns), in units of the latent's
         spread; as encoded (symmetrised when on) and by the plain encoder.
     angle_shift_turn
@@ -70,8 +76,9 @@ class FitDiagnostics:
     attempts
         One dict per attempt: seed, learning rate, angle warm-up, epochs, stop reason,
         best validation loss, explained fraction, angle spread, collapsed.
-    verdict, reasons, advice
-        ``ok``, ``doubtful`` or ``failed``; why, and what to try.
+    verdict, reasons, advice, notes
+        ``ok``, ``doubtful`` or ``failed``; why, what to try, and remarks that do not
+        change the verdict (e.g. content latents the decoder does not use).
     """
 
     explained_fraction: float
@@ -81,6 +88,7 @@ class FitDiagnostics:
     latent_spread: list[float]
     latent_posterior_sd: list[float]
     latent_activity: list[float]
+    latent_explained: list[float]
     angle_spread: float
     angle_vs_moment: float
     angle_vs_com: float | None
@@ -95,14 +103,22 @@ class FitDiagnostics:
     verdict: str = "ok"
     reasons: list[str] = dataclasses.field(default_factory=list)
     advice: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "FitDiagnostics":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        """Diagnostics from :meth:`to_dict`; numbers a file lacks (an older version's) are
+        NaN, lists empty."""
+        fields = dataclasses.fields(cls)
+        known = {f.name: values[f.name] for f in fields if f.name in values}
+        for f in fields:
+            if f.name not in known and f.default is dataclasses.MISSING and \
+                    f.default_factory is dataclasses.MISSING:
+                known[f.name] = [] if "list" in str(f.type) else float("nan")
+        return judge(cls(**known)) if "verdict" not in values else cls(**known)
 
 
 # ------------------------------------------------------------------ basic numbers
@@ -150,7 +166,7 @@ def _mean_shift_deg(after: np.ndarray, before: np.ndarray) -> float:
 
 def _drift(z_after: np.ndarray, z_before: np.ndarray, spread: np.ndarray,
            active: np.ndarray) -> float:
-    """Largest RMS change of an active latent in units of its spread (NaN: none active)."""
+    """Largest RMS change of a latent in ``active`` in units of its spread (NaN: none)."""
     if not active.any():
         return float("nan")
     rms = np.sqrt(((z_after - z_before) ** 2).mean(axis=0))
@@ -190,6 +206,22 @@ def _interpolated(est: Any, patterns: np.ndarray, base: dict, spread: np.ndarray
             _mean_shift_deg(enc["angle"], base["angle"]))
 
 
+def _content_explained(est: Any, patterns: np.ndarray, base: dict) -> list[float]:
+    """Per content latent: (SSE with that latent at its mean - SSE) / SST."""
+    from .inference import decode
+    x = patterns.astype(np.float64)
+    sst = float(((x - x.mean(axis=0)) ** 2).sum())
+    z = base["z"].astype(np.float32)
+    sse = float(((decode(est, z, base["angle"]) - x) ** 2).sum())
+    out = []
+    for i in range(z.shape[1]):
+        fixed = z.copy()
+        fixed[:, i] = z[:, i].mean()
+        sse_i = float(((decode(est, fixed, base["angle"]) - x) ** 2).sum())
+        out.append((sse_i - sse) / sst if sst > 0 else float("nan"))
+    return out
+
+
 def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None,
              validation_loss: float | None = None) -> FitDiagnostics:
     """All quality numbers of a fitted estimator on (n, ky, kx) patterns (use held-out
@@ -198,12 +230,15 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
     patterns = np.ascontiguousarray(patterns, dtype=np.float32)
     base = encode_array(est, patterns)
     recon = reconstruct(est, patterns)
+    contribution = _content_explained(est, patterns, base)
     z, z_sd = base["z"].astype(np.float64), base["z_sd"].astype(np.float64)
     spread = z.std(axis=0)
     post_sd = z_sd.mean(axis=0)
     activity = spread / np.maximum(post_sd, 1e-12)
     kl = 0.5 * (z ** 2 + z_sd ** 2 - 1 - 2 * np.log(np.maximum(z_sd, 1e-12))).mean(axis=0)
-    active = activity > ACTIVE
+    active = np.array([e > INFORMATIVE for e in contribution])
+    if not active.any():  # nothing informative: judge all latents with some spread
+        active = spread > 0
     drift, shift_err = _invariance(est, patterns, base, spread, active, None)
     drift_raw, _ = _invariance(est, patterns, encode_array(est, patterns, False), spread,
                                active, False)
@@ -216,7 +251,7 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
                               else getattr(est, "best_validation_loss_", float("nan"))),
         kl_per_latent=[float(v) for v in kl], latent_spread=[float(v) for v in spread],
         latent_posterior_sd=[float(v) for v in post_sd],
-        latent_activity=[float(v) for v in activity],
+        latent_activity=[float(v) for v in activity], latent_explained=contribution,
         angle_spread=circular_spread(base["angle"]),
         angle_vs_moment=circular_correlation(base["angle"], moment_angle(patterns)),
         angle_vs_com=None if com_angle is None else circular_correlation(
@@ -232,7 +267,7 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
 # ------------------------------------------------------------------ the verdict
 def judge(diag: FitDiagnostics) -> FitDiagnostics:
     """Set ``verdict``, ``reasons`` and ``advice`` from the numbers (in place; returned)."""
-    failed, doubtful, advice = [], [], []
+    failed, doubtful, advice, notes = [], [], [], []
     ef = diag.explained_fraction
     if not ef > EXPLAINED_FAILED:
         failed.append(f"the model explains {ef:.1%} of the validation variance: the decoder "
@@ -248,9 +283,12 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
         doubtful.append(f"the angle latent does not follow the {label} (Fisher-Lee "
                         f"{agreement:.2f})")
     _invariance_reasons(diag, doubtful)
-    if not failed and not any(a > ACTIVE for a in diag.latent_activity):
-        doubtful.append("no content latent varies over the scan by more than half its "
-                        "posterior sd: the content maps carry no information")
+    if not failed and not any(e > INFORMATIVE for e in diag.latent_explained):
+        best = max(diag.latent_explained, default=float("nan"))
+        notes.append(f"the decoder does not use the content latents (best explains {best:.2%} "
+                     "of the variance; posterior sd >> spread): their maps show the "
+                     "encoder's means only; compare them with the COM magnitude before "
+                     "reading them as findings")
     if diag.stop_reason == "max_time":
         doubtful.append("training was stopped by the time limit, not by convergence")
     if failed or doubtful:
@@ -258,6 +296,7 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
     diag.verdict = "failed" if failed else "doubtful" if doubtful else "ok"
     diag.reasons = failed + doubtful
     diag.advice = advice
+    diag.notes = notes
     return diag
 
 
@@ -297,21 +336,23 @@ def flat(diag: FitDiagnostics | dict) -> dict[str, Any]:
                 "angle_shift_interpolated", "stop_reason", "epochs"):
         value = d.get(key)
         out[key] = float("nan") if value is None else value
-    for name in ("kl_per_latent", "latent_activity", "latent_spread"):
+    for name in ("kl_per_latent", "latent_activity", "latent_spread", "latent_explained"):
         for i, v in enumerate(d.get(name, [])):
             out[f"{name.replace('_per_latent', '')}_z{i + 1}"] = float(v)
     out["attempts"] = len(d.get("attempts", [])) or 1
     out["reasons"] = "; ".join(d.get("reasons", []))
     out["advice"] = "; ".join(d.get("advice", []))
+    out["notes"] = "; ".join(d.get("notes", []))
     return out
 
 
 def summary(diag: FitDiagnostics | dict) -> str:
     """A short plain-text summary (a few lines) for the command line and the report."""
     f = flat(diag)
-    activity = ", ".join(f"z{i + 1} {v:.2f}" for i, v in
-                         enumerate(diag.latent_activity if isinstance(diag, FitDiagnostics)
-                                   else diag.get("latent_activity", [])))
+    d = diag.to_dict() if isinstance(diag, FitDiagnostics) else diag
+    activity = ", ".join(f"z{i + 1} {e:.2%} (spread/sd {a:.2f})" for i, (e, a) in
+                         enumerate(zip(d.get("latent_explained", []),
+                                       d.get("latent_activity", []))))
     com = "" if not np.isfinite(f["angle_vs_com"]) else f", vs COM {f['angle_vs_com']:+.3f}"
     lines = [
         f"fit quality: {f['verdict'].upper()} (stopped: {f['stop_reason']} after "
@@ -320,7 +361,7 @@ def summary(diag: FitDiagnostics | dict) -> str:
         f"{f['validation_loss']:.4g} vs mean-pattern {f['baseline_loss']:.4g})",
         f"  angle latent: spread {f['angle_spread']:.2f} rad, vs first-moment direction "
         f"{f['angle_vs_moment']:+.3f}{com}",
-        f"  content activity (spread / posterior sd): {activity}",
+        f"  variance explained by each content latent: {activity}",
         f"  exact 90-degree turns: content drift {f['content_drift_turn']:.3f} of spread "
         f"(plain encoder {f['content_drift_turn_raw']:.3f}), angle error "
         f"{f['angle_shift_turn']:.2f} deg",
@@ -329,4 +370,6 @@ def summary(diag: FitDiagnostics | dict) -> str:
         lines.append("  why: " + f["reasons"])
     if f["advice"]:
         lines.append("  try: " + f["advice"])
+    if f["notes"]:
+        lines.append("  note: " + f["notes"])
     return "\n".join(lines)
