@@ -98,13 +98,16 @@ def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def fit_rows(model_dir: Path, name: str) -> list[dict[str, Any]]:
-    """The rrVAE's fit verdict (``map``) and explained fraction (``value``) as a row."""
-    from .vae import RotationalVAE
+def fit_rows(model_dir: Path, name: str, results: xr.Dataset) -> list[dict[str, Any]]:
+    """The rrVAE's fit verdict (``map``) and explained fraction (``value``) as a row, judged
+    with the agreement of the angle latent and COM angle maps."""
+    from .vae import RotationalVAE, diagnostics_with_com
 
     diag = getattr(RotationalVAE.load(model_dir, device="cpu"), "diagnostics_", None)
     if diag is None:
         return []
+    diag = diagnostics_with_com(diag, results["latent_angle"].values,
+                                results["com_angle"].values)
     return [{"set": name, "metric": "fit_verdict", "map": diag.verdict,
              "value": diag.explained_fraction, "n_positive": "", "n_negative": "",
              "reasons": "; ".join(diag.reasons)}]
@@ -189,6 +192,6 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
         results = analyze(simulate(name, seed=seed, **sim), out=out / name,
                           overwrite=overwrite, progress=progress, seed=seed, **options)
         report(out / name)
-        rows += evaluate(results, name) + fit_rows(out / name / "model", name)
+        rows += evaluate(results, name) + fit_rows(out / name / "model", name, results)
         write_table(rows, out)
     return rows

@@ -9,12 +9,12 @@ from typing import Any
 STRICT_EXIT = 3  # exit status of --strict when the fit is judged failed
 
 
-def report_fit(model: Any, strict: bool = False) -> int:
-    """Print the fit-quality summary of a fitted RotationalVAE; returns the exit status
-    (STRICT_EXIT for a failed fit under ``strict``, else 0)."""
+def report_fit(model: Any, strict: bool = False, diag: Any = None) -> int:
+    """Print the fit-quality summary of a fitted RotationalVAE (or ``diag``); returns the
+    exit status (STRICT_EXIT for a failed fit under ``strict``, else 0)."""
     from symbreak.vae import diagnostics_summary
 
-    diag = getattr(model, "diagnostics_", None)
+    diag = diag if diag is not None else getattr(model, "diagnostics_", None)
     if diag is None:
         print("fit quality: unknown (this model was saved without diagnostics)")
         return 0
@@ -26,8 +26,21 @@ def report_fit(model: Any, strict: bool = False) -> int:
     return 0
 
 
-def print_fit_quality(model_dir: str | os.PathLike, strict: bool = False) -> int:
-    """:func:`report_fit` for a model folder written by ``save``."""
-    from symbreak.vae import RotationalVAE
+def print_fit_quality(out: str | os.PathLike, strict: bool = False) -> int:
+    """:func:`report_fit` for the model of an ``analyze`` folder, with the agreement of the
+    angle latent map and the COM angle map of ``results.zarr`` added."""
+    from pathlib import Path
 
-    return report_fit(RotationalVAE.load(model_dir, device="cpu"), strict)
+    import xarray as xr
+
+    from symbreak.vae import RotationalVAE, diagnostics_with_com
+
+    model = RotationalVAE.load(Path(out) / "model", device="cpu")
+    diag = getattr(model, "diagnostics_", None)
+    results = Path(out) / "results.zarr"
+    if diag is not None and results.exists():
+        with xr.open_zarr(results) as r:
+            if "latent_angle" in r and "com_angle" in r:
+                diag = diagnostics_with_com(diag, r["latent_angle"].values,
+                                            r["com_angle"].values)
+    return report_fit(model, strict, diag)

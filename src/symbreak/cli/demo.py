@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 PRESET = "graphene-vacancy"
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     page = run_demo(args.out, overwrite=args.overwrite, seed=args.seed, epochs=args.epochs,
                     max_time=args.max_time, progress=False if args.quiet else None)
-    status = print_fit_quality(Path(args.out) / "model", args.strict)
+    status = print_fit_quality(args.out, args.strict)
     print(f"report: {page}")
     print(f"open it with a browser, e.g. xdg-open {page}")
     return status

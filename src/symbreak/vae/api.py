@@ -107,6 +107,11 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         angle_k - k x 90 degrees), so the content latents are exactly invariant and the
         angle exactly equivariant under those turns (not with ``translation``).
 
+    angle_warmup
+        Epochs at the start during which the angle latent is also pulled (with a weight
+        fading to 0) towards each pattern's first-moment direction, the COM direction of
+        the input; None: the recipe's. Restarts use at least 10.
+
     Fitted attributes beyond the model: ``diagnostics_`` (:class:`FitDiagnostics`, with
     the verdict), ``stop_reason_``, ``attempts_`` (one dict per attempt), ``history_``.
 
@@ -129,7 +134,8 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
                  checkpoint_dir: str | os.PathLike | None = None,
                  progress: bool | None = None, n_threads: int | None = None,
                  streaming: bool | str = "auto", loader_workers: int | None = None,
-                 restarts: int = 2, symmetrize: bool = True) -> None:
+                 restarts: int = 2, symmetrize: bool = True,
+                 angle_warmup: int | None = None) -> None:
         self.latent_dim = latent_dim
         self.translation = translation
         self.encoder = encoder
@@ -159,6 +165,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         self.loader_workers = loader_workers
         self.restarts = restarts
         self.symmetrize = symmetrize
+        self.angle_warmup = angle_warmup
 
     def fit(self, X: Any, y: Any = None, *, resume: bool = False) -> "RotationalVAE":
         """Train on patterns ``X``; returns self.

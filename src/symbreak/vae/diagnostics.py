@@ -264,6 +264,15 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
     return judge(diag)
 
 
+def with_com(diag: FitDiagnostics, latent_angle: Any, com_angle: Any) -> FitDiagnostics:
+    """A copy of ``diag`` with ``angle_vs_com`` (Fisher-Lee of the angle latent map and
+    the COM angle map [rad], e.g. of a whole scan) and the verdict judged again."""
+    out = FitDiagnostics.from_dict(diag.to_dict())
+    out.angle_vs_com = circular_correlation(np.asarray(latent_angle).ravel(),
+                                            np.asarray(com_angle).ravel())
+    return judge(out)
+
+
 # ------------------------------------------------------------------ the verdict
 def judge(diag: FitDiagnostics) -> FitDiagnostics:
     """Set ``verdict``, ``reasons`` and ``advice`` from the numbers (in place; returned)."""

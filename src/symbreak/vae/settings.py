@@ -19,10 +19,10 @@ from .loss import LIKELIHOODS
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": dict(encoder="mlp", decoder="spatial", angle_head="linear", epochs=1000,
                   batch_size=20, learning_rate=1e-4, schedule="constant", warmup_epochs=0,
-                  consistency=0.0, early_stopping=None),
+                  consistency=0.0, early_stopping=None, angle_warmup=0),
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
                     batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
-                    consistency=0.2, early_stopping=20),
+                    consistency=0.2, early_stopping=20, angle_warmup=0),
 }
 ENCODERS = ("mlp", "conv")
 DECODERS = ("spatial", "rotate")
@@ -162,4 +162,5 @@ def resolve(params: Mapping[str, Any]) -> Settings:
         random_state=seed,
         n_threads=None if params.get("n_threads") is None
         else _positive_int("n_threads", params["n_threads"]),
+        angle_warmup=_positive_int("angle_warmup", pick("angle_warmup"), 0),
     )
