@@ -7,7 +7,7 @@ import pytest
 from symbreak import RotationalVAE
 from symbreak.vae import FitDiagnostics, diagnostics_dict, diagnostics_summary
 from symbreak.vae.diagnostics import (circular_spread, explained_fraction, judge,
-                                      moment_angle)
+                                      moment_angle, pca_explained)
 from vae_synthetic import circular_agreement, circular_offset, dipole_patterns, train_dipoles
 
 
@@ -66,6 +66,7 @@ def test_diagnostics_survive_save_and_load(fitted, tmp_path):
     assert loaded.diagnostics_ == fitted.diagnostics_
     assert loaded.stop_reason_ == fitted.stop_reason_
     assert loaded.attempts_ == fitted.attempts_
+    assert loaded.best_attempt_ == fitted.best_attempt_ == 0
 
 
 def test_flat_dict_and_summary(fitted):
@@ -105,8 +106,21 @@ def test_noise_only_data_fails():
     """Pure noise has no structure to explain: never a silent collapse."""
     X = np.random.default_rng(0).random((200, 16, 16)).astype(np.float32)
     model = RotationalVAE(latent_dim=1, epochs=5, hidden=16, restarts=0).fit(X)
-    assert model.diagnostics_.verdict == "failed"
-    assert model.diagnostics_.explained_fraction < 0.02
+    diag = model.diagnostics_
+    assert diag.verdict == "failed"
+    assert diag.explained_fraction < 0.02 and diag.pca_explained < 0.02
+    assert "cannot support a fit" in diag.reasons[0]
+
+
+def test_pca_reference_against_a_rank_one_set():
+    """Held-out patterns of a one-parameter linear family: PCA(1) explains all of it."""
+    rng = np.random.default_rng(0)
+    basis = rng.random((2, 8, 8))
+    coef = rng.normal(size=(120, 1, 1))
+    X = basis[0] + coef * basis[1]
+    assert pca_explained(X[:100], X[100:], 1) == pytest.approx(1.0, abs=1e-9)
+    noise = rng.random((300, 8, 8))
+    assert pca_explained(noise[:200], noise[200:], 2) < 0.05
 
 
 def _diag(**kw):
@@ -123,6 +137,8 @@ def _diag(**kw):
 @pytest.mark.parametrize("change, verdict, words", [
     ({}, "ok", None),
     ({"explained_fraction": 0.01}, "failed", "explains 1.0%"),
+    ({"explained_fraction": 0.01, "pca_explained": 0.005}, "failed", "cannot support a fit"),
+    ({"explained_fraction": 0.01, "pca_explained": 0.6}, "failed", "explain-nothing"),
     ({"angle_spread": 0.001}, "failed", "angle latent hardly varies"),
     ({"angle_vs_moment": 0.1}, "doubtful", "does not follow"),
     ({"angle_vs_com": 0.2}, "doubtful", "COM angle"),

@@ -70,6 +70,10 @@ class FitDiagnostics:
     content_drift_interpolated, angle_shift_interpolated
         The same for an interpolated (bilinear) turn by 30 degrees (shift in degrees;
         30 is perfect).
+    pca_explained
+        Explained fraction of the same held-out variance by a PCA with as many
+        components as the rrVAE has latents, fitted on training patterns: the structure
+        the data hold above the noise (NaN when not computed).
     stop_reason, epochs
         Why training stopped (``epochs``, ``early_stopping``, ``max_time``, ``collapsed``)
         and the epochs done (best attempt).
@@ -99,6 +103,7 @@ class FitDiagnostics:
     angle_shift_interpolated: float
     stop_reason: str
     epochs: int
+    pca_explained: float = float("nan")
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     verdict: str = "ok"
     reasons: list[str] = dataclasses.field(default_factory=list)
@@ -153,6 +158,22 @@ def baseline_loss(patterns: np.ndarray) -> float:
     half the summed pixel variance."""
     x = np.asarray(patterns, dtype=np.float64)
     return float(0.5 * x.var(axis=0).sum())
+
+
+def pca_explained(train: np.ndarray, held_out: np.ndarray, k: int) -> float:
+    """Explained fraction of the held-out variance by a k-component PCA fitted on
+    ``train`` (as many components as the rrVAE has latents): how much structure above
+    the noise the data hold; near 0 means noise only."""
+    from sklearn.decomposition import PCA
+    t = np.asarray(train, np.float64).reshape(len(train), -1)
+    v = np.asarray(held_out, np.float64).reshape(len(held_out), -1)
+    k = int(min(k, t.shape[0] - 1, t.shape[1]))
+    if k < 1:
+        return float("nan")
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(t)
+    recon = pca.inverse_transform(pca.transform(v))
+    sst = float(((v - v.mean(axis=0)) ** 2).sum())
+    return 1.0 - float(((v - recon) ** 2).sum()) / sst if sst > 0 else float("nan")
 
 
 def _wrap_deg(d: np.ndarray) -> np.ndarray:
@@ -223,7 +244,8 @@ def _content_explained(est: Any, patterns: np.ndarray, base: dict) -> list[float
 
 
 def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None,
-             validation_loss: float | None = None) -> FitDiagnostics:
+             validation_loss: float | None = None, pca_explained: float = float("nan")
+             ) -> FitDiagnostics:
     """All quality numbers of a fitted estimator on (n, ky, kx) patterns (use held-out
     ones), with the verdict. ``com_angle`` [rad]: the COM angle of the same patterns."""
     from .inference import encode_array, reconstruct
@@ -260,7 +282,7 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
         angle_shift_turn=shift_err, content_drift_interpolated=drift_i,
         angle_shift_interpolated=shift_i,
         stop_reason=getattr(est, "stop_reason_", "unknown"), epochs=len(history),
-        attempts=list(getattr(est, "attempts_", [])))
+        pca_explained=float(pca_explained), attempts=list(getattr(est, "attempts_", [])))
     return judge(diag)
 
 
@@ -278,7 +300,13 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
     """Set ``verdict``, ``reasons`` and ``advice`` from the numbers (in place; returned)."""
     failed, doubtful, advice, notes = [], [], [], []
     ef = diag.explained_fraction
-    if not ef > EXPLAINED_FAILED:
+    pca = diag.pca_explained
+    if not ef > EXPLAINED_FAILED and pca < EXPLAINED_FAILED:
+        failed.append(f"the data hold almost no structure above the noise (PCA with as many "
+                      f"components as latents explains {pca:.1%} of the held-out variance, "
+                      f"the model {ef:.1%}): they cannot support a fit")
+        advice.append("a higher dose, or binning of the detector / scan before training")
+    elif not ef > EXPLAINED_FAILED:
         failed.append(f"the model explains {ef:.1%} of the validation variance: the decoder "
                       "returns the mean pattern (the explain-nothing state)")
     elif ef < EXPLAINED_DOUBTFUL:
@@ -301,7 +329,7 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
     if diag.stop_reason == "max_time":
         doubtful.append("training was stopped by the time limit, not by convergence")
     if failed or doubtful:
-        advice += _advice(diag, bool(failed))
+        advice += _advice(diag, bool(failed) and not advice)
     diag.verdict = "failed" if failed else "doubtful" if doubtful else "ok"
     diag.reasons = failed + doubtful
     diag.advice = advice
@@ -339,7 +367,8 @@ def flat(diag: FitDiagnostics | dict) -> dict[str, Any]:
     ``results.zarr`` attributes and the report's fit-quality panel."""
     d = diag.to_dict() if isinstance(diag, FitDiagnostics) else dict(diag)
     out: dict[str, Any] = {}
-    for key in ("verdict", "explained_fraction", "baseline_loss", "validation_loss",
+    for key in ("verdict", "explained_fraction", "pca_explained", "baseline_loss",
+                "validation_loss",
                 "angle_spread", "angle_vs_moment", "angle_vs_com", "content_drift_turn",
                 "content_drift_turn_raw", "angle_shift_turn", "content_drift_interpolated",
                 "angle_shift_interpolated", "stop_reason", "epochs"):
@@ -366,8 +395,9 @@ def summary(diag: FitDiagnostics | dict) -> str:
     lines = [
         f"fit quality: {f['verdict'].upper()} (stopped: {f['stop_reason']} after "
         f"{f['epochs']} epochs, {f['attempts']} attempt(s))",
-        f"  explained variance {f['explained_fraction']:.1%} (validation loss "
-        f"{f['validation_loss']:.4g} vs mean-pattern {f['baseline_loss']:.4g})",
+        f"  explained variance {f['explained_fraction']:.1%} (PCA with as many components: "
+        f"{f['pca_explained']:.1%}; validation loss {f['validation_loss']:.4g} vs "
+        f"mean-pattern {f['baseline_loss']:.4g})",
         f"  angle latent: spread {f['angle_spread']:.2f} rad, vs first-moment direction "
         f"{f['angle_vs_moment']:+.3f}{com}",
         f"  variance explained by each content latent: {activity}",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .diagnostics import (ANGLE_SPREAD_FAILED, EXPLAINED_FAILED, baseline_loss,
-                          circular_spread, diagnose)
+                          circular_spread, diagnose, pca_explained)
 from .encode_map import columns, encode_patterns
 from .data import check_unit_interval
 from .inputs import check_streaming, open_source, read_indices, split, training_data
@@ -33,6 +33,9 @@ from .source import pattern_sum, value_range
 from .train import Trainer
 
 ANGLE_WARMUP_EPOCHS = 10  # epochs of the first-moment angle warm-up in restarts
+COLLAPSE_GAIN = 0.03      # an attempt that has cut the mean-pattern loss by less than this
+                          # share (scaled down when PCA shows the data are mostly noise) ...
+                          # after COLLAPSE_EPOCHS epochs is ended as collapsed
 _NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads",
                    "streaming", "loader_workers")
 
@@ -116,16 +119,25 @@ def _checkpoints(folder: Any, k: int) -> Path | None:
     return Path(folder) if k == 0 else Path(folder) / f"attempt-{k}"
 
 
+def _collapse_loss(val: np.ndarray, settings: Settings, pca: float) -> float | None:
+    """The validation loss that still counts as the explain-nothing state (Gaussian only):
+    the mean-pattern loss less COLLAPSE_GAIN of it, the gain scaled by how much of the
+    held-out variance PCA explains (noisy data leave little to gain)."""
+    if settings.likelihood != "gaussian" or not np.isfinite(pca):
+        return None
+    gain = COLLAPSE_GAIN * min(1.0, max(pca, 0.0) / 0.3)
+    return baseline_loss(val) * (1 - gain) if gain > 0 else None
+
+
 def _run_attempt(est: Any, k: int, base: Settings, source: Any, parallel: Any,
                  idx: tuple[np.ndarray, np.ndarray], val: np.ndarray, total: float,
-                 resume: bool) -> Attempt:
+                 resume: bool, pca: float) -> Attempt:
     s = attempt_settings(base, k)
     arch = architecture(s, source.pattern_shape)
     fp = fingerprint(s, (source.n, *source.pattern_shape), total)
     folder = _checkpoints(est.checkpoint_dir, k)
-    baseline = baseline_loss(val) if s.likelihood == "gaussian" else None
     trainer = Trainer(build_model(arch, s.random_state), s, fp, folder, est.progress,
-                      parallel, baseline=baseline)
+                      parallel, collapse_loss=_collapse_loss(val, s, pca))
     data = training_data(source, idx[0], idx[1], s, parallel, est.streaming,
                          est.loader_workers)
     again = resume and (k == 0 or (folder is not None and (folder / "checkpoint.pt").exists()))
@@ -155,16 +167,17 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
             check_unit_interval(np.array([low, high], np.float32), settings.likelihood)
         idx = split(source.n, settings)
         val = read_indices(source, idx[1])
+        pca = pca_explained(read_indices(source, idx[0], 2048), val, settings.latent_dim + 1)
         total = pattern_sum(source)
         attempts: list[Attempt] = []
         for k in range(restarts + 1):
             attempts.append(_run_attempt(est, k, settings, source, parallel, idx, val, total,
-                                         resume))
+                                         resume, pca))
             if not attempts[-1].collapsed:
                 break
         best = min(attempts, key=lambda a: a.trainer.best_val)
         _set_fitted(est, best, attempts, source, idx)
-    est.diagnostics_ = diagnose(est, val)
+    est.diagnostics_ = diagnose(est, val, pca_explained=pca)
 
 
 def _set_fitted(est: Any, best: Attempt, attempts: list[Attempt], source: Any,

@@ -34,6 +34,7 @@ def save_estimator(est: Any, path: str | os.PathLike, extra: dict | None = None,
         "fingerprint": est.fingerprint_, "extra": extra or {},
         "stop_reason": getattr(est, "stop_reason_", None),
         "attempts": getattr(est, "attempts_", []),
+        "best_attempt": getattr(est, "best_attempt_", 0),
         "diagnostics": None if diagnostics is None else diagnostics.to_dict(),
     }
     try:
@@ -72,6 +73,7 @@ def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> 
     est.extra_ = config.get("extra", {})
     est.stop_reason_ = config.get("stop_reason") or "unknown"
     est.attempts_ = config.get("attempts", [])
+    est.best_attempt_ = int(config.get("best_attempt") or 0)
     diag = config.get("diagnostics")
     if diag is not None:
         est.diagnostics_ = FitDiagnostics.from_dict(diag)

@@ -33,8 +33,8 @@ from .settings import Settings
 
 CHECKPOINT = "checkpoint.pt"
 VALIDATION_BATCH = 256
-COLLAPSE_EPOCHS = 40     # an attempt still at the mean-pattern level after this many ...
-COLLAPSE_LEVEL = 0.97    # ... epochs (best validation loss >= this x baseline) is ended
+COLLAPSE_EPOCHS = 40     # an attempt whose best validation loss is still >= collapse_loss
+                         # (about the mean-pattern level) after this many epochs is ended
 ANGLE_WARMUP_WEIGHT = 0.2  # start weight (per pixel) of the first-moment angle target
 
 
@@ -147,10 +147,10 @@ class Trainer:
         This process's place under torchrun: the model is wrapped in
         DistributedDataParallel, losses are summed over processes and only the main
         process writes checkpoints and shows progress.
-    baseline
-        Validation -ELBO per pattern of the mean-pattern model; an attempt whose best
-        validation loss is still >= COLLAPSE_LEVEL x baseline after COLLAPSE_EPOCHS epochs
-        ends with ``stop_reason = "collapsed"``. None: no such check.
+    collapse_loss
+        Validation -ELBO per pattern near that of the mean-pattern model; an attempt whose
+        best validation loss is still at or above it after COLLAPSE_EPOCHS epochs ends with
+        ``stop_reason = "collapsed"``. None: no such check.
 
     ``stop_reason`` after :meth:`fit`: ``"epochs"`` (budget done), ``"early_stopping"``,
     ``"max_time"`` or ``"collapsed"``.
@@ -159,9 +159,9 @@ class Trainer:
     def __init__(self, model: RotationalVAEModule, settings: Settings, fingerprint: str,
                  checkpoint_dir: str | os.PathLike | None = None,
                  progress: bool | None = None, parallel: Parallel | None = None,
-                 baseline: float | None = None) -> None:
+                 collapse_loss: float | None = None) -> None:
         self.settings = settings
-        self.baseline = baseline
+        self.collapse_loss = collapse_loss
         self.stop_reason = "epochs"
         self.parallel = parallel or Parallel()
         self.device = torch.device(settings.device)
@@ -222,8 +222,8 @@ class Trainer:
         if s.early_stopping is not None and self.stale >= s.early_stopping:
             self.stop_reason = "early_stopping"
             return True
-        if (self.baseline is not None and len(self.history) >= COLLAPSE_EPOCHS
-                and self.best_val >= COLLAPSE_LEVEL * self.baseline):
+        if (self.collapse_loss is not None and len(self.history) >= COLLAPSE_EPOCHS
+                and self.best_val >= self.collapse_loss):
             self.stop_reason = "collapsed"
             return True
         # processes clock differently: stop all when any runs out of time
