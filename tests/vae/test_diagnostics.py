@@ -93,12 +93,22 @@ def test_far_too_high_learning_rate_is_detected_retried_and_failed():
 
 
 def test_collapsed_first_attempt_is_recovered_by_a_restart():
-    """lr 0.01 collapses on this set (explained < 0 at seed 0); the restart recovers."""
-    model, _ = train_dipoles(latent_dim=1, epochs=10, learning_rate=0.01, restarts=1, n=300)
+    """lr 0.01 without the angle warm-up collapses on this set (explained < 0 at seed 0);
+    the restart (seed 1, lr 0.005, warm-up) recovers."""
+    model, _ = train_dipoles(latent_dim=1, epochs=10, learning_rate=0.01, restarts=1, n=300,
+                             angle_warmup=0)
     first, second = model.attempts_
+    assert first["angle_warmup"] == 0 and second["angle_warmup"] == 10
     assert first["collapsed"] and not second["collapsed"]
     assert model.best_attempt_ == 1
     assert model.diagnostics_.verdict != "failed"
+    assert model.diagnostics_.explained_fraction > 0.3
+
+
+def test_angle_warmup_avoids_that_collapse():
+    """The same fit with the default recipe's first-moment angle warm-up needs no restart."""
+    model, _ = train_dipoles(latent_dim=1, epochs=10, learning_rate=0.01, restarts=1, n=300)
+    assert len(model.attempts_) == 1 and not model.attempts_[0]["collapsed"]
     assert model.diagnostics_.explained_fraction > 0.3
 
 

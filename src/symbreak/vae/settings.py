@@ -22,7 +22,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                   consistency=0.0, early_stopping=None, angle_warmup=0),
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
                     batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
-                    consistency=0.2, early_stopping=20, angle_warmup=0),
+                    consistency=0.2, early_stopping=20, angle_warmup=10),
 }
 ENCODERS = ("mlp", "conv")
 DECODERS = ("spatial", "rotate")
