@@ -156,6 +156,8 @@ def _diag(**kw):
     ({"content_drift_turn": 0.3}, "doubtful", "move by 0.30"),
     ({"stop_reason": "max_time"}, "doubtful", "time limit"),
     ({"explained_fraction": 0.05}, "doubtful", "only 5.0%"),
+    ({"explained_fraction": float("nan"), "angle_vs_moment": float("nan")}, "doubtful",
+     "too few held-out patterns"),
 ])
 def test_verdict_rules(change, verdict, words):
     diag = _diag(**change)

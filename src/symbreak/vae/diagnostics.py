@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import DataError
 from ..metrics import circular_correlation
 from .geometry import coordinate_grid, rotate_patterns
 
@@ -227,6 +228,14 @@ def _interpolated(est: Any, patterns: np.ndarray, base: dict, spread: np.ndarray
             _mean_shift_deg(enc["angle"], base["angle"]))
 
 
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fisher-Lee correlation, NaN when there are too few finite pairs."""
+    try:
+        return circular_correlation(a, b)
+    except DataError:
+        return float("nan")
+
+
 def _content_explained(est: Any, patterns: np.ndarray, base: dict) -> list[float]:
     """Per content latent: (SSE with that latent at its mean - SSE) / SST."""
     from .inference import decode
@@ -275,8 +284,8 @@ def diagnose(est: Any, patterns: np.ndarray, com_angle: np.ndarray | None = None
         latent_posterior_sd=[float(v) for v in post_sd],
         latent_activity=[float(v) for v in activity], latent_explained=contribution,
         angle_spread=circular_spread(base["angle"]),
-        angle_vs_moment=circular_correlation(base["angle"], moment_angle(patterns)),
-        angle_vs_com=None if com_angle is None else circular_correlation(
+        angle_vs_moment=_agreement(base["angle"], moment_angle(patterns)),
+        angle_vs_com=None if com_angle is None else _agreement(
             base["angle"], np.asarray(com_angle).ravel()),
         content_drift_turn=drift, content_drift_turn_raw=drift_raw,
         angle_shift_turn=shift_err, content_drift_interpolated=drift_i,
@@ -301,7 +310,10 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
     failed, doubtful, advice, notes = [], [], [], []
     ef = diag.explained_fraction
     pca = diag.pca_explained
-    if not ef > EXPLAINED_FAILED and pca < EXPLAINED_FAILED:
+    if not np.isfinite(ef):
+        doubtful.append("too few held-out patterns to measure the fit (explained variance "
+                        "undefined)")
+    elif not ef > EXPLAINED_FAILED and pca < EXPLAINED_FAILED:
         failed.append(f"the data hold almost no structure above the noise (PCA with as many "
                       f"components as latents explains {pca:.1%} of the held-out variance, "
                       f"the model {ef:.1%}): they cannot support a fit")
@@ -311,12 +323,12 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
                       "returns the mean pattern (the explain-nothing state)")
     elif ef < EXPLAINED_DOUBTFUL:
         doubtful.append(f"the model explains only {ef:.1%} of the validation variance")
-    if not diag.angle_spread > ANGLE_SPREAD_FAILED:
+    if np.isfinite(ef) and not diag.angle_spread > ANGLE_SPREAD_FAILED:
         failed.append(f"the angle latent hardly varies (circular sd {diag.angle_spread:.3g} "
                       "rad): no rotation was factored out")
     agreement = diag.angle_vs_com if diag.angle_vs_com is not None else diag.angle_vs_moment
     label = "COM angle" if diag.angle_vs_com is not None else "first-moment (COM) direction"
-    if not failed and not abs(agreement) >= ANGLE_COM_DOUBTFUL:
+    if not failed and np.isfinite(agreement) and not abs(agreement) >= ANGLE_COM_DOUBTFUL:
         doubtful.append(f"the angle latent does not follow the {label} (Fisher-Lee "
                         f"{agreement:.2f})")
     _invariance_reasons(diag, doubtful)

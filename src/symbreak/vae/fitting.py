@@ -54,6 +54,8 @@ class Attempt:
 
     @property
     def collapsed(self) -> bool:
+        if not np.isfinite(self.explained):  # too few held-out patterns to tell
+            return False
         return not (self.explained > EXPLAINED_FAILED and self.angle_spread > ANGLE_SPREAD_FAILED)
 
     def record(self) -> dict[str, Any]:
