@@ -6,7 +6,8 @@ up to ``restarts`` further attempts follow, each from another seed (``random_sta
 with an angle warm-up towards each pattern's first-moment (COM) direction and half the
 previous learning rate. The split stays the one of ``random_state``, so validation losses
 compare; the attempt with the best validation loss is kept. Every attempt is logged in
-``attempts_``.
+``attempts_``. No restart follows when a PCA with as many components as latents explains
+< 2 % of the held-out variance: such data hold nothing a new start could find.
 """
 
 from __future__ import annotations
@@ -175,8 +176,8 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
         for k in range(restarts + 1):
             attempts.append(_run_attempt(est, k, settings, source, parallel, idx, val, total,
                                          resume, pca))
-            if not attempts[-1].collapsed:
-                break
+            if not attempts[-1].collapsed or pca < EXPLAINED_FAILED:
+                break  # a good fit, or data with no structure above the noise to find
         best = min(attempts, key=lambda a: a.trainer.best_val)
         _set_fitted(est, best, attempts, source, idx)
     est.diagnostics_ = diagnose(est, val, pca_explained=pca)
