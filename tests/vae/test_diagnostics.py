@@ -150,6 +150,7 @@ def _diag(**kw):
     ({"explained_fraction": 0.01}, "failed", "explains 1.0%"),
     ({"explained_fraction": 0.01, "pca_explained": 0.005}, "failed", "cannot support a fit"),
     ({"explained_fraction": 0.01, "pca_explained": 0.6}, "failed", "explain-nothing"),
+    ({"explained_fraction": 0.01, "angle_vs_com": 0.95}, "failed", "explain-nothing"),
     ({"angle_spread": 0.001}, "failed", "angle latent hardly varies"),
     ({"angle_vs_moment": 0.1}, "doubtful", "does not follow"),
     ({"angle_vs_com": 0.2}, "doubtful", "COM angle"),
@@ -169,6 +170,8 @@ def test_verdict_rules(change, verdict, words):
         assert bool(diag.notes) == unused and (not unused or "COM magnitude" in diag.notes[0])
     else:
         assert any(words in r for r in diag.reasons)
+    if verdict == "failed" and change.get("angle_vs_com") == 0.95:
+        assert "no more than the COM angle map" in diag.notes[0]
 
 
 def test_basic_numbers_against_analytic_values():

@@ -332,6 +332,11 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
         doubtful.append(f"the angle latent does not follow the {label} (Fisher-Lee "
                         f"{agreement:.2f})")
     _invariance_reasons(diag, doubtful)
+    if failed and np.isfinite(agreement) and abs(agreement) >= 0.9 and diag.angle_spread > \
+            ANGLE_SPREAD_FAILED:
+        notes.append(f"the angle latent follows the {label} (Fisher-Lee {agreement:.2f}) but "
+                     "the decoder explains nothing: the angle map is then no more than the COM "
+                     "angle map (the angle warm-up pulls it that way), not a separate finding")
     if not failed and not any(e > INFORMATIVE for e in diag.latent_explained):
         best = max(diag.latent_explained, default=float("nan"))
         notes.append(f"the decoder does not use the content latents (best explains {best:.2%} "
