@@ -185,3 +185,16 @@ def test_basic_numbers_against_analytic_values():
     angle = np.linspace(-3, 3, 40)
     assert circular_agreement(moment_angle(dipole_patterns(angle, np.full(40, 0.5))),
                               angle) > 0.999
+
+
+def test_auto_beta_is_the_variance_pca_leaves():
+    """beta='auto' = (1 - held-out PCA explained fraction) x mean pixel variance; on a
+    rank-one family PCA explains everything and the floor (1 % of the variance) holds."""
+    from symbreak.vae.fitting import noise_variance
+    X = np.random.default_rng(2).random((100, 8, 8))
+    var = X.var(axis=0).mean()
+    assert noise_variance(X, 0.25) == pytest.approx(0.75 * var)
+    assert noise_variance(X, 1.0) == pytest.approx(0.01 * var)
+    assert noise_variance(X, float("nan")) == pytest.approx(var)
+    model, Xd = train_dipoles(latent_dim=1, epochs=3, beta="auto", restarts=0, n=200)
+    assert model.beta == "auto" and 0 < model.settings_["beta"] < Xd.var(axis=0).mean()

@@ -48,7 +48,10 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         ``"gaussian"`` (0.5 * sum of squares, the paper's), ``"bernoulli"`` or
         ``"continuous_bernoulli"`` (intensities must lie in [0, 1]).
     beta
-        Weight of the KL terms.
+        Weight of the KL terms; ``"auto"``: the per-pixel variance a PCA with as many
+        components as latents leaves unexplained, i.e. a Gaussian likelihood with the
+        data's own noise scale instead of unit variance (the decoder then uses the content
+        latents; see docs/vae.md).
     rotation_prior
         Prior sd of the angle latent [rad]; only the posterior's spread is pulled towards it.
     translation_prior
@@ -123,7 +126,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
 
     def __init__(self, *, latent_dim: int = 2, translation: bool = False,
                  encoder: str | None = None, decoder: str | None = None, hidden: int = 128,
-                 output: str = "softplus", likelihood: str = "gaussian", beta: float = 1.0,
+                 output: str = "softplus", likelihood: str = "gaussian", beta: float | str = 1.0,
                  rotation_prior: float = 0.1, translation_prior: float = 0.1,
                  recipe: str = "default", epochs: int | None = None,
                  batch_size: int | None = None, learning_rate: float | None = None,

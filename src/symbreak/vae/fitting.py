@@ -116,6 +116,16 @@ def _quick_check(trainer: Trainer, val: np.ndarray, settings: Settings) -> tuple
     return explained, circular_spread(values[:, cols["angle"]][:, 0])
 
 
+def noise_variance(patterns: np.ndarray, pca: float) -> float:
+    """``beta="auto"``: the per-pixel variance a PCA with as many components as latents
+    leaves unexplained [intensity^2], i.e. a Gaussian likelihood whose noise sd is the
+    data's own rather than 1 (beta scales the KL, which is the same as dividing the
+    reconstruction term by this variance)."""
+    var = float(np.asarray(patterns, np.float64).var(axis=0).mean())
+    share = 1.0 - pca if np.isfinite(pca) else 1.0
+    return max(min(share, 1.0), 0.01) * var
+
+
 def _checkpoints(folder: Any, k: int) -> Path | None:
     if folder is None:
         return None
@@ -154,7 +164,11 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
     """Fit ``est`` (a :class:`~symbreak.vae.api.RotationalVAE`) to ``X`` with restarts and
     set its fitted attributes, diagnostics included."""
     from ..errors import SettingsError
-    settings = resolve(est.get_params())
+    params = est.get_params()
+    auto_beta = isinstance(params["beta"], str) and params["beta"] == "auto"
+    if isinstance(params["beta"], str) and not auto_beta:
+        raise SettingsError(f"beta={params['beta']!r} must be a number >= 0 or 'auto'")
+    settings = resolve({**params, "beta": 1.0} if auto_beta else params)
     try:
         restarts = check_restarts(est.restarts)
     except ValueError:
@@ -170,7 +184,10 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
             check_unit_interval(np.array([low, high], np.float32), settings.likelihood)
         idx = split(source.n, settings)
         val = read_indices(source, idx[1])
-        pca = pca_explained(read_indices(source, idx[0], 2048), val, settings.latent_dim + 1)
+        train_sample = read_indices(source, idx[0], 2048)
+        pca = pca_explained(train_sample, val, settings.latent_dim + 1)
+        if auto_beta:
+            settings = dataclasses.replace(settings, beta=noise_variance(train_sample, pca))
         total = pattern_sum(source)
         attempts: list[Attempt] = []
         for k in range(restarts + 1):
