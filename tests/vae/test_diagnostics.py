@@ -150,6 +150,7 @@ def _diag(**kw):
     ({"explained_fraction": 0.01}, "failed", "explains 1.0%"),
     ({"explained_fraction": 0.01, "pca_explained": 0.005}, "failed", "cannot support a fit"),
     ({"explained_fraction": 0.01, "pca_explained": 0.6}, "failed", "explain-nothing"),
+    ({"explained_fraction": -2.0}, "failed", "has not learned the data"),
     ({"explained_fraction": 0.01, "angle_vs_com": 0.95}, "failed", "explain-nothing"),
     ({"angle_spread": 0.001}, "failed", "angle latent hardly varies"),
     ({"angle_vs_moment": 0.1}, "doubtful", "does not follow"),

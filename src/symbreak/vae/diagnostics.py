@@ -24,6 +24,7 @@ from .geometry import coordinate_grid, rotate_patterns
 # thresholds of the verdict (see docs/vae.md, "Fit diagnostics")
 EXPLAINED_FAILED = 0.02      # explained fraction of the validation variance
 EXPLAINED_DOUBTFUL = 0.10
+UNTRAINED = 0.5              # explained < -this: far worse than the mean pattern
 ANGLE_SPREAD_FAILED = 0.05   # rad, circular sd of the angle latent over the patterns
 ANGLE_COM_DOUBTFUL = 0.5     # Fisher-Lee of angle latent vs COM (or first-moment) angle
 DRIFT_DOUBTFUL = 0.10        # content drift under exact turns, in units of its spread
@@ -318,6 +319,10 @@ def judge(diag: FitDiagnostics) -> FitDiagnostics:
                       f"components as latents explains {pca:.1%} of the held-out variance, "
                       f"the model {ef:.1%}): they cannot support a fit")
         advice.append("a higher dose, or binning of the detector / scan before training")
+    elif ef < -UNTRAINED:
+        failed.append(f"the model reconstructs the validation patterns worse than their mean "
+                      f"pattern (explained {ef:.1%}): it has not learned the data (too few "
+                      "epochs, or a learning rate too high)")
     elif not ef > EXPLAINED_FAILED:
         failed.append(f"the model explains {ef:.1%} of the validation variance: the decoder "
                       "returns the mean pattern (the explain-nothing state)")
