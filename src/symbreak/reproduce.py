@@ -105,12 +105,35 @@ def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def fit_rows(model_dir: Path, name: str, results: xr.Dataset) -> list[dict[str, Any]]:
+    """The rrVAE's fit verdict (``map``) and explained fraction (``value``) as a row, judged
+    with the agreement of the angle latent and COM angle maps."""
+    from .vae import RotationalVAE, diagnostics_with_com
+
+    diag = getattr(RotationalVAE.load(model_dir, device="cpu"), "diagnostics_", None)
+    if diag is None:
+        return []
+    diag = diagnostics_with_com(diag, results["latent_angle"].values,
+                                results["com_angle"].values)
+    return [{"set": name, "metric": "fit_verdict", "map": diag.verdict,
+             "value": diag.explained_fraction, "n_positive": "", "n_negative": "",
+             "reasons": "; ".join(diag.reasons)}]
+
+
 def markdown(rows: Iterable[dict[str, Any]]) -> str:
     """The rows as markdown tables: angle correlation per set, AUCs map x set."""
     rows = list(rows)
-    lines = ["### rrVAE angle vs COM angle (Fisher-Lee circular correlation)", "",
-             "| data set | correlation |", "|---|---|"]
-    lines += [f"| {r['set']} | {r['value']:+.3f} |" for r in rows if r["metric"] == "angle_vs_com"]
+    verdicts = {r["set"]: r for r in rows if r["metric"] == "fit_verdict"}
+    lines = ["### rrVAE angle vs COM angle (Fisher-Lee circular correlation) and fit quality",
+             "", "| data set | correlation | fit verdict | explained variance | why |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        if r["metric"] != "angle_vs_com":
+            continue
+        v = verdicts.get(r["set"])
+        fit = (f"{v['map']} | {v['value']:.1%} | {v.get('reasons', '')}" if v
+               else "| |")
+        lines.append(f"| {r['set']} | {r['value']:+.3f} | {fit} |")
     for metric, title in (("defect_auc", f"Defect detection: probes within {DEFECT_RADIUS} Å of "
                            "the defect vs the rest"),
                           ("site_auc", f"Zn vs S columns (probes within {SITE_RADIUS} Å of one)")):
@@ -134,7 +157,8 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
     paths = {"md": out / "reproduce.md", "csv": out / "reproduce.csv", "json": out / "reproduce.json"}
     paths["md"].write_text(markdown(rows))
     with open(paths["csv"], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
     paths["json"].write_text(json.dumps(rows, indent=1))
@@ -143,7 +167,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
 
 def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-reproduce", *,
               seed: int = 0, overwrite: bool = False, progress: bool | None = None,
-              **options: Any) -> list[dict[str, Any]]:
+              dose: float | None = None, **options: Any) -> list[dict[str, Any]]:
     """Simulate, analyse and score each set; writes ``out/<set>/`` (results and report)
     and the tables ``out/reproduce.{md,csv,json}``.
 
@@ -154,7 +178,9 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
     out
         Output folder.
     seed
-        Seed of the simulations and the rrVAE.
+        Seed of the simulations (and their Poisson noise) and the rrVAE.
+    dose
+        Electron dose [e/Å^2]: Poisson counts instead of noise-free intensities (None).
     **options
         Analysis settings for every set (``epochs=100``, ``max_time=120``, ...).
     """
@@ -162,13 +188,17 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
     unknown = [s for s in sets if s not in SETS]
     if unknown or not sets:
         raise SettingsError(f"unknown data set(s) {unknown}; choose from {list(SETS)}")
+    if dose is not None and not (isinstance(dose, (int, float)) and dose > 0):
+        raise SettingsError(f"dose={dose!r} must be a positive number of electrons per Å^2, "
+                            "e.g. 1e5")
+    sim = {} if dose is None else {"dose": float(dose)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for name in sets:
-        results = analyze(simulate(name, seed=seed), out=out / name, overwrite=overwrite,
-                          progress=progress, seed=seed, **options)
+        results = analyze(simulate(name, seed=seed, **sim), out=out / name,
+                          overwrite=overwrite, progress=progress, seed=seed, **options)
         report(out / name)
-        rows += evaluate(results, name)
+        rows += evaluate(results, name) + fit_rows(out / name / "model", name, results)
         write_table(rows, out)
     return rows

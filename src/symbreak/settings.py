@@ -153,6 +153,7 @@ class VAESettings:
     recipe: str = borrow(VAEParameters, "recipe")
     epochs: int | None = borrow(VAEParameters, "epochs")
     seed: int = borrow(VAEParameters, "random_state", flag=None)
+    restarts: int = borrow(VAEParameters, "restarts")
     manifold_size: int = setting(9, minimum=2, help="side of the decoded manifold grid "
                                  "(the paper shows 9 x 9)")
     max_time: float | None = borrow(VAEParameters, "max_time")

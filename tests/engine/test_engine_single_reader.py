@@ -127,9 +127,7 @@ def test_a_user_budget_reaches_the_chunks(data, monkeypatch):
 
 
 SRC = Path(symbreak.__file__).parent
-# files another change moves onto the engine (pipeline.py -> analysis/, vae/api.py): until
-# then they still call symbreak.budget.memory_budget() themselves
-NOT_YET = {"vae/api.py"}
+NOT_YET: set[str] = set()  # every stage asks the engine; nothing outside reads the budget
 
 
 def test_only_the_engine_reads_the_budget():

@@ -52,3 +52,16 @@ def test_site_labels_zn_vs_s():
 def test_unknown_set_is_rejected(tmp_path):
     with pytest.raises(SettingsError, match="unknown data set"):
         reproduce.reproduce(["graphene-pristine"], tmp_path)
+
+
+def test_markdown_shows_the_fit_verdict_and_dose_is_checked(tmp_path):
+    results, _ = results_with_truth()
+    rows = reproduce.evaluate(results, "toy") + [
+        {"set": "toy", "metric": "fit_verdict", "map": "failed", "value": 0.004,
+         "n_positive": "", "n_negative": "", "reasons": "explains 0.4%"}]
+    table = reproduce.markdown(rows)
+    assert "| toy | +1.000 | failed | 0.4% | explains 0.4% |" in table
+    paths = reproduce.write_table(rows, tmp_path)
+    assert "reasons" in paths["csv"].read_text().splitlines()[0]
+    with pytest.raises(SettingsError, match="dose=-1"):
+        reproduce.reproduce(["graphene-vacancy"], tmp_path, dose=-1)

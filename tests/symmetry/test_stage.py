@@ -1,5 +1,7 @@
 """The symmetry stage inside analyze: results.zarr and the report section."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -42,9 +44,11 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     symbreak.analyze(data, out=tmp_path / "out", epochs=1, progress=False)
     saved = xr.open_zarr(tmp_path / "out" / "results.zarr").load()
     assert saved["symmetry_score"].attrs["units"] == "sigma"
-    assert set(saved["symmetry_score"].coords["symmetry_map"].values) >= {
-        "bf", "adf", "com", "rrvae_content", "rrvae_angle_vs_com", "reconstruction_error",
-        "classical", "rrvae", "combined"}
+    maps = set(saved["symmetry_score"].coords["symmetry_map"].values)
+    assert maps >= {"bf", "adf", "com", "classical", "combined"}
+    # one epoch cannot fit the rrVAE: its maps are no evidence and stay out of the scores
+    assert json.loads(saved.attrs["rrvae_fit"])["verdict"] == "failed"
+    assert not maps & {"rrvae_content", "rrvae_angle_vs_com", "reconstruction_error", "rrvae"}
     lengths = np.linalg.norm(saved["symmetry_lattice"].values, axis=1)
     np.testing.assert_allclose(lengths, synth.GRAPHENE_A, rtol=0.01)
     classical = saved["symmetry_score"].sel(symmetry_map="classical").values
@@ -86,3 +90,19 @@ def test_lattice_setting_reaches_the_stage():
     np.testing.assert_allclose(lengths, synth.GRAPHENE_A * 1.005, rtol=1e-9)
     with pytest.raises(symbreak.SymbreakError, match="lattice"):
         symbreak.analyze(data, epochs=1, progress=False, lattice=(1.0, 2.0, 3.0))
+
+
+def test_rrvae_descriptors_count_only_when_the_fit_is_not_failed():
+    from types import SimpleNamespace
+
+    from symbreak.analysis.symmetry_stage import _trusted
+    from symbreak.symmetry.api import Descriptor
+
+    found = {k: Descriptor("scalar", np.zeros((4, 4))) for k in
+             ("bf", "adf", "rrvae_content", "rrvae_angle_vs_com", "reconstruction_error")}
+    for verdict in ("ok", "doubtful"):
+        assert _trusted(found, SimpleNamespace(verdict=verdict)) == found
+    assert _trusted(found, None) == found
+    with pytest.warns(UserWarning, match="rrVAE fit failed"):
+        kept = _trusted(found, SimpleNamespace(verdict="failed"))
+    assert set(kept) == {"bf", "adf"}

@@ -50,3 +50,18 @@ def test_train_resume_and_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not exist" in err and "--latent-dim must be an integer >= 1, got 0" in err
     assert not (tmp_path / "y").exists()
+
+
+def test_train_prints_verdict_and_strict_fails_on_a_failed_fit(tmp_path, capsys):
+    """Noise has nothing to explain: the fit is judged failed, printed as such, and
+    --strict turns it into exit status 3 (the model is still written for inspection)."""
+    np.save(tmp_path / "noise.npy",
+            np.random.default_rng(0).random((120, 16, 16)).astype(np.float32))
+    args = ["train", str(tmp_path / "noise.npy"), "--epochs", "3", "--hidden", "16",
+            "--latent-dim", "1", "--restarts", "0"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "fit quality: FAILED" in out and "stopped: epochs after 3 epochs" in out
+    assert main(args + ["--out", str(tmp_path / "b"), "--strict"]) == 3
+    assert "not a result" in capsys.readouterr().err
+    assert RotationalVAE.load(tmp_path / "b").diagnostics_.verdict == "failed"

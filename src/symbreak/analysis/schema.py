@@ -151,6 +151,7 @@ RECONSTRUCTION_ERROR = _var("reconstruction_error", SCAN, "a.u.",
 MANIFOLD = _var("manifold", ("manifold_y", "manifold_x") + DETECTOR, "a.u.",
                 "decoded patterns over a grid of the content latents", "manifold")
 HISTORY_PREFIX = "history_"
+FIT_ATTR = "rrvae_fit"  # results attribute: the rrVAE's fit diagnostics and verdict (JSON)
 TRUTH_PREFIX = "truth_"
 
 # ground truth of simulated data (copied from the simulation, with its own attributes)

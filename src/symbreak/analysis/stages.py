@@ -11,6 +11,7 @@ schema variables.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,8 +26,10 @@ from ..classical.virtual import virtual_images
 from ..dataset import Dataset4D
 from ..engine import fits_in_memory
 from ..errors import SettingsError
+from ..jsonable import jsonable
 from ..settings import AnalyzeSettings
-from ..vae import RotationalVAE, has_checkpoint, stage_patterns
+from ..vae import (RotationalVAE, diagnostics_dict, diagnostics_with_com, has_checkpoint,
+                   stage_patterns)
 from . import schema as S
 
 PREPROCESSED = "preprocessed.zarr"
@@ -148,7 +151,8 @@ def _rrvae(ctx: Context) -> xr.Dataset:
     v = ctx.settings.vae
     options = {k: getattr(v, k) for k in ("epochs", "max_time") if getattr(v, k) is not None}
     model = RotationalVAE(latent_dim=v.latent_dim, recipe=v.recipe, random_state=v.seed,
-                          checkpoint_dir=ctx.checkpoints, progress=ctx.progress, **options)
+                          restarts=v.restarts, checkpoint_dir=ctx.checkpoints,
+                          progress=ctx.progress, **options)
     # a run interrupted before the rrVAE started has nothing to resume: start it afresh
     resume = ctx.resume and ctx.checkpoints is not None and has_checkpoint(ctx.checkpoints)
     store = ctx.products.get("store")
@@ -163,7 +167,21 @@ def _rrvae(ctx: Context) -> xr.Dataset:
                      coords={"latent": np.arange(latent[S.LATENT_Z].shape[0])})
     if out.sizes["latent"] >= 2:  # a manifold needs two content latents
         out = out.merge(_manifold(model, v.manifold_size, X.pattern_shape))
-    return out.merge(_history(model))
+    out = out.merge(_history(model))
+    out.attrs[S.FIT_ATTR] = json.dumps(jsonable(diagnostics_dict(_fit_quality(ctx, model, out))))
+    return out
+
+
+def _fit_quality(ctx: Context, model: RotationalVAE, latents: xr.Dataset) -> Any:
+    """The fit's diagnostics, with the agreement of the angle latent map and the COM angle
+    map of the whole scan when the COM stage ran; kept in ``products["fit"]``."""
+    diag = model.diagnostics_
+    com = [part for part in ctx.products.get("outputs", []) if S.COM_ANGLE in part]
+    if com:
+        diag = diagnostics_with_com(diag, latents[S.LATENT_ANGLE].values,
+                                    com[0][S.COM_ANGLE].values)
+    ctx.products["fit"] = diag
+    return diag
 
 
 def _manifold(model: RotationalVAE, size: int, pattern_shape: tuple[int, int]) -> xr.Dataset:

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import DataError
 from ..symmetry import find_lattice, lattice_from_setting
-from ..symmetry.api import Descriptor, SymmetryResult, symmetry_breaking
+from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaking
 from ..symmetry.reference import folded_neighbours
 from . import schema as S
 from .stages import Context, Stage, register
@@ -88,7 +88,7 @@ def _step(ctx: Context) -> tuple[float, float]:
 
 def _symmetry(ctx: Context) -> xr.Dataset:
     results = _outputs(ctx)
-    found = descriptors(results)
+    found = _trusted(descriptors(results), ctx.products.get("fit"))
     step = _step(ctx)
     if periodic_scan(ctx.data.metadata):
         warnings.warn("the scan is one periodic unit cell: every position is its own "
@@ -105,6 +105,16 @@ def _symmetry(ctx: Context) -> xr.Dataset:
         warnings.warn(f"symmetry stage skipped: {exc}")
         return xr.Dataset()
     return _dataset(result, ctx, step)
+
+
+def _trusted(found: dict[str, Descriptor], fit: Any) -> dict[str, Descriptor]:
+    """The descriptors without the rrVAE's when its fit failed: a collapsed model's maps
+    are no evidence of anything, so they must not raise or lower the scores."""
+    if fit is None or getattr(fit, "verdict", None) != "failed":
+        return found
+    warnings.warn("the rrVAE fit failed: its maps are left out of the symmetry scores "
+                  "(classical descriptors only)")
+    return {k: d for k, d in found.items() if k not in FAMILIES["rrvae"]}
 
 
 def _periodic_control(found: dict[str, Descriptor], results: xr.Dataset) -> xr.Dataset:

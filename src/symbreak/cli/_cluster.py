@@ -33,8 +33,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 def cluster_from_args(args: argparse.Namespace) -> Iterator[Any]:
     """The memory budget and the dask cluster the options ask for (the budget is set
     first, so that local worker processes inherit it); yields the client or None."""
-    from ..budget import budget_scope
-    from ..cluster import use_cluster
+    from ..engine import budget_scope, use_cluster
 
     with budget_scope(getattr(args, "memory_budget", None)), \
             use_cluster(getattr(args, "scheduler", None), getattr(args, "workers", None)) \

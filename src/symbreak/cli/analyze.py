@@ -19,6 +19,7 @@ from .options import add_settings_options, given
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._cluster import add_cluster_options
+    from ._fit_quality import add_strict_option
     from .common import add_input_options, add_output_options
 
     add_input_options(parser, help="4D-STEM file (any format symbreak load reads)")
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_strict_option(parser)
     add_cluster_options(parser)
     for section, cls in SECTIONS.items():
         add_settings_options(parser, cls, title=f"{section} settings")
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze
     from ..io import load
     from ..reporting import report
+    from ._fit_quality import print_fit_quality
     from .common import input_spec
 
     options = settings_options(args)
@@ -54,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {args.out}/results.zarr")
     if not args.no_report:
         print(f"report:  {report(args.out)}")
-    return 0
+    return print_fit_quality(args.out, args.strict)
 

@@ -8,10 +8,12 @@ latent maps (angle, content, sds, reconstruction error) as zarr.
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..vae.parameters import VAEParameters
+    from ._fit_quality import add_strict_option
     from .common import add_input_options, add_output_options
     from .options import add_settings_options
 
@@ -19,14 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder from `symbreak train`")
     add_output_options(parser, help="output .zarr store", what="an existing --out")
     add_settings_options(parser, VAEParameters, only=("device",))
+    add_strict_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from symbreak.cli.train import load_patterns
     from symbreak.io.atomic import atomic_output, check_output
-    from symbreak.vae import RotationalVAE
+    from symbreak.vae import RotationalVAE, diagnostics_dict
     from symbreak.vae.parameters import VAEParameters
 
+    from ._fit_quality import report_fit
     from .common import input_spec
     from .options import given
 
@@ -36,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     model = RotationalVAE.load(args.model, **given(args, VAEParameters))
     latents = model.transform(data)
     latents.attrs["model_path"] = str(args.model)
+    diag = getattr(model, "diagnostics_", None)
+    if diag is not None:
+        latents.attrs["fit_verdict"] = diag.verdict
+        latents.attrs["fit_diagnostics"] = json.dumps(diagnostics_dict(diag))
     with atomic_output(args.out, overwrite=args.overwrite) as tmp:
         latents.to_zarr(tmp, mode="w")
     print(f"encoded {latents.latent_angle.size} patterns; latents saved to {args.out}")
-    return 0
+    return report_fit(model, args.strict)

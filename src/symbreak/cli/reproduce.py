@@ -16,6 +16,8 @@ SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..settings import VAESettings
+    from ..simulation.settings import SimulationSettings
+    from ._fit_quality import add_strict_option
     from .common import add_output_options
     from .options import add_settings_options
 
@@ -25,18 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(out="symbreak-reproduce")
     add_settings_options(parser, VAESettings, title="rrVAE of every set",
                          only=("seed", "epochs", "recipe", "max_time"))
+    add_settings_options(parser, SimulationSettings, title="simulation of every set",
+                         only=("dose",))
+    add_strict_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..reproduce import markdown, reproduce
     from ..settings import VAESettings
+    from ..simulation.settings import SimulationSettings
+    from ._fit_quality import STRICT_EXIT
     from .options import given
 
     options = given(args, VAESettings)
+    dose = given(args, SimulationSettings).get("dose")
     rows = reproduce(args.sets or SETS, args.out, seed=options.pop("seed", 0),
                      overwrite=args.overwrite, progress=False if args.quiet else None,
-                     **options)
+                     dose=dose, **options)
     print(markdown(rows))
     print(f"tables: {args.out}/reproduce.md, .csv, .json")
+    failed = [r["set"] for r in rows if r["metric"] == "fit_verdict" and r["map"] == "failed"]
+    if failed:
+        print(f"WARNING: the rrVAE fit failed on {', '.join(failed)}; those latent maps are "
+              "not a result")
+        return STRICT_EXIT if args.strict else 0
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..vae.parameters import VAEParameters
     from ._cluster import add_memory_option
+    from ._fit_quality import add_strict_option
     from .common import add_input_options, add_output_options, add_progress_option
     from .options import add_settings_options
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     add_memory_option(parser)
     add_progress_option(parser)
+    add_strict_option(parser)
 
 
 def load_patterns(spec: Any) -> Any:
@@ -56,7 +58,7 @@ def load_patterns(spec: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
-    from symbreak.budget import budget_scope
+    from symbreak.engine import budget_scope
 
     try:
         with budget_scope(args.memory_budget):
@@ -72,6 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     from symbreak.vae.parallel import is_main_process
     from symbreak.vae.parameters import VAEParameters
 
+    from ._fit_quality import report_fit
     from .common import input_spec
     from .options import given
 
@@ -86,6 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     model.save(out, extra={"data": str(Path(args.data).resolve())}, overwrite=args.overwrite)
     last = model.history_[-1]
-    print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s: validation loss "
-          f"{model.best_validation_loss_:.4g} (best); model saved to {out}")
-    return 0
+    print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s (stopped: "
+          f"{model.stop_reason_}): validation loss {model.best_validation_loss_:.4g} (best); "
+          f"model saved to {out}")
+    return report_fit(model, args.strict)

@@ -14,10 +14,14 @@ from typing import Any
 
 import xarray as xr
 
-FIT_ATTR = "rrvae_fit"
+from ..analysis import schema as S
+
+FIT_ATTR = S.FIT_ATTR
 COLOURS = {"ok": "#1d7a3a", "doubtful": "#a86a00", "failed": "#b3261e"}
 ROWS = (
     ("explained_fraction", "explained fraction of the validation variance", "{:.1%}"),
+    ("pca_explained", "the same for a PCA with as many components (the data's structure)",
+     "{:.1%}"),
     ("validation_loss", "validation loss per pattern", "{:.4g}"),
     ("baseline_loss", "mean-pattern (explain-nothing) loss per pattern", "{:.4g}"),
     ("angle_spread", "spread of the angle latent [rad]", "{:.3f}"),
@@ -69,7 +73,7 @@ def fit_quality_html(results: xr.Dataset) -> str:
                "failed": "the rrVAE explains nothing useful: its maps below are NOT a result"}
     out = [f'<p class="verdict" style="background:{colour}">fit {html.escape(word.upper())}: '
            f"{html.escape(meaning.get(word, ''))}</p>"]
-    for key, label in (("reasons", "Why"), ("advice", "What to try")):
+    for key, label in (("reasons", "Why"), ("advice", "What to try"), ("notes", "Notes")):
         if record.get(key):
             out.append(f"<p><b>{label}:</b> {html.escape(str(record[key]))}</p>")
     rows = [(label, _cell(record[key], fmt)) for key, label, fmt in ROWS if key in record]

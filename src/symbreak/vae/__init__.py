@@ -12,9 +12,13 @@ from typing import Any
 
 CHECKPOINT = "checkpoint.pt"  # the epoch checkpoint in a checkpoint folder
 _EXPORTS = {"RotationalVAE": ("api", "RotationalVAE"),
+            "FitDiagnostics": ("diagnostics", "FitDiagnostics"),
+            "diagnostics_with_com": ("diagnostics", "with_com"),
+            "diagnostics_dict": ("diagnostics_text", "flat"),
+            "diagnostics_summary": ("diagnostics_text", "summary"),
             "stage_patterns": ("stage", "stage_patterns"),
             "world_size": ("parallel", "environment_world")}
-__all__ = ["RotationalVAE", "has_checkpoint", "stage_patterns", "world_size"]
+__all__ = sorted(_EXPORTS) + ["has_checkpoint"]
 
 
 def has_checkpoint(checkpoint_dir: str | Path) -> bool:

@@ -8,6 +8,7 @@ on the local threaded scheduler or on every worker of a dask.distributed cluster
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import dask.array as da
@@ -17,7 +18,7 @@ import torch
 from ..engine import COPIES_ENCODE, active_client, scan_chunks
 from ..progress import DaskProgress
 from .loss import mean_from_output
-from .model import Architecture, RotationalVAEModule
+from .model import Architecture, Posterior, RotationalVAEModule
 from .train import cpu_threads
 
 _MODELS: dict[str, RotationalVAEModule] = {}
@@ -33,12 +34,13 @@ class EncoderSpec:
     weights: dict[str, np.ndarray]
     likelihood: str
     translation_prior: float
+    copies: int = 1
 
     @classmethod
     def from_model(cls, model: RotationalVAEModule, key: str, likelihood: str,
-                   translation_prior: float) -> "EncoderSpec":
+                   translation_prior: float, copies: int = 1) -> "EncoderSpec":
         weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
-        return cls(key, model.arch, weights, likelihood, translation_prior)
+        return cls(key, model.arch, weights, likelihood, translation_prior, copies)
 
     def model(self) -> RotationalVAEModule:
         """The network on the CPU, built once per process."""
@@ -69,14 +71,49 @@ def columns(arch: Architecture) -> dict[str, slice]:
     return out
 
 
+def symmetry_copies(arch: Architecture, symmetrize: bool) -> int:
+    """Rotated copies for symmetrised encoding: 4 (quarter turns) for square patterns, 2
+    (half turns) otherwise, 1 when off or with shift latents (not symmetrised)."""
+    if not symmetrize or arch.translation:
+        return 1
+    ky, kx = arch.pattern_shape
+    return 4 if ky == kx else 2
+
+
+def symmetric_posterior(model: RotationalVAEModule, x: torch.Tensor, copies: int = 1
+                        ) -> Posterior:
+    """The posterior of ``x`` combined over ``copies`` exact rotations of it.
+
+    Copy k is ``x`` turned by ``k * 2 pi / copies`` (quarter or half turns, exact pixel
+    permutations). Content means are the mean over copies and sds the root-mean-square;
+    the angle is the circular mean of ``angle_k - k * 2 pi / copies`` [rad]. Turning the
+    input by a multiple of ``2 pi / copies`` only permutes the copies, so the content is
+    exactly invariant and the angle moves by exactly the applied turn.
+    """
+    if copies == 1:
+        return model.encode(x)
+    step = 4 // copies
+    posts = [model.encode(torch.rot90(x, k=-k * step, dims=(1, 2))) for k in range(copies)]
+    turns = [k * step * math.pi / 2 for k in range(copies)]
+    sin = sum(torch.sin(p.angle - t) for p, t in zip(posts, turns))
+    cos = sum(torch.cos(p.angle - t) for p, t in zip(posts, turns))
+    z = torch.stack([p.z for p in posts]).mean(0)
+    z_sd = torch.stack([torch.exp(2 * p.z_logsd) for p in posts]).mean(0).sqrt()
+    angle_sd = torch.stack([torch.exp(2 * p.angle_logsd) for p in posts]).mean(0).sqrt()
+    return Posterior(torch.atan2(sin, cos), torch.log(angle_sd), None, None, z,
+                     torch.log(z_sd))
+
+
 @torch.no_grad()
 def encode_patterns(model: RotationalVAEModule, patterns: np.ndarray, likelihood: str,
-                    translation_prior: float, device: str = "cpu") -> np.ndarray:
-    """Latent means, sds and reconstruction error of (n, ky, kx) patterns: (n, n_out)."""
+                    translation_prior: float, device: str = "cpu", copies: int = 1
+                    ) -> np.ndarray:
+    """Latent means, sds and reconstruction error of (n, ky, kx) patterns: (n, n_out);
+    ``copies`` > 1 combines exact rotations (:func:`symmetric_posterior`)."""
     rows = []
     for i in range(0, patterns.shape[0], BATCH):
         x = torch.from_numpy(np.ascontiguousarray(patterns[i:i + BATCH], np.float32)).to(device)
-        post = model.encode(x)
+        post = symmetric_posterior(model, x, copies)
         recon = mean_from_output(model.decode(post.z, post.angle, post.shift), likelihood)
         parts = [post.angle[:, None], torch.exp(post.angle_logsd)[:, None],
                  ((recon - x) ** 2).mean(dim=(1, 2))[:, None], post.z, torch.exp(post.z_logsd)]
@@ -92,7 +129,8 @@ def encode_block(block: np.ndarray, spec: EncoderSpec) -> np.ndarray:
     does not concatenate input chunks)."""
     a, b = block.shape[:2]
     flat = block.reshape(a * b, *block.shape[2:])
-    out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior)
+    out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior,
+                          copies=spec.copies)
     return out.reshape(a, b, 1, spec.n_out)
 
 

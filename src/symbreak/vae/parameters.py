@@ -18,10 +18,10 @@ from ..options import check_fields, setting
 RECIPES: dict[str, dict[str, Any]] = {
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
                     batch_size=64, learning_rate=5e-4, schedule="cosine", warmup_epochs=2,
-                    consistency=0.2, early_stopping=20),
+                    consistency=0.2, early_stopping=20, angle_warmup=10),
     "paper": dict(encoder="mlp", decoder="spatial", angle_head="linear", epochs=1000,
                   batch_size=20, learning_rate=1e-4, schedule="constant", warmup_epochs=0,
-                  consistency=0.0, early_stopping=None),
+                  consistency=0.0, early_stopping=None, angle_warmup=0),
 }
 ENCODERS = ("mlp", "conv")
 DECODERS = ("spatial", "rotate")
@@ -59,6 +59,19 @@ def _parse_streaming(text: str) -> Any:
     return STREAMING[text]
 
 
+def _beta(name: str, value: Any) -> Any:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise SettingsError(f"{name} must be a number >= 0 or 'auto' (a Gaussian with the "
+                            f"data's own noise scale), got {value!r}")
+    return float(value)
+
+
+def _parse_beta(text: str) -> Any:
+    return "auto" if text.lower() == "auto" else float(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class VAEParameters:
     """The parameters of :class:`~symbreak.vae.RotationalVAE` as given (validated).
@@ -82,7 +95,9 @@ class VAEParameters:
     likelihood: str = setting("gaussian", choices=LIKELIHOODS,
                               help="reconstruction likelihood (Bernoulli ones need "
                               "intensities in [0, 1])")
-    beta: float = setting(1.0, help="weight of the KL terms", minimum=0.0)
+    beta: Any = setting(1.0, check=_beta, parse=_parse_beta, metavar="BETA|auto",
+                        help="weight of the KL terms; auto: a Gaussian with the data's own "
+                        "noise scale (the variance PCA leaves)")
     rotation_prior: float = setting(0.1, help="prior sd of the angle latent", unit="rad",
                                     above=0.0)
     translation_prior: float = setting(0.1, help="prior sd of the shift latents "
@@ -126,6 +141,15 @@ class VAEParameters:
     loader_workers: int | None = setting(None, kind=int, minimum=0,
                                          help="DataLoader processes reading chunks ahead "
                                          "while streaming (default 1)")
+
+    restarts: int = setting(2, minimum=0, help="further attempts from other seeds when a fit "
+                            "stays in the explain-nothing state")
+    symmetrize: bool = setting(True, help="encode each pattern's four exact 90-degree turns "
+                               "and combine them (content exactly invariant)")
+    angle_warmup: int | None = setting(None, kind=int, minimum=0,
+                                       help="epochs that pull the angle towards each "
+                                       "pattern's first-moment direction (default: the "
+                                       "recipe's, 10 default, 0 paper)")
 
     def __post_init__(self) -> None:
         check_fields(self)

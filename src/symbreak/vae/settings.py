@@ -49,6 +49,7 @@ class FitSettings:
     precision: str
     random_state: int
     n_threads: int | None = None
+    angle_warmup: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +103,8 @@ def fit_settings(params: Mapping[str, Any]) -> FitSettings:
     return FitSettings(
         latent_dim=p.latent_dim, translation=p.translation, encoder=pick("encoder"),
         decoder=pick("decoder"), hidden=p.hidden, output=p.output,
-        angle_head=pick("angle_head"), likelihood=p.likelihood, beta=p.beta,
+        angle_head=pick("angle_head"), likelihood=p.likelihood,
+        beta=1.0 if p.beta == "auto" else p.beta,  # "auto" is set from the data at fit
         rotation_prior=p.rotation_prior, translation_prior=p.translation_prior,
         recipe=p.recipe, epochs=pick("epochs"), batch_size=pick("batch_size"),
         learning_rate=float(pick("learning_rate")), schedule=base["schedule"],
@@ -110,9 +112,5 @@ def fit_settings(params: Mapping[str, Any]) -> FitSettings:
         validation_fraction=p.validation_fraction, early_stopping=early or None,
         max_time=p.max_time, device=device, precision=resolve_precision(p.precision, device),
         random_state=p.random_state, n_threads=p.n_threads,
+        angle_warmup=pick("angle_warmup"),
     )
-
-
-# Old names, kept until vae/api.py and vae/train.py import the new ones (issue 12).
-Settings = FitSettings
-resolve = fit_settings

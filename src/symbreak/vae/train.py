@@ -26,16 +26,19 @@ from tqdm.auto import tqdm
 from ..errors import FormatError, SettingsError
 from . import CHECKPOINT
 from ..progress import enabled
-from .geometry import rotate_patterns
+from .geometry import coordinate_grid, rotate_patterns
 from .loss import consistency, negative_elbo
 from .model import RotationalVAEModule
 from .parallel import Parallel
-from .settings import Settings
+from .settings import FitSettings
 
 VALIDATION_BATCH = 256
+COLLAPSE_EPOCHS = 40     # an attempt whose best validation loss is still >= collapse_loss
+                         # (about the mean-pattern level) after this many epochs is ended
+ANGLE_WARMUP_WEIGHT = 0.2  # start weight (per pixel) of the first-moment angle target
 
 
-def autocast(settings: Settings) -> contextlib.AbstractContextManager:
+def autocast(settings: FitSettings) -> contextlib.AbstractContextManager:
     """Reduced-precision autocast for the forward pass, or nothing for float32."""
     if settings.precision == "float32":
         return contextlib.nullcontext()
@@ -57,7 +60,7 @@ def cpu_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def default_threads(settings: Settings) -> int | None:
+def default_threads(settings: FitSettings) -> int | None:
     """Threads for CPU training: one for the light rotate decoder, whose many small
     operations lose far more to thread synchronisation than they gain on a shared machine
     (measured: 0.38 s vs 14.7 s per epoch at 24 x 24 with 1 vs 2 threads under load)."""
@@ -68,7 +71,7 @@ def default_threads(settings: Settings) -> int | None:
     return None
 
 
-def learning_rate(settings: Settings, epoch: float) -> float:
+def learning_rate(settings: FitSettings, epoch: float) -> float:
     """Learning rate at a fractional epoch: linear warm-up, then constant or cosine."""
     base = settings.learning_rate
     warm = settings.warmup_epochs
@@ -85,9 +88,10 @@ class Objective(nn.Module):
     """The training loss of one batch (negative ELBO plus rotation consistency) as one
     module, so that DistributedDataParallel sees a single forward per step."""
 
-    def __init__(self, model: RotationalVAEModule, settings: Settings) -> None:
+    def __init__(self, model: RotationalVAEModule, settings: FitSettings) -> None:
         super().__init__()
         self.model, self.settings = model, settings
+        self.angle_weight = 0.0  # set per epoch by the trainer during the angle warm-up
 
     def forward(self, x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
         s = self.settings
@@ -107,7 +111,21 @@ class Objective(nn.Module):
             angle_term, content_term = consistency(post, post_rot, applied, moved)
             weight = s.consistency * x[0].numel()  # scales with the summed reconstruction
             loss = loss + weight * (angle_term + content_term).mean()
+        if self.angle_weight > 0:
+            target = moment_direction(x)
+            loss = loss + self.angle_weight * x[0].numel() * (
+                1 - torch.cos(post.angle.float() - target)).mean()
         return loss
+
+
+def moment_direction(x: torch.Tensor) -> torch.Tensor:
+    """Direction [rad] of each pattern's first moment about the batch's mean pattern: the
+    COM direction, a free estimate of each pattern's orientation (as arctan2(com_y, com_x))."""
+    d = x.float() - x.float().mean(dim=0, keepdim=True)
+    grid = coordinate_grid(tuple(x.shape[-2:])).to(x.device).reshape(*x.shape[-2:], 2)
+    mx = (d * grid[..., 0]).sum(dim=(1, 2))
+    my = (d * grid[..., 1]).sum(dim=(1, 2))
+    return torch.atan2(my, mx)
 
 
 class Trainer:
@@ -129,12 +147,22 @@ class Trainer:
         This process's place under torchrun: the model is wrapped in
         DistributedDataParallel, losses are summed over processes and only the main
         process writes checkpoints and shows progress.
+    collapse_loss
+        Validation -ELBO per pattern near that of the mean-pattern model; an attempt whose
+        best validation loss is still at or above it after COLLAPSE_EPOCHS epochs ends with
+        ``stop_reason = "collapsed"``. None: no such check.
+
+    ``stop_reason`` after :meth:`fit`: ``"epochs"`` (budget done), ``"early_stopping"``,
+    ``"max_time"`` or ``"collapsed"``.
     """
 
-    def __init__(self, model: RotationalVAEModule, settings: Settings, fingerprint: str,
+    def __init__(self, model: RotationalVAEModule, settings: FitSettings, fingerprint: str,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 progress: bool | None = None, parallel: Parallel | None = None) -> None:
+                 progress: bool | None = None, parallel: Parallel | None = None,
+                 collapse_loss: float | None = None) -> None:
         self.settings = settings
+        self.collapse_loss = collapse_loss
+        self.stop_reason = "epochs"
         self.parallel = parallel or Parallel()
         self.device = torch.device(settings.device)
         self.model = model.to(self.device)
@@ -177,6 +205,7 @@ class Trainer:
             for epoch in range(start, s.epochs):
                 if self._should_stop(time.perf_counter() - t0):
                     break
+                self._set_angle_weight(epoch)
                 train_loss = self._train_epoch(data, epoch)
                 val_loss = self.evaluate(data)
                 self._record(epoch, train_loss, val_loss, time.perf_counter() - t0)
@@ -191,9 +220,24 @@ class Trainer:
     def _should_stop(self, elapsed: float) -> bool:
         s = self.settings
         if s.early_stopping is not None and self.stale >= s.early_stopping:
+            self.stop_reason = "early_stopping"
+            return True
+        if (self.collapse_loss is not None and len(self.history) >= COLLAPSE_EPOCHS
+                and self.best_val >= self.collapse_loss):
+            self.stop_reason = "collapsed"
             return True
         # processes clock differently: stop all when any runs out of time
-        return self.parallel.any(s.max_time is not None and elapsed >= s.max_time)
+        if self.parallel.any(s.max_time is not None and elapsed >= s.max_time):
+            self.stop_reason = "max_time"
+            return True
+        return False
+
+    def _set_angle_weight(self, epoch: int) -> None:
+        """Linearly fading weight of the first-moment angle target (angle warm-up)."""
+        warm = self.settings.angle_warmup
+        weight = ANGLE_WARMUP_WEIGHT * (1 - epoch / warm) if epoch < warm else 0.0
+        objective = getattr(self.objective, "module", self.objective)
+        objective.angle_weight = weight
 
     def _bar(self, start: int) -> Any:
         if not enabled(self.progress):
