@@ -79,5 +79,8 @@ def write_results(results: xr.Dataset, model: Any, settings: AnalyzeSettings, ou
         with warnings.catch_warnings():
             # zarr 3 warns that consolidated metadata is not in its spec; xarray reads it
             warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            # string coordinates (map names) are fixed-length UTF-32 arrays, which zarr 3
+            # writes and reads but has no frozen specification for yet
+            warnings.filterwarnings("ignore", ".*does not have a Zarr V3 specification")
             results.to_zarr(tmp, mode="w", consolidated=True)
     remove(out / CHECKPOINTS)
