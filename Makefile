@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := requirements/constraints-cpu.txt
 STAMP := $(VENV)/.symbreak-installed
 
-.PHONY: demo test test-all test-slow install bench clean browser
+.PHONY: demo test test-all test-slow install bench clean browser refenvs
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-test-all: $(STAMP) browser
+test-all: $(STAMP) browser refenvs
 	$(PY) -m pytest -q -m "slow or not slow"
 
 # Headless Chromium for the report's browser test (tests/reporting/test_browser.py):
@@ -36,6 +36,21 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium missing and not root: the browser test will be skipped"; fi
+
+# Reference tools for the slow cross-checks and benchmarks, each in its own virtual
+# environment inside the repo (they pin old NumPy, so never beside symbreak): py4DSTEM reads
+# our EMD files and times its COM, atomai's rVAE is the training reference, RosettaSciIO
+# under zarr 2 writes .zspy files. A build that fails is said and its checks skip.
+REFENVS := .refenvs
+$(REFENVS)/%/.built:
+	@$(PYTHON) -m venv $(REFENVS)/$* && $(REFENVS)/$*/bin/pip install --quiet --upgrade pip \
+		&& $(REFENVS)/$*/bin/pip install --quiet $(REFENV_$*) && touch $@ \
+		|| echo "reference environment $* could not be built: its cross-checks will skip"
+REFENV_py4dstem := py4DSTEM==0.14.18
+REFENV_atomai := -c $(CONSTRAINTS) atomai==0.8.1 six 'numpy<2' torch==2.13.0
+REFENV_rsciio_zarr2 := rosettasciio==0.15 'zarr<3' 'numpy<2' h5py
+
+refenvs: $(REFENVS)/py4dstem/.built $(REFENVS)/atomai/.built $(REFENVS)/rsciio_zarr2/.built
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

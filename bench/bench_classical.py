@@ -5,7 +5,7 @@ Prints GB/s of raw data processed for, on the same array in the same run:
   symbreak ``com`` and ``virtual_images`` (4 detectors in one pass), in memory and on a
           memory map of the same .npy file;
   py4DSTEM DPC ``preprocess`` (its vectorised COM) and ``get_virtual_image`` (annulus),
-          when /work/refenvs/py4dstem exists (a separate venv; it pins old numpy).
+          when .refenvs/py4dstem exists (`make refenvs`; a separate venv: it pins old numpy).
 Targets: COM >= 50 % of the numpy sum bandwidth; faster than py4DSTEM.
 
     python bench/bench_classical.py [--scan 64] [--detector 128] [--repeats 3]
@@ -26,7 +26,7 @@ import numpy as np
 import symbreak
 from symbreak.classical import com, virtual_images
 
-PY4DSTEM = Path(os.environ.get("PY4DSTEM_PYTHON", "/work/refenvs/py4dstem/bin/python"))
+PY4DSTEM = Path(os.environ.get("PY4DSTEM_PYTHON", Path(__file__).resolve().parents[1] / ".refenvs" / "py4dstem" / "bin" / "python"))
 
 
 def best_of(fn, repeats: int) -> float:

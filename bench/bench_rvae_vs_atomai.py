@@ -1,9 +1,8 @@
 """symbreak's RotationalVAE against atomai's rVAE on the same data, in the same run.
 
-atomai runs in its own virtual environment (default /work/refenvs/atomai; create it with
-``python3 -m venv /work/refenvs/atomai && /work/refenvs/atomai/bin/pip install atomai six
-'numpy<2' && /work/refenvs/atomai/bin/pip install torch==2.13.0``, as atomai breaks on
-NumPy 2; atomai's torchvision import is replaced by a stand-in, see the worker).
+atomai runs in its own virtual environment, ``.refenvs/atomai`` in the repo (``make
+refenvs`` builds it: atomai 0.8.1, six, numpy<2, the CPU torch), as atomai breaks on NumPy
+2; atomai's torchvision import is replaced by a stand-in, see the worker).
 
 Measured (printed as ratios, symbreak / atomai):
 1. training throughput [patterns/s] with the paper's architecture and settings (MLP 2 x 128
@@ -119,7 +118,8 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=600.0,
                         help="time limit of symbreak's default recipe [s]")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--atomai-python", default="/work/refenvs/atomai/bin/python")
+    parser.add_argument("--atomai-python", default=str(
+        Path(__file__).resolve().parents[1] / ".refenvs" / "atomai" / "bin" / "python"))
     parser.add_argument("--quick", action="store_true", help="1024 patterns of 32 x 32")
     args = parser.parse_args()
     if args.quick:

@@ -132,11 +132,12 @@ def test_round_trip_from_a_loaded_file_keeps_its_calibration(tmp_path, writers):
     assert back.calibration.sources["k_sampling"] == "file"
 
 
-PY4DSTEM = Path("/work/refenvs/py4dstem/bin/python")
+# built by `make refenvs` (py4DSTEM pins old NumPy, so it lives in its own venv)
+PY4DSTEM = Path(os.environ.get("SYMBREAK_REFENVS", Path(__file__).resolve().parents[2] / ".refenvs")) / "py4dstem" / "bin" / "python"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PY4DSTEM.exists(), reason="py4DSTEM reference venv not installed")
+@pytest.mark.skipif(not PY4DSTEM.exists(), reason="py4DSTEM reference venv not built (make refenvs)")
 def test_py4dstem_reads_our_emd_file(tmp_path, sample):
     data = sample(np.uint16, (3, 4, 8, 8))
     out = save(data, tmp_path / "p.h5")
@@ -159,7 +160,7 @@ def test_py4dstem_reads_our_emd_file(tmp_path, sample):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PY4DSTEM.exists(), reason="py4DSTEM reference venv not installed")
+@pytest.mark.skipif(not PY4DSTEM.exists(), reason="py4DSTEM reference venv not built (make refenvs)")
 def test_we_read_a_file_py4dstem_wrote(tmp_path, writers):
     data = writers.counts((3, 4, 8, 8), np.uint16)
     np.save(tmp_path / "a.npy", data)

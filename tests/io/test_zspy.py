@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from symbreak.io import load
 
 DATA = Path(__file__).parent / "data" / "rsciio_0.15_zarr2.zspy"
-REFENV = Path("/work/refenvs/rsciio_zarr2/bin/python")
+REFENV = Path(os.environ.get("SYMBREAK_REFENVS", Path(__file__).resolve().parents[2] / ".refenvs")) / "rsciio_zarr2" / "bin" / "python"  # make refenvs
 WRITER = """
 import sys, numpy as np
 from rsciio.zspy import file_writer
@@ -42,7 +43,7 @@ def test_zspy_from_rosettasciio():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REFENV.exists(), reason="rosettasciio + zarr 2 reference venv absent")
+@pytest.mark.skipif(not REFENV.exists(), reason="rosettasciio + zarr 2 reference venv not built (make refenvs)")
 def test_zspy_written_now_by_rosettasciio(tmp_path):
     out = tmp_path / "fresh.zspy"
     subprocess.run([str(REFENV), "-c", WRITER, str(out)], check=True, timeout=300,

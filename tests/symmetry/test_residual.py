@@ -66,3 +66,26 @@ def test_content_channels_are_pooled():
     assert r.residuals["z"].dof == 2
     a = r.anomalies[0]
     assert np.hypot(a.y - m["defect"][0], a.x - m["defect"][1]) < 1.0
+
+
+def test_folded_neighbours_are_the_nearest_lattice_equivalent_positions():
+    """Against brute force: minimum-image distances [Å] after folding into the cell, over
+    the 3 x 3 neighbouring cells, for a skewed (hexagonal) lattice at a non-integer step."""
+    from symbreak.symmetry.lattice import Lattice
+    from symbreak.symmetry.reference import folded_neighbours, scan_positions
+
+    vectors, _ = synth.graphene_lattice(rotation_deg=17.0)
+    lattice = Lattice(np.asarray(vectors, float), source="test")
+    shape, step, k = (23, 19), (0.217, 0.217), 8
+    got = folded_neighbours(lattice, shape, step, k)
+    y, x = scan_positions(shape, step)
+    uv = np.stack(lattice.fractional(y, x), axis=1)
+    d = uv[:, None, :] - uv[None, :, :]
+    d -= np.round(d)
+    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], float)
+    dist = np.min(np.linalg.norm((d[..., None, :] + shifts) @ lattice.vectors, axis=-1), axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    expected = np.sort(dist, axis=1)[:, :k]
+    assert not (got == np.arange(len(got))[:, None]).any()
+    np.testing.assert_allclose(np.sort(np.take_along_axis(dist, got, axis=1), axis=1), expected,
+                               rtol=1e-12)
