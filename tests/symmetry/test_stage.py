@@ -106,3 +106,22 @@ def test_rrvae_descriptors_count_only_when_the_fit_is_not_failed():
     with pytest.warns(UserWarning, match="rrVAE fit failed"):
         kept = _trusted(found, SimpleNamespace(verdict="failed"))
     assert set(kept) == {"bf", "adf"}
+
+
+def test_symmetry_stage_within_the_memory_budget():
+    """The periodic fits' design matrices are sized before they are built: a lattice whose
+    fits exceed the budget skips the stage with the size and the fix, never an OOM."""
+    from symbreak.analysis.symmetry_stage import check_memory
+    from symbreak.engine import budget_scope
+    from symbreak.errors import DataError
+    from symbreak.symmetry import lattice_from_setting
+    from symbreak.symmetry.reference import design_bytes
+
+    lattice = lattice_from_setting((0.0, 8.0, 8.0, 0.0))  # 8 Å square cell
+    need = design_bytes(lattice, (320, 320), (0.2, 0.2))
+    assert need > 320 * 320 * 8 * 100  # many harmonics at 0.2 Å steps
+    with budget_scope("64MB"), pytest.raises(DataError, match=r"MiB, more than the memory "
+                                                              r"budget.*--memory-budget"):
+        check_memory(lattice, 320, 320, (0.2, 0.2))
+    with budget_scope("64MB"):
+        check_memory(lattice, 16, 16, (0.2, 0.2))  # small scans fit

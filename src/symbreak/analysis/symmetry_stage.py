@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..engine import fits_budget
+from ..engine.policy import COPIES_PERIODIC_FIT
 from ..errors import DataError
 from ..symmetry import find_lattice, lattice_from_setting
 from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaking
-from ..symmetry.reference import folded_neighbours
+from ..symmetry.reference import design_bytes, folded_neighbours
 from . import schema as S
 from .stages import Context, Stage, register
 
@@ -100,11 +102,23 @@ def _symmetry(ctx: Context) -> xr.Dataset:
         lattice = (lattice_from_setting(setting) if setting is not None else find_lattice(
             [d.values for k, d in found.items() if k in (S.BF, S.ADF)]
             + list(found["com"].values if "com" in found else []), step))
+        check_memory(lattice, results.sizes[S.SCAN[0]], results.sizes[S.SCAN[1]], step)
         result = symmetry_breaking(found, lattice, step)
     except DataError as exc:
         warnings.warn(f"symmetry stage skipped: {exc}")
         return xr.Dataset()
     return _dataset(result, ctx, step)
+
+
+def check_memory(lattice: Any, ny: int, nx: int, step: tuple[float, float]) -> None:
+    """A DataError when the lattice-periodic fits of a ``ny`` x ``nx`` scan would not fit
+    the memory budget (large scans of large cells need many harmonics at many positions)."""
+    need = design_bytes(lattice, (ny, nx), step)
+    if not fits_budget(need, COPIES_PERIODIC_FIT):
+        raise DataError(f"the periodic reference of a {ny} x {nx} scan with the lattice "
+                        f"{lattice.describe()} needs about {need * COPIES_PERIODIC_FIT / 2**20:.0f}"
+                        f" MiB, more than the memory budget; run analyze with a larger "
+                        f"--memory-budget or on a part of the scan")
 
 
 def _trusted(found: dict[str, Descriptor], fit: Any) -> dict[str, Descriptor]:

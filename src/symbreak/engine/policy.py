@@ -91,6 +91,9 @@ def fits_in_memory(nbytes: int) -> bool:
     return int(nbytes) <= _budget.budget_bytes() // IN_MEMORY_SHARE
 
 
+COPIES_PERIODIC_FIT = 8  # design matrix, its gradients, cos/sin temporaries, IRLS weights
+
+
 def fits_budget(nbytes: int, copies: float) -> bool:
     """Whether ``copies`` working copies of ``nbytes`` [bytes] fit in the budget."""
     return nbytes * copies <= _budget.budget_bytes()

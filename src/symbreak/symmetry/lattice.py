@@ -40,6 +40,7 @@ INDEX_TOLERANCE = 0.12  # a peak is on a lattice when its indices are this close
 POLISH_TERMS = 12  # harmonics used by refine()
 MIN_ANGLE = np.deg2rad(15.0)  # two peaks closer than this in direction are collinear
 LATTICE_HELP = "give the lattice with --lattice a1y,a1x,a2y,a2x [Å] (lattice= in Python)"
+WINDOW = 128  # positions per axis of the central window the lattice is found in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,6 +360,9 @@ def find_lattice(maps: Sequence[np.ndarray], step: float | tuple[float, float], 
     extent = (ny * step[0], nx * step[1])
     if min(ny, nx) < 4:
         raise DataError(f"a {ny} x {nx} scan is too small to find a lattice from; {LATTICE_HELP}")
+    # the lattice is the same everywhere: a central window bounds the fits' size
+    y0, x0 = max(0, (ny - WINDOW) // 2), max(0, (nx - WINDOW) // 2)
+    maps = [m[y0:y0 + WINDOW, x0:x0 + WINDOW] for m in maps]
     peaks, power = spectrum_peaks(maps, step)
     basis = fit_basis(peaks, power, choose_basis(peaks, power, maps, step))
     refined, explained = (refine(basis, maps, step) if polish

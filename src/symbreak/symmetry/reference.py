@@ -77,6 +77,15 @@ def scan_positions(shape: tuple[int, int], step: tuple[float, float]
     return Y.ravel(), X.ravel()
 
 
+def design_bytes(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]) -> int:
+    """Bytes of one design matrix of :func:`periodic_reference` for a scan of ``shape``
+    (positions x parameters, float64): what the memory budget must hold a few times."""
+    n = int(shape[0]) * int(shape[1])
+    hk = periodic.harmonics(lattice.reciprocal, GMAX_FACTOR * 0.5 / max(step),
+                            periodic.max_terms(n, TERMS_FRACTION))
+    return n * (1 + 2 * len(hk)) * 8
+
+
 def periodic_reference(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
                        robust: bool = True, exclude: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:

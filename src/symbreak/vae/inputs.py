@@ -106,5 +106,12 @@ def read_indices(source: Any, indices: np.ndarray, limit: int = 4096) -> np.ndar
     patterns = getattr(source, "patterns", None)
     if patterns is not None:
         return np.asarray(patterns[indices], dtype=np.float32)
-    rows = [source.read(int(i), int(i) + 1) for i in indices]
-    return np.concatenate(rows).astype(np.float32)
+    # streamed: each chunk that holds some of the patterns is read once, one at a time
+    order = np.argsort(indices, kind="stable")
+    wanted = indices[order]
+    out = np.empty((indices.size, *source.pattern_shape), np.float32)
+    for a, b in source.bounds:
+        lo, hi = np.searchsorted(wanted, [a, b])
+        if hi > lo:
+            out[order[lo:hi]] = source.read(a, b)[wanted[lo:hi] - a]
+    return out
