@@ -61,6 +61,23 @@ def test_clean_ndata1_still_loads(tmp_path):
     np.testing.assert_array_equal(load(path).to_numpy(), _data())
 
 
+@pytest.mark.parametrize("suffix", [".ndata1", ".zarr.zip"])
+def test_zip_with_an_unknown_version_field_is_a_format_error(tmp_path, suffix):
+    """A flipped byte in the central directory's "version needed" field makes zipfile
+    raise NotImplementedError ("zip file version 8.4"): one line, not a traceback."""
+    path = tmp_path / f"v{suffix}"
+    _ndata1(path, {"data.npy": _npy_bytes(_data()), "metadata.json": "{}"})
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 6:central + 8] = struct.pack("<H", 84)  # version needed: 8.4
+    path.write_bytes(bytes(raw))
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(path)  # what the damaged file does to zipfile itself
+    with pytest.raises(FormatError) as exc:
+        load(path)
+    one_line(exc, path.name)
+
+
 def test_zarr_zip_with_path_traversal_member_is_refused(tmp_path):
     save(_data(), tmp_path / "s.zarr")
     target = tmp_path / "s.zip"

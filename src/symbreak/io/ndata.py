@@ -26,7 +26,7 @@ from . import common
 from .axes import calibration_from_axes
 from .guard import detail, reading
 from .npy import check_size, read_header
-from .untrusted import check_zip
+from .untrusted import ZIP_ERRORS, check_zip
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
@@ -70,7 +70,7 @@ def _calibration(meta: Any) -> Any:
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except ZIP_ERRORS as exc:
         raise FormatError(f"{path}: not a valid .ndata1 zip archive ({detail(exc)}); the file is "
                           "corrupt or truncated: export it again from Nion Swift") from None
     try:

@@ -22,6 +22,9 @@ import h5py
 from ..engine import COPIES_DECOMPRESSED, budget_bytes, fits_budget
 from ..errors import FormatError
 
+# what zipfile raises on a damaged archive (NotImplementedError: a version or compression
+# field it does not know, e.g. "zip file version 8.4" from a flipped byte)
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
 MAX_ZIP_MEMBERS = 1_000_000
 # deflate's limit is 1032:1; any declared ratio above this is a lie or a bomb
 MAX_ZIP_RATIO = 1100

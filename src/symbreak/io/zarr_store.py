@@ -33,7 +33,7 @@ from .axes import calibration_from_axes
 from .guard import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
 from .stream import store, write_chunks
-from .untrusted import PLAUSIBLE_BYTES, check_declared, check_zip
+from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
 
 LAYOUT = "symbreak-4dstem"
 LAYOUT_VERSION = 1
@@ -45,7 +45,7 @@ def _store(path: Path) -> Any:
         return str(path)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except ZIP_ERRORS:
         raise FormatError(f"{path}: not a zarr directory or zip store (corrupt or truncated "
                           "zip); copy the file again or pass format=NAME") from None
     with archive:
