@@ -76,8 +76,9 @@ def unregister(*names: str) -> None:
         VARIABLES.pop(name, None)
 
 
-def _var(name: str, dims: tuple[str, ...], units: str, long_name: str,
-         section: str | None = None) -> str:
+def define(name: str, dims: tuple[str, ...], units: str, long_name: str,
+           section: str | None = None) -> str:
+    """Register a :class:`Variable` and return its name (for a module-level constant)."""
     register(Variable(name, dims, units, long_name, section))
     return name
 
@@ -122,52 +123,52 @@ def sections_of(names: Any) -> list[str]:
 
 
 # ------------------------------------------------------------------ built-in variables
-RAW_MEAN_PATTERN = _var("raw_mean_pattern", RAW_DETECTOR, DATA_UNITS,
-                        "mean pattern, whole detector", "mean-pattern")
-MEAN_PATTERN = _var("mean_pattern", DETECTOR, DATA_UNITS, "mean pattern on the analysis grid",
-                    "mean-pattern")
-BF = _var("bf", SCAN, DATA_UNITS, "virtual bright-field image", "virtual-images")
-ADF = _var("adf", SCAN, DATA_UNITS, "virtual annular dark-field image", "virtual-images")
-COM_X = _var("com_x", SCAN, DATA_UNITS, "centre of mass, x component", "com")
-COM_Y = _var("com_y", SCAN, DATA_UNITS, "centre of mass, y component", "com")
-COM_MAGNITUDE = _var("com_magnitude", SCAN, DATA_UNITS, "centre of mass, magnitude", "com")
-COM_ANGLE = _var("com_angle", SCAN, "rad", "centre of mass, direction arctan2(y, x)", "com")
-PCA_SCORES = _var("pca_scores", ("component",) + SCAN, "a.u.", "PCA scores", "pca")
-PCA_COMPONENTS = _var("pca_components", ("component",) + DETECTOR, "a.u.", "PCA components",
-                      "pca")
-PCA_EXPLAINED = _var("pca_explained_variance_ratio", ("component",), "1",
-                     "fraction of the variance explained by each PCA component", "pca")
-LATENT_ANGLE = _var("latent_angle", SCAN, "rad", "rrVAE angle latent, wrapped to (-pi, pi]",
-                    "rrvae")
-LATENT_ANGLE_SD = _var("latent_angle_sd", SCAN, "rad", "posterior sd of the rrVAE angle latent",
-                       "rrvae")
-LATENT_ANGLE_UNWRAPPED = _var("latent_angle_unwrapped", SCAN, "rad",
-                              "rrVAE angle latent, not wrapped", "rrvae")
-LATENT_Z = _var("latent_z", ("latent",) + SCAN, "1", "rrVAE content latents", "rrvae")
-LATENT_Z_SD = _var("latent_z_sd", ("latent",) + SCAN, "1",
-                   "posterior sd of the rrVAE content latents", "rrvae")
-RECONSTRUCTION_ERROR = _var("reconstruction_error", SCAN, "a.u.",
-                            "reconstruction error per pattern", "rrvae")
-MANIFOLD = _var("manifold", ("manifold_y", "manifold_x") + DETECTOR, "a.u.",
-                "decoded patterns over a grid of the content latents", "manifold")
+RAW_MEAN_PATTERN = define("raw_mean_pattern", RAW_DETECTOR, DATA_UNITS,
+                          "mean pattern, whole detector", "mean-pattern")
+MEAN_PATTERN = define("mean_pattern", DETECTOR, DATA_UNITS, "mean pattern on the analysis grid",
+                      "mean-pattern")
+BF = define("bf", SCAN, DATA_UNITS, "virtual bright-field image", "virtual-images")
+ADF = define("adf", SCAN, DATA_UNITS, "virtual annular dark-field image", "virtual-images")
+COM_X = define("com_x", SCAN, DATA_UNITS, "centre of mass, x component", "com")
+COM_Y = define("com_y", SCAN, DATA_UNITS, "centre of mass, y component", "com")
+COM_MAGNITUDE = define("com_magnitude", SCAN, DATA_UNITS, "centre of mass, magnitude", "com")
+COM_ANGLE = define("com_angle", SCAN, "rad", "centre of mass, direction arctan2(y, x)", "com")
+PCA_SCORES = define("pca_scores", ("component",) + SCAN, "a.u.", "PCA scores", "pca")
+PCA_COMPONENTS = define("pca_components", ("component",) + DETECTOR, "a.u.", "PCA components",
+                        "pca")
+PCA_EXPLAINED = define("pca_explained_variance_ratio", ("component",), "1",
+                       "fraction of the variance explained by each PCA component", "pca")
+LATENT_ANGLE = define("latent_angle", SCAN, "rad", "rrVAE angle latent, wrapped to (-pi, pi]",
+                      "rrvae")
+LATENT_ANGLE_SD = define("latent_angle_sd", SCAN, "rad", "posterior sd of the rrVAE angle latent",
+                         "rrvae")
+LATENT_ANGLE_UNWRAPPED = define("latent_angle_unwrapped", SCAN, "rad",
+                                "rrVAE angle latent, not wrapped", "rrvae")
+LATENT_Z = define("latent_z", ("latent",) + SCAN, "1", "rrVAE content latents", "rrvae")
+LATENT_Z_SD = define("latent_z_sd", ("latent",) + SCAN, "1",
+                     "posterior sd of the rrVAE content latents", "rrvae")
+RECONSTRUCTION_ERROR = define("reconstruction_error", SCAN, "a.u.",
+                              "reconstruction error per pattern", "rrvae")
+MANIFOLD = define("manifold", ("manifold_y", "manifold_x") + DETECTOR, "a.u.",
+                  "decoded patterns over a grid of the content latents", "manifold")
 HISTORY_PREFIX = "history_"
 FIT_ATTR = "rrvae_fit"  # results attribute: the rrVAE's fit diagnostics and verdict (JSON)
 TRUTH_PREFIX = "truth_"
 
 # ground truth of simulated data (copied from the simulation, with its own attributes)
-TRUTH_ATOM_NUMBER = _var("truth_atom_number", ("atom",), "", "atomic number of each atom")
-TRUTH_ATOM_SITE = _var("truth_atom_site", ("atom",), "", "site class of each atom")
-TRUTH_ATOM_X = _var("truth_atom_x", ("atom",), "Å", "atom position x")
-TRUTH_ATOM_Y = _var("truth_atom_y", ("atom",), "Å", "atom position y")
-TRUTH_ATOM_Z = _var("truth_atom_z", ("atom",), "Å", "atom position z")
-TRUTH_DEFECT_KIND = _var("truth_defect_kind", ("defect",), "", "kind of each defect")
-TRUTH_DEFECT_X = _var("truth_defect_x", ("defect",), "Å", "defect position x")
-TRUTH_DEFECT_Y = _var("truth_defect_y", ("defect",), "Å", "defect position y")
-TRUTH_DISTANCE_TO_DEFECT = _var("truth_distance_to_defect", SCAN, "Å",
-                                "distance from the probe to the nearest defect")
-TRUTH_DISTANCE_TO_NEAREST_ATOM = _var("truth_distance_to_nearest_atom", SCAN, "Å",
-                                      "distance from the probe to the nearest atom")
-TRUTH_NEAREST_ATOM = _var("truth_nearest_atom", SCAN, "", "index of the nearest atom")
-TRUTH_PROBE_X = _var("truth_probe_x", SCAN, "Å", "probe position x in the simulation frame")
-TRUTH_PROBE_Y = _var("truth_probe_y", SCAN, "Å", "probe position y in the simulation frame")
-TRUTH_SITE_LABEL = _var("truth_site_label", SCAN, "", "site class of the nearest atom")
+TRUTH_ATOM_NUMBER = define("truth_atom_number", ("atom",), "", "atomic number of each atom")
+TRUTH_ATOM_SITE = define("truth_atom_site", ("atom",), "", "site class of each atom")
+TRUTH_ATOM_X = define("truth_atom_x", ("atom",), "Å", "atom position x")
+TRUTH_ATOM_Y = define("truth_atom_y", ("atom",), "Å", "atom position y")
+TRUTH_ATOM_Z = define("truth_atom_z", ("atom",), "Å", "atom position z")
+TRUTH_DEFECT_KIND = define("truth_defect_kind", ("defect",), "", "kind of each defect")
+TRUTH_DEFECT_X = define("truth_defect_x", ("defect",), "Å", "defect position x")
+TRUTH_DEFECT_Y = define("truth_defect_y", ("defect",), "Å", "defect position y")
+TRUTH_DISTANCE_TO_DEFECT = define("truth_distance_to_defect", SCAN, "Å",
+                                  "distance from the probe to the nearest defect")
+TRUTH_DISTANCE_TO_NEAREST_ATOM = define("truth_distance_to_nearest_atom", SCAN, "Å",
+                                        "distance from the probe to the nearest atom")
+TRUTH_NEAREST_ATOM = define("truth_nearest_atom", SCAN, "", "index of the nearest atom")
+TRUTH_PROBE_X = define("truth_probe_x", SCAN, "Å", "probe position x in the simulation frame")
+TRUTH_PROBE_Y = define("truth_probe_y", SCAN, "Å", "probe position y in the simulation frame")
+TRUTH_SITE_LABEL = define("truth_site_label", SCAN, "", "site class of the nearest atom")

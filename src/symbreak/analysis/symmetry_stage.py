@@ -27,24 +27,24 @@ from .stages import Context, Stage, register
 
 SECTION = "Where is the symmetry broken?"
 MAP_DIM = "symmetry_map"
-LATTICE = S._var("symmetry_lattice", ("lattice_vector", "vector_component"), "Å",
-                 "lattice vectors a1, a2 as (y, x) in the scan frame", SECTION)
-SCORE = S._var("symmetry_score", (MAP_DIM,) + S.SCAN, "sigma",
-               "symmetry-breaking score per descriptor, family and combined: deviation "
-               "from the lattice-equivalent positions in robust standard deviations", SECTION)
-THRESHOLD = S._var("symmetry_threshold", (), "sigma",
-                   "anomaly threshold of the combined score (1 % false alarms per scan)",
-                   SECTION)
-ANOMALY_Y = S._var("symmetry_anomaly_y", ("anomaly",), "Å", "anomaly position y", SECTION)
-ANOMALY_X = S._var("symmetry_anomaly_x", ("anomaly",), "Å", "anomaly position x", SECTION)
-ANOMALY_SCORE = S._var("symmetry_anomaly_score", ("anomaly",), "sigma",
-                       "combined score at the anomaly", SECTION)
-ANOMALY_PATTERN = S._var("symmetry_anomaly_pattern", ("example",) + S.RAW_DETECTOR,
-                         S.DATA_UNITS, "pattern at each of the strongest anomalies "
-                         "(example i = anomaly i)", SECTION)
-REFERENCE_PATTERN = S._var("symmetry_reference_pattern", ("example",) + S.RAW_DETECTOR,
-                           S.DATA_UNITS, "median pattern at the anomaly's lattice-equivalent "
-                           "positions elsewhere in the scan", SECTION)
+LATTICE = S.define("symmetry_lattice", ("lattice_vector", "vector_component"), "Å",
+                   "lattice vectors a1, a2 as (y, x) in the scan frame", SECTION)
+SCORE = S.define("symmetry_score", (MAP_DIM,) + S.SCAN, "sigma",
+                 "symmetry-breaking score per descriptor, family and combined: deviation "
+                 "from the lattice-equivalent positions in robust standard deviations", SECTION)
+THRESHOLD = S.define("symmetry_threshold", (), "sigma",
+                     "anomaly threshold of the combined score (1 % false alarms per scan)",
+                     SECTION)
+ANOMALY_Y = S.define("symmetry_anomaly_y", ("anomaly",), "Å", "anomaly position y", SECTION)
+ANOMALY_X = S.define("symmetry_anomaly_x", ("anomaly",), "Å", "anomaly position x", SECTION)
+ANOMALY_SCORE = S.define("symmetry_anomaly_score", ("anomaly",), "sigma",
+                         "combined score at the anomaly", SECTION)
+ANOMALY_PATTERN = S.define("symmetry_anomaly_pattern", ("example",) + S.RAW_DETECTOR,
+                           S.DATA_UNITS, "pattern at each of the strongest anomalies "
+                           "(example i = anomaly i)", SECTION)
+REFERENCE_PATTERN = S.define("symmetry_reference_pattern", ("example",) + S.RAW_DETECTOR,
+                             S.DATA_UNITS, "median pattern at the anomaly's lattice-equivalent "
+                             "positions elsewhere in the scan", SECTION)
 NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY_PATTERN,
          REFERENCE_PATTERN)
 
