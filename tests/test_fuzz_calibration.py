@@ -34,6 +34,7 @@ from symbreak.quantities import parse_angle, parse_energy, parse_pair
 settings.register_profile(
     "fuzz-calibration-default",
     max_examples=int(os.environ.get("SYMBREAK_FUZZ_EXAMPLES", "60")), deadline=None,
+    derandomize=not os.environ.get("SYMBREAK_FUZZ_RANDOM"),  # as the reader fuzz suite
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile(
     "fuzz-calibration-long", parent=settings.get_profile("fuzz-calibration-default"),
