@@ -27,6 +27,7 @@ from .sanitize import replace_nonfinite
 from .settings import CROP_PER_DISK_DIAMETER, PreprocessSettings
 
 FLOAT = np.float32
+PREPROCESS_STEP = "preprocess"  # the provenance entry that marks preprocessed data
 
 
 def _block_sum(block: np.ndarray) -> np.ndarray:
@@ -234,4 +235,15 @@ def preprocess(data: Any, settings: PreprocessSettings | None = None, *,
         out = denoise(out, settings.denoise_components, settings.denoise_keep, progress)
     if settings.normalize:
         out = normalize(out, progress)
-    return out
+    crop_size = next(e["size"] for e in reversed(out.provenance) if e.get("step") == "crop")
+    applied = dataclasses.replace(settings, crop=int(crop_size))  # 'auto' resolved
+    return out.replace(step={"step": PREPROCESS_STEP, "settings": dataclasses.asdict(applied)})
+
+
+def preprocessing_of(data: Dataset4D) -> dict | None:
+    """The settings :func:`preprocess` used on ``data`` (from its provenance, so also for a
+    file written by ``symbreak preprocess``); None when the data were not preprocessed."""
+    for entry in reversed(data.provenance):
+        if entry.get("step") == PREPROCESS_STEP:
+            return dict(entry.get("settings") or {})
+    return None

@@ -27,12 +27,22 @@ def test_scope_nests_and_exports_the_environment(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
     with budget_scope("2MB") as outer:
         assert outer == budget_bytes() == 2 * 2**20
-        assert os.environ[ENV_VAR] == str(outer)
+        assert os.environ[ENV_VAR] == f"{outer}B" and parse_size(os.environ[ENV_VAR]) == outer
         with budget_scope("1MB"):
             assert budget_bytes() == 2**20
         with budget_scope(None) as same:
             assert same == budget_bytes() == outer
     assert ENV_VAR not in os.environ
+
+
+def test_a_budget_of_one_byte_is_a_byte_not_all_memory(monkeypatch):
+    """A bare 1 is a fraction (all available memory); a budget in force, or "1B", is bytes."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert parse_size("1B") == parse_size("1 b") == 1
+    assert parse_size(1) == parse_size("1") > 2**20
+    with budget_scope("1B"):
+        assert budget_bytes() == 1
+        assert parse_size(os.environ[ENV_VAR]) == 1  # what worker processes read
 
 
 def test_environment_is_read_when_no_scope(monkeypatch):

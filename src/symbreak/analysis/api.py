@@ -8,6 +8,8 @@ outputs are merged into one ``xarray.Dataset`` and, with ``out``, written by
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import os
 import tempfile
@@ -146,7 +148,8 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
         results.attrs["rrvae_streamed"] = int(model.streamed_)
     if out_dir is not None:
         write_results(results, model, planned.settings, out_dir,
-                      {"input_file": source, "input_checksum": digest})
+                      {"input_file": source, "input_checksum": digest,
+                       "preprocessing": dataclasses.asdict(planned.settings.preprocess)})
     return results
 
 

@@ -25,9 +25,11 @@ from .options import Parser
 from .words import cli_words
 
 COMMANDS = (
-    "info", "convert", "simulate", "com", "virtual", "decompose",
+    "info", "convert", "simulate", "com", "virtual", "decompose", "preprocess",
     "train", "encode", "analyze", "demo", "reproduce",
 )
+
+ALIASES = {"analyze": ["analyse"]}  # British spelling, as the help text is written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"symbreak.cli.{name}")
         summary, description = describe(module.__doc__)
-        command = sub.add_parser(name, help=summary, description=description)
+        command = sub.add_parser(name, help=summary, description=description,
+                                 aliases=ALIASES.get(name, []))
         module.add_arguments(command)
         command.set_defaults(func=module.run, parser=command)
     return parser

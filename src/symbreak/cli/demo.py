@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 PRESET = "graphene-vacancy"
+OUT = "demo-output"  # the folder `make demo` writes
 VAE_EPOCHS = 100  # an epoch budget (with early stopping), never wall time: the same
                   # command gives the same numbers on any machine of the same kind
 
@@ -24,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_output_options(parser, help="output folder (default: %(default)s)", required=False,
                        what="an earlier demo")
-    parser.set_defaults(out="symbreak-demo")
+    parser.set_defaults(out=OUT)
     add_settings_options(parser, VAESettings, only=("seed", "epochs", "max_time"))
+    epochs = next(a for a in parser._actions if a.dest == "epochs")
+    epochs.help = f"training epochs (default: {VAE_EPOCHS}, with early stopping)"
     add_strict_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -1,8 +1,9 @@
 """``symbreak encode DATA --model MODEL_DIR --out PATH.zarr``: latent angle / content maps
 from a trained rotationally invariant VAE.
 
-Encode preprocessed patterns with a model written by `symbreak train` and save the
-latent maps (angle, content, sds, reconstruction error) as zarr.
+Encode patterns with a model written by `symbreak train` or `analyze` and save the
+latent maps (angle, content, sds, reconstruction error) as zarr. A 4D-STEM file that is not
+preprocessed yet is preprocessed as the model's training data were.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder from `symbreak train`")
     add_output_options(parser, help="output .zarr store", what="an existing --out")
     add_settings_options(parser, VAEParameters, only=("device",))
+    parser.add_argument("--no-preprocess", dest="preprocess", action="store_false",
+                        help="encode the patterns as they are, not preprocessed as the "
+                        "model's training data were")
     add_strict_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from symbreak.cli.train import load_patterns
-    from symbreak.io.atomic import atomic_output, check_output
+    from symbreak.cli.train import describe, load_patterns, prepared_patterns
+    from symbreak.classical.results import save_results
+    from symbreak.io.atomic import check_output
     from symbreak.vae import RotationalVAE, diagnostics_dict
     from symbreak.vae.parameters import VAEParameters
 
@@ -36,15 +41,19 @@ def run(args: argparse.Namespace) -> int:
 
     spec = input_spec(args)
     check_output(args.out, args.overwrite)
-    data = load_patterns(spec)
+    data, now = load_patterns(spec), None
     model = RotationalVAE.load(args.model, **given(args, VAEParameters))
+    used = (getattr(model, "extra_", None) or {}).get("preprocessing")
+    if used:  # models trained before preprocessing was recorded: the data as they are
+        data, now = prepared_patterns(data, args, used)
+    if now is not None:
+        print(f"patterns preprocessed as the model's training data were ({describe(now)})")
     latents = model.transform(data)
     latents.attrs["model_path"] = str(args.model)
     diag = getattr(model, "diagnostics_", None)
     if diag is not None:
         latents.attrs["fit_verdict"] = diag.verdict
         latents.attrs["fit_diagnostics"] = json.dumps(diagnostics_dict(diag))
-    with atomic_output(args.out, overwrite=args.overwrite) as tmp:
-        latents.to_zarr(tmp, mode="w")
+    save_results(latents, args.out, overwrite=args.overwrite)
     print(f"encoded {latents.latent_angle.size} patterns; latents saved to {args.out}")
     return report_fit(model, args.strict)

@@ -12,6 +12,7 @@ rank 0 writes the checkpoints and the model.
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_options(parser, help="data file (any format symbreak.load reads, or .npy)")
     add_output_options(parser, help="model folder to write", what="an existing --out")
     add_settings_options(parser, VAEParameters, title="rrVAE")
+    add_preprocess_options(parser)
     parser.add_argument("--checkpoint-dir", default=None,
-                        help="checkpoint folder (default: MODEL_DIR.checkpoints beside --out)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+                        help="checkpoint folder, kept after the run (default: "
+                        "MODEL_DIR.checkpoints beside --out, removed once the model is saved)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (or a finished one with the same "
+                        "--checkpoint-dir, e.g. for more --epochs)")
     add_memory_option(parser)
     add_progress_option(parser)
     add_strict_option(parser)
+
+
+def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
+    """The preprocessing options (as ``analyze``'s) and ``--no-preprocess``."""
+    from ..settings import PreprocessSettings
+    from .options import add_settings_options
+
+    add_settings_options(parser, PreprocessSettings, title="preprocessing (of a 4D-STEM file "
+                         "not yet preprocessed; as symbreak analyze and preprocess do)")
+    parser.add_argument("--no-preprocess", dest="preprocess", action="store_false",
+                        help="train on the patterns as they are (they are already prepared)")
+
+
+def prepared_patterns(data: Any, args: argparse.Namespace,
+                      settings: dict | None = None) -> tuple[Any, dict | None]:
+    """``data`` preprocessed as ``analyze`` does, unless it is a stack of patterns, was
+    preprocessed already (its provenance says so) or ``--no-preprocess`` was given.
+    Returns (patterns, the settings used now or None when nothing was done now);
+    ``settings`` (a model's) replace the command-line options."""
+    from ..dataset import Dataset4D
+    from ..preprocess import preprocess, preprocessing_of
+    from ..settings import PreprocessSettings
+    from .options import given
+
+    if not isinstance(data, Dataset4D) or not args.preprocess:
+        return data, None
+    if preprocessing_of(data) is not None:
+        return data, None
+    options = dict(settings) if settings else given(args, PreprocessSettings)
+    prepared = preprocess(data, progress=getattr(args, "progress", None), **options)
+    return prepared, preprocessing_of(prepared)
+
+
+def applied_preprocessing(data: Any) -> dict | None:
+    """The preprocessing settings of ``data`` (a Dataset4D's provenance), else None."""
+    from ..dataset import Dataset4D
+    from ..preprocess import preprocessing_of
+
+    return preprocessing_of(data) if isinstance(data, Dataset4D) else None
+
+
+def describe(preprocessing: dict) -> str:
+    """The preprocessing settings in a few words."""
+    words = [f"crop {preprocessing['crop'] or 'auto'} px", f"bin {preprocessing['bin']}"]
+    if preprocessing.get("resize"):
+        words.append(f"resize {preprocessing['resize']} px")
+    if preprocessing.get("subtract_mean"):
+        words.append("mean pattern subtracted")
+    if preprocessing.get("denoise"):
+        words.append(f"PCA-denoised ({preprocessing['denoise_keep']} components)")
+    if preprocessing.get("normalize"):
+        words.append("normalised to [0, 1]")
+    return ", ".join(words)
 
 
 def load_patterns(spec: Any) -> Any:
@@ -82,12 +140,19 @@ def _train(args: argparse.Namespace) -> int:
     spec = input_spec(args)
     out = check_output(args.out, args.overwrite)
     checkpoints = args.checkpoint_dir or str(out.with_name(out.name + ".checkpoints"))
-    data = load_patterns(spec)
+    data, preprocessing = prepared_patterns(load_patterns(spec), args)
+    if preprocessing is not None:
+        print(f"patterns preprocessed as symbreak analyze does ({describe(preprocessing)}); "
+              "--no-preprocess trains on the data as they are")
     model = RotationalVAE(**parameters, checkpoint_dir=checkpoints, progress=args.progress)
     model.fit(data, resume=args.resume)
     if not is_main_process():
         return 0
-    model.save(out, extra={"data": str(Path(args.data).resolve())}, overwrite=args.overwrite)
+    model.save(out, extra={"data": str(Path(args.data).resolve()),
+                           "preprocessing": applied_preprocessing(data)},
+               overwrite=args.overwrite)
+    if args.checkpoint_dir is None:  # the run is complete: its checkpoints are not needed
+        shutil.rmtree(checkpoints, ignore_errors=True)
     last = model.history_[-1]
     print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s (stopped: "
           f"{model.stop_reason_}): validation loss {model.best_validation_loss_:.4g} (best); "

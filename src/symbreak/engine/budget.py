@@ -50,7 +50,7 @@ def available_memory() -> int:
 def parse_size(value: str | int | float) -> int:
     """Parse ``"4GB"``, ``"512 MiB"``, ``"0.5"`` (fraction of available memory) or bytes."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number, unit = float(value), ""
+        number, unit, written = float(value), "", ""
     else:
         text = str(value).strip().upper().replace(" ", "")
         i = len(text)
@@ -63,13 +63,14 @@ def parse_size(value: str | int | float) -> int:
                 f"cannot read memory size {value!r}; write e.g. '4GB', '512MiB' or 0.25 "
                 "(a fraction of available memory)"
             ) from None
-        unit = text[i:].removesuffix("B").removesuffix("I")
+        written = text[i:]
+        unit = written.removesuffix("B").removesuffix("I")
     factors = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     if unit not in factors:
         raise SettingsError(f"unknown unit in memory size {value!r}; use KB, MB, GB or TB")
     if number <= 0:
         raise SettingsError(f"memory size must be positive, got {value!r}")
-    if unit == "" and number <= 1:
+    if written == "" and number <= 1:  # a bare number up to 1 is a fraction; "1B" a byte
         return int(number * available_memory())
     return int(number * factors[unit])
 
@@ -80,9 +81,9 @@ def budget_bytes() -> int:
 
     The only reader of the budget; everything else goes through the engine."""
     budget = _SCOPE.get()
-    if budget is None:
-        budget = os.environ.get(ENV_VAR, DEFAULT_FRACTION)
-    return parse_size(budget)
+    if budget is not None:
+        return budget  # already in bytes
+    return parse_size(os.environ.get(ENV_VAR, DEFAULT_FRACTION))
 
 
 @contextlib.contextmanager
@@ -106,7 +107,7 @@ def budget_scope(budget: str | int | float | None) -> Iterator[int]:
     value = parse_size(budget)
     token = _SCOPE.set(value)
     before = os.environ.get(ENV_VAR)
-    os.environ[ENV_VAR] = str(value)
+    os.environ[ENV_VAR] = f"{value}B"  # bytes, never read as a fraction
     try:
         yield value
     finally:
