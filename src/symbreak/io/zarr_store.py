@@ -121,9 +121,12 @@ def _attrs_tree(group: Any) -> dict[str, Any]:
 def _strings(truth: xr.Dataset, kind: str) -> xr.Dataset:
     """Fixed-width unicode <-> object strings: zarr v3 has a stable spec only for the
     variable-length string type, so text goes to disk as objects and comes back as str."""
-    source_kind = "U" if kind == "O" else "O"
-    changed = {name: var.astype(str if kind == "U" else object)
-               for name, var in truth.variables.items() if var.dtype.kind == source_kind}
+    # xarray < 2026.9 reads zarr 3 strings as NumPy's StringDType (kind "T"), which a
+    # lazy cast cannot turn into fixed-width text: text variables (labels) are read
+    source_kinds = ("U",) if kind == "O" else ("O", "T")
+    changed = {name: var.compute().astype(object).astype(str) if kind == "U"
+               else var.astype(object)
+               for name, var in truth.variables.items() if var.dtype.kind in source_kinds}
     return truth.assign_coords({k: v for k, v in changed.items() if k in truth.coords}).assign(
         {k: v for k, v in changed.items() if k not in truth.coords})
 
