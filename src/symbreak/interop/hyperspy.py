@@ -2,25 +2,18 @@
 
 What goes where (a round trip gives back every value, with its source):
 
-========================  ====================================================  ==========
-symbreak                  HyperSpy / pyxem                                      unit
-========================  ====================================================  ==========
-array (scan_y, scan_x,    ``signal.data``, navigation (x, y), signal (kx, ky);  
-ky, kx), lazy or not      a dask array stays dask (a Lazy signal)               
-energy                    ``metadata.Acquisition_instrument.TEM.beam_energy``   keV
-semiangle                 ``metadata.Acquisition_instrument.TEM.convergence_    mrad
-                          angle``                                                
-scan_step                 navigation axes ``scale`` (units ``Å``)               Å
-angular_sampling or       signal axes ``scale`` (units ``mrad``, else ``1/Å``)  mrad, 1/Å
-k_sampling                                                                      
-detector_center           signal axes ``offset = -centre * scale``              px
-scan_rotation, scan_flip  ``metadata.Symbreak.calibration`` (JSON; HyperSpy     rad
-                          has no field for them), with every value's source     
-(signal type)             ``metadata.Signal.signal_type =                       
-                          "electron_diffraction"`` (pyxem's class)              
-metadata, provenance      ``metadata.Symbreak.metadata`` / ``.provenance``      
-                          (JSON)                                                 
-========================  ====================================================  ==========
+* the array (scan_y, scan_x, ky, kx): ``signal.data`` (HyperSpy's order is the same;
+  navigation axes (x, y), signal axes (kx, ky)); a dask array stays the same dask array
+  (a Lazy signal), a numpy array is not copied
+* ``energy`` [eV]: ``metadata.Acquisition_instrument.TEM.beam_energy`` [keV]
+* ``semiangle`` [mrad]: ``metadata.Acquisition_instrument.TEM.convergence_angle`` [mrad]
+* ``scan_step`` [Å]: navigation axes ``scale`` in ``Å``
+* ``angular_sampling`` [mrad] (else ``k_sampling`` [1/Å]): signal axes ``scale``
+* ``detector_center`` [px]: signal axes ``offset = -centre * scale``
+* ``scan_rotation``, ``scan_flip`` and every value's source: ``metadata.Symbreak.calibration``
+  (JSON; HyperSpy and pyxem have no field for them)
+* ``metadata``, ``provenance``: ``metadata.Symbreak.metadata`` / ``.provenance`` (JSON)
+* ``metadata.Signal.signal_type = "electron_diffraction"`` (pyxem's ElectronDiffraction2D)
 
 Values edited in HyperSpy after the hand-over (axes, beam energy, convergence angle) win
 over the stored copy when the signal comes back; they are recorded with source ``file``.

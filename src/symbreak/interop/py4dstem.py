@@ -1,23 +1,19 @@
 """Hand-over to and from py4DSTEM DataCubes (0.14), field by field.
 
 py4DSTEM's axis order (Rx, Ry, Qx, Qy) is symbreak's (scan_y, scan_x, ky, kx). What goes
-where:
+where in ``cube.calibration``:
 
-==================  ==========================================================  =========
-symbreak            py4DSTEM ``cube.calibration``                               unit
-==================  ==========================================================  =========
-scan_step           ``R_pixel_size``, ``R_pixel_units = "A"`` (one value)       Å
-k_sampling or       ``Q_pixel_size``, ``Q_pixel_units = "A^-1"`` (else          1/Å, mrad
-angular_sampling    ``"mrad"``; one value)                                      
-detector_center     origin ``(qx0, qy0)`` (its mean when set per position)      px
-semiangle           ``convergence_semiangle_mrad``                              mrad
-scan_rotation θ,    ``QR_rotation_degrees`` φ and ``QR_flip``: φ = θ without    deg
-scan_flip           flip, φ = 90° - θ with flip (below)                         
-energy              ``calibration["energy"]`` (py4DSTEM has no field; its       eV
-                    phase classes take ``energy=`` in eV)                       
-everything          ``calibration["symbreak_calibration"]`` (JSON, with         
-                    sources; restores values py4DSTEM holds as one number)      
-==================  ==========================================================  =========
+* ``scan_step`` [Å]: ``R_pixel_size`` with ``R_pixel_units = "A"`` (one value)
+* ``k_sampling`` [1/Å] (else ``angular_sampling`` [mrad]): ``Q_pixel_size`` with
+  ``Q_pixel_units = "A^-1"`` (else ``"mrad"``; one value)
+* ``detector_center`` [px]: the origin ``(qx0, qy0)`` (its mean when set per position)
+* ``semiangle`` [mrad]: ``convergence_semiangle_mrad``
+* ``scan_rotation`` θ [rad], ``scan_flip``: ``QR_rotation_degrees`` φ and ``QR_flip``;
+  φ = θ without flip, φ = 90° - θ with flip (below)
+* ``energy`` [eV]: ``calibration["energy"]`` (py4DSTEM has no field; its phase classes
+  take ``energy=`` in eV)
+* everything, with sources: ``calibration["symbreak_calibration"]`` (JSON; restores the
+  values py4DSTEM holds as one number)
 
 Rotation: symbreak maps a scan vector v to the detector as d = R(θ) F v in (x, y) order,
 F = diag(1, -1) when flipped (:mod:`symbreak.classical.rotation`). py4DSTEM maps a
