@@ -51,6 +51,8 @@ def create_array(parent: Any, name: str | None = None, *, shape: Sequence[int], 
 
     ``compressor=None`` stores the chunks uncompressed; ``chunks=None`` lets zarr choose.
     ``dimension_names`` are what ``xarray.open_zarr`` names the dimensions.
+    ``fill_value`` is for format 3 only: in a format 2 store xarray reads the fill value
+    as a missing-value marker (zeros would come back as NaN), so none is written there.
     """
     dtype = np.dtype(dtype)
     if ZARR_MAJOR >= 3:
@@ -62,7 +64,7 @@ def create_array(parent: Any, name: str | None = None, *, shape: Sequence[int], 
             return zarr.create_array(str(parent), zarr_format=3, **kwargs)
         return parent.create_array(name, **kwargs)
     kwargs = dict(shape=tuple(shape), dtype=dtype, chunks=True if chunks is None
-                  else tuple(chunks), compressor=compressor, fill_value=fill_value)
+                  else tuple(chunks), compressor=compressor, fill_value=None)
     if isinstance(parent, (str, Path)):
         array = zarr.open_array(str(parent), mode="w-", **kwargs)
     else:
