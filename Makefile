@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := requirements/constraints-cpu.txt
 STAMP := $(VENV)/.symbreak-installed
 
-.PHONY: demo test test-all test-slow install bench clean browser refenvs
+.PHONY: demo test test-all test-slow install bench clean browser refenvs fieldenv
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-test-all: $(STAMP) browser refenvs
+test-all: $(STAMP) browser refenvs fieldenv
 	$(PY) -m pytest -q -m "slow or not slow"
 
 # Headless Chromium for the report's browser test (tests/reporting/test_browser.py):
@@ -51,6 +51,21 @@ REFENV_atomai := -c $(CONSTRAINTS) atomai==0.8.1 six 'numpy<2' torch==2.13.0
 REFENV_rsciio_zarr2 := rosettasciio==0.15 'zarr<3' 'numpy<2' h5py
 
 refenvs: $(REFENVS)/py4dstem/.built $(REFENVS)/atomai/.built $(REFENVS)/rsciio_zarr2/.built
+
+# The field's environment: symbreak (editable) beside the current pyxem, HyperSpy and
+# py4DSTEM, whatever versions pip resolves together (pyxem 0.21 brings zarr 2, py4DSTEM
+# NumPy 1). versions.txt lists them; tests/test_field_env.py runs symbreak's zarr and
+# hand-over tests inside it (slow, part of `make test-all`).
+FIELDENV := $(REFENVS)/field
+$(FIELDENV)/.built: pyproject.toml $(CONSTRAINTS)
+	@rm -rf $(FIELDENV) && $(PYTHON) -m venv $(FIELDENV) \
+		&& $(FIELDENV)/bin/pip install --quiet --upgrade pip \
+		&& $(FIELDENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[test,pyxem,py4dstem]' \
+			'pyxem>=0.21' \
+		&& $(FIELDENV)/bin/pip freeze --exclude-editable > $(FIELDENV)/versions.txt && touch $@ \
+		|| echo "the field environment could not be built: its checks will skip"
+
+fieldenv: $(FIELDENV)/.built
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

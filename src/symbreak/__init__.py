@@ -21,6 +21,8 @@ _EXPORTS = {
     "as_dataset": "symbreak.convert",
     "to_hyperspy": "symbreak.convert",
     "to_py4dstem": "symbreak.convert",
+    "from_hyperspy": "symbreak.convert",
+    "from_py4dstem": "symbreak.convert",
     "load": "symbreak.io",
     "save": "symbreak.io",
     "simulate": "symbreak.simulation",

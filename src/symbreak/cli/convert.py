@@ -1,7 +1,9 @@
-"""``symbreak convert IN OUT``: convert a data file to zarr or EMD HDF5 (crop, bin, rechunk).
+"""``symbreak convert IN OUT``: convert a data file to zarr, EMD HDF5 or HyperSpy HDF5 (crop,
+bin, rechunk).
 
-Convert any file symbreak reads to zarr (.zarr, default) or EMD 1.0 HDF5 (.h5/.emd,
-readable by py4DSTEM), streaming chunk by chunk. Crops apply before binning.
+Convert any file symbreak reads to zarr (.zarr, default), EMD 1.0 HDF5 (.h5/.emd,
+readable by py4DSTEM) or HyperSpy HDF5 (.hspy, opened by hs.load), streaming chunk by
+chunk. Crops apply before binning.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import add_input_options, add_progress_option
 
     add_input_options(parser, metavar="INPUT", help="data file or zarr store to read")
-    parser.add_argument("output", help="output path: .zarr or .h5/.emd")
+    parser.add_argument("output", help="output path: .zarr, .h5/.emd or .hspy")
     add_cluster_options(parser)
     parser.add_argument("--chunks", metavar="SY,SX,KY,KX",
                         help="output chunk shape (-1 = whole axis); default: whole patterns "

@@ -53,7 +53,7 @@ FORMATS: tuple[FileFormat, ...] = (
                "the rrVAE paper's simulation HDF5: CBEDs stack + /Calculation attrs",
                "/Microscope Energy [kV]; /Crystal a0 and Nxtile/Nytile, Nxsample/Nysample"),
     FileFormat("hspy", (".hspy", ".hdf5"), "rsciio_reader", "HyperSpy HDF5 (RosettaSciIO)",
-               "HyperSpy axes and beam_energy"),
+               "HyperSpy axes and beam_energy", writes=True),
     FileFormat("emd", (".h5", ".hdf5", ".emd"), "hdf5",
                "EMD 1.0 (py4DSTEM / emdfile) datacube; files symbreak writes",
                "symbreak attrs, else dim0..dim3 units (A, nm, A^-1, mrad)", writes=True),
@@ -124,11 +124,14 @@ def writer_for(path: Path, format: str | None = None) -> FileFormat:
         fmt = by_name("emd")
     elif path.suffix.lower() in (".zarr", ""):
         fmt = by_name("zarr")
+    elif path.suffix.lower() == ".hspy":
+        fmt = by_name("hspy")
     else:
         raise FormatError(
-            f"cannot write {path}: symbreak writes zarr (.zarr) and EMD 1.0 HDF5 (.h5, .emd); "
-            "choose one of those suffixes"
+            f"cannot write {path}: symbreak writes zarr (.zarr), EMD 1.0 HDF5 (.h5, .emd) "
+            "and HyperSpy HDF5 (.hspy); choose one of those suffixes"
         )
     if not fmt.writes:
-        raise FormatError(f"cannot write format {fmt.name!r}; symbreak writes zarr and emd")
+        raise FormatError(f"cannot write format {fmt.name!r}; symbreak writes zarr, emd "
+                          "and hspy")
     return fmt

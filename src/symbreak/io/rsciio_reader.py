@@ -17,8 +17,8 @@ import numpy as np
 
 from ..dataset import Dataset4D
 from ..errors import FormatError
+from ..interop.hyperspy import signal_calibration
 from . import common
-from .axes import calibration_from_axes
 from .guard import READ_ERRORS, detail, guard_dask, reading
 from .hdf5 import check_extent, open_file
 from .untrusted import check_external
@@ -255,8 +255,16 @@ def _dataset(signals: list[dict], path: Path, format: str, dataset: str | None, 
         data = common.as_dask(data, chunks)
     axes = sorted(signal["axes"], key=lambda a: a.get("index_in_array", 0))
     hs_metadata = mapped_metadata(signal)
-    calibration = calibration_from_axes(axes, hs_metadata)
+    # what symbreak wrote (scan rotation, sources) where HyperSpy has no field for it
+    calibration = signal_calibration(axes, hs_metadata)
     metadata = {"rosettasciio_plugin": PLUGINS[format],
                 "metadata": common.jsonable(hs_metadata),
                 "original_metadata_keys": sorted(signal.get("original_metadata", {}))}
     return Dataset4D(array=data, calibration=calibration, metadata=metadata, source=str(path))
+
+
+def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) -> None:
+    """Write ``data`` as HyperSpy HDF5 (``.hspy``): :mod:`.hspy_writer`."""
+    from .hspy_writer import write as write_hspy
+
+    write_hspy(data, path, chunks=chunks, progress=progress)

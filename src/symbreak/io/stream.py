@@ -40,6 +40,7 @@ from .atomic import (
     remove,
 )
 from .common import default_chunks, lazy_array
+from .zarr_compat import is_zarr_array
 
 _RECORD: contextvars.ContextVar[ChunkRecord | None] = contextvars.ContextVar(
     "symbreak_chunk_record", default=None)
@@ -68,12 +69,12 @@ def store(data: Dataset4D, target: Any, *, chunks: Any, progress: bool | None,
     time, skipping the chunks the record lists and recording each one written.
     """
     record = _RECORD.get()
-    if record is not None and hasattr(target, "chunks") and hasattr(target, "store_path"):
+    if record is not None and is_zarr_array(target):
         _store_recorded(data, target, record, progress)
         return
     array = lazy_array(data.array, write_chunks(data, chunks))
     client = active_client()
-    if client is not None and hasattr(target, "store_path"):  # zarr: the workers write
+    if client is not None and is_zarr_array(target):  # zarr: the workers write
         da.store(array, target, lock=False, compute=True, scheduler=client)
         return
     with dask.config.set(scheduler="threads"), DaskProgress("writing", progress):

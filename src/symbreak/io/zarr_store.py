@@ -5,10 +5,11 @@ Read: the symbreak layout (below), abTEM's ``to_zarr`` output (``array0`` with
 ``.zspy`` (``Experiments/<title>/data`` with ``axis-i`` groups), and any store holding one
 4-D array (or the one named by ``dataset=``).
 
-Layout symbreak writes (zarr format 3, readable with ``xarray.open_zarr``)::
+Layout symbreak writes (zarr format 3 under zarr-python 3, format 2 under zarr-python 2:
+see :mod:`.zarr_compat`; readable with ``xarray.open_zarr``)::
 
     /            attrs["symbreak"] = {format, version, calibration, metadata, provenance}
-    data         (scan_y, scan_x, ky, kx), dimension_names, Blosc-lz4 + bitshuffle, whole-pattern chunks
+    data         (scan_y, scan_x, ky, kx), dimension names, Blosc-lz4 + bitshuffle, whole-pattern chunks
     scan_y ...   1-D coordinates [Å or px; mrad, 1/Å or px] with "units" attrs
     ground_truth/   the ground-truth xarray.Dataset written by xarray.to_zarr
 """
@@ -22,7 +23,6 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.codecs import BloscCodec
 from zarr.storage import ZipStore
 
 from ..calibration import Calibration
@@ -34,6 +34,8 @@ from .guard import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
 from .stream import store, write_chunks
 from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
+from .zarr_compat import WRITE_FORMAT, blosc, create_array, members, new_group, \
+    unreadable_format
 
 LAYOUT = "symbreak-4dstem"
 LAYOUT_VERSION = 1
@@ -59,6 +61,9 @@ def open_root(path: Path) -> zarr.Group | zarr.Array:
     try:
         node = zarr.open(store, mode="r")
     except READ_ERRORS as exc:
+        reason = unreadable_format(path)
+        if reason is not None:
+            raise FormatError(reason) from None
         raise FormatError(f"{path}: cannot be opened as a zarr store ({detail(exc)}); it is not "
                           "zarr, or it is incomplete (no zarr.json / .zgroup)") from None
     return node
@@ -75,7 +80,7 @@ def _guarded(array: zarr.Array, path: Path, name: str) -> GuardedArray:
 
 def _arrays_4d(root: Any) -> list[str]:
     found = []
-    for name, node in root.members(max_depth=None):
+    for name, node in members(root, recursive=True):
         if isinstance(node, zarr.Array) and node.ndim == 4:
             found.append(name)
     return sorted(found)
@@ -107,7 +112,7 @@ def _pick(root: Any, path: Path, dataset: str | None) -> tuple[str, zarr.Array]:
 
 def _attrs_tree(group: Any) -> dict[str, Any]:
     out: dict[str, Any] = dict(group.attrs)
-    for name, node in group.members():
+    for name, node in members(group):
         if isinstance(node, zarr.Group):
             out[name] = _attrs_tree(node)
     return out
@@ -116,9 +121,12 @@ def _attrs_tree(group: Any) -> dict[str, Any]:
 def _strings(truth: xr.Dataset, kind: str) -> xr.Dataset:
     """Fixed-width unicode <-> object strings: zarr v3 has a stable spec only for the
     variable-length string type, so text goes to disk as objects and comes back as str."""
-    source_kind = "U" if kind == "O" else "O"
-    changed = {name: var.astype(str if kind == "U" else object)
-               for name, var in truth.variables.items() if var.dtype.kind == source_kind}
+    # xarray < 2026.9 reads zarr 3 strings as NumPy's StringDType (kind "T"), which a
+    # lazy cast cannot turn into fixed-width text: text variables (labels) are read
+    source_kinds = ("U",) if kind == "O" else ("O", "T")
+    changed = {name: var.compute().astype(object).astype(str) if kind == "U"
+               else var.astype(object)
+               for name, var in truth.variables.items() if var.dtype.kind in source_kinds}
     return truth.assign_coords({k: v for k, v in changed.items() if k in truth.coords}).assign(
         {k: v for k, v in changed.items() if k not in truth.coords})
 
@@ -224,33 +232,34 @@ def _read(root: Any, path: Path, format: str, dataset: str | None, chunks: Any,
 
 
 # --------------------------------------------------------------------------- writer
-def _compressor(dtype: np.dtype) -> BloscCodec:
+def _compressor(dtype: np.dtype) -> Any:
     # lz4 + bitshuffle: ~400 MB/s per core on detector counts at a ratio close to zstd's;
     # zstd level 3 compressed 10x slower and made writing the bottleneck
-    return BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle", typesize=dtype.itemsize)
+    return blosc("lz4", 5, "bitshuffle", typesize=dtype.itemsize)
 
 
 def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) -> None:
-    """Write ``data`` as a new zarr v3 directory store at ``path``, streaming."""
+    """Write ``data`` as a new zarr directory store at ``path`` (format 3, or 2 under
+    zarr-python 2), streaming."""
     chunk_shape = write_chunks(data, chunks)
-    root = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    root = new_group(path)
     root.attrs["symbreak"] = common.jsonable({
         "format": LAYOUT, "version": LAYOUT_VERSION,
         "calibration": data.calibration.to_dict(), "metadata": dict(data.metadata),
         "provenance": list(data.provenance), "source": data.source,
     })
     for axis, (values, unit) in data.coords().items():
-        coord = root.create_array(axis, shape=values.shape, dtype=values.dtype,
-                                  dimension_names=(axis,), compressors=None)
+        coord = create_array(root, axis, shape=values.shape, dtype=values.dtype,
+                             dimension_names=(axis,))
         coord[:] = values
         coord.attrs["units"] = unit
-    target = root.create_array(
-        "data", shape=data.shape, dtype=data.dtype, chunks=chunk_shape,
-        compressors=[_compressor(data.dtype)], dimension_names=AXES, fill_value=0,
+    target = create_array(
+        root, "data", shape=data.shape, dtype=data.dtype, chunks=chunk_shape,
+        compressor=_compressor(data.dtype), dimension_names=AXES, fill_value=0,
     )
     target.attrs.update({"long_name": "intensity",
                          "units": "counts" if data.dtype.kind in "biu" else "arb. unit"})
     if data.ground_truth is not None:
-        _strings(data.ground_truth, "O").to_zarr(str(path), group=TRUTH_GROUP, mode="w", zarr_format=3,
-                                  consolidated=False)
+        _strings(data.ground_truth, "O").to_zarr(str(path), group=TRUTH_GROUP, mode="w",
+                                                 zarr_format=WRITE_FORMAT, consolidated=False)
     store(data, target, chunks=chunk_shape, progress=progress)

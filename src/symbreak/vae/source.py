@@ -25,6 +25,7 @@ import torch
 import zarr
 
 from ..errors import DataError
+from ..io.zarr_compat import folder_of
 from .parallel import Parallel
 
 MEMORY_CHUNK = 4096  # patterns per virtual chunk of an in-memory source
@@ -55,10 +56,10 @@ class ZarrPatterns:
             raise DataError(f"expected a 3-D or 4-D zarr array of patterns, got {array.shape}")
         if array.dtype.kind not in "biuf":
             raise DataError(f"patterns have dtype {array.dtype}; a real number type is needed")
-        store = getattr(array.store, "root", None)
+        store = folder_of(array)
         if store is None:
             raise DataError("streaming needs a zarr array in a local folder store")
-        self.store_path, self.array_path = str(store), array.path
+        self.store_path, self.array_path = store, array.path
         self._array: zarr.Array | None = array
         shape = tuple(int(s) for s in array.shape)
         self.scan_x = shape[1] if array.ndim == 4 else 1

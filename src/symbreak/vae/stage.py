@@ -9,13 +9,13 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
 
 from ..engine import COPIES_WRITE, scan_chunks
 from ..errors import DataError
+from ..io.zarr_compat import blosc, create_array
 from ..progress import DaskProgress
 
-CODEC = BloscCodec(cname="lz4", clevel=3, shuffle="shuffle")
+CODEC = blosc("lz4", 3, "shuffle")
 
 
 def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr.Array:
@@ -33,8 +33,8 @@ def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr
     x = x.rechunk(chunks)
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    target = zarr.create_array(str(tmp), shape=x.shape, chunks=chunks, dtype=np.float32,
-                               compressors=CODEC, zarr_format=3)
+    target = create_array(tmp, shape=x.shape, chunks=chunks, dtype=np.float32,
+                          compressor=CODEC)
     with DaskProgress("staging patterns", progress):
         da.store(x, target, lock=False)
     shutil.rmtree(path, ignore_errors=True)
