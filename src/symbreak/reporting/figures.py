@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
 from ..analysis import schema as S  # noqa: E402
+from .explorer import SCAN_MAP  # noqa: E402
 from .html import section_stem  # noqa: E402
 from .symmetry import Y, symmetry_figure  # noqa: E402
 
@@ -98,6 +99,7 @@ def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: s
     im = ax.imshow(values, extent=_extent(results), origin="upper", cmap=cmap,
                    interpolation="nearest", **kwargs)
     ax.set_title(title)
+    ax.set_gid(SCAN_MAP)
     _label_scan(ax, results)
     overlay_truth(ax, results, markers)
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
@@ -227,6 +229,7 @@ def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     ax = axes[3]
     ax.imshow(rgb, extent=_extent(results), origin="upper", interpolation="nearest")
     ax.set_title("COM angle (hue) and magnitude (brightness)")
+    ax.set_gid(SCAN_MAP)
     _label_scan(ax, results)
     overlay_truth(ax, results, markers)
     color_wheel(axes[4])
