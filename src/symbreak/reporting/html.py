@@ -12,18 +12,20 @@ import xarray as xr
 
 from ..analysis import schema as S
 from ..calibration import Calibration
-from . import explorer, symmetry
+from . import explorer, positions, symmetry
 from .fit_quality import fit_quality_html, warning_html
 
 SECTIONS = (
     ("fit-quality", "rrVAE fit quality", None),
     ("explore", "Explore: the pattern at any probe position", None),
+    ("patterns", "Patterns at chosen positions", "chosen_patterns"),
     ("summary", "Data and calibration", None),
     ("mean-pattern", "Mean pattern and detectors", "mean_pattern"),
     ("virtual-images", "Virtual images", "virtual_images"),
     ("com", "Centre of mass (COM / DPC)", "com"),
     ("pca", "PCA scores and components", "pca"),
     ("rrvae", "rrVAE angle and content latents", "rrvae"),
+    ("angles", "COM angle and rrVAE angle", "angles"),
     ("manifold", "Decoded manifold", "manifold"),
     ("training", "Training curves", "training"),
     ("settings", "Settings and provenance", None),
@@ -48,8 +50,21 @@ CAPTIONS = {
     "rrvae": "The rotationally invariant VAE: the angle latent (wrapped, cyclic colours), "
     "the content latents, which should change only where the site symmetry changes, and "
     "the reconstruction error per pattern.",
-    "manifold": "Patterns decoded over a grid of the two content latents.",
-    "training": "rrVAE loss per epoch (negative ELBO per pattern).",
+    "manifold": "Patterns decoded over a grid of the two content latents (the other "
+    "latents 0, the angle latent 0), on the scale of the preprocessed patterns.",
+    "training": "rrVAE loss per pattern and epoch. Training: negative ELBO plus the "
+    "rotation-consistency term, averaged over the epoch's batches; validation: negative "
+    "ELBO alone on the held-out patterns. The consistency term is why the training curve "
+    "lies above; compare the validation curve with the mean-pattern loss in the fit "
+    "quality table.",
+    "angles": "Left: direction of the COM shift; middle: the rrVAE's angle latent; both "
+    "in rad on the same cyclic colour map (-pi and pi meet). The angle latent has an "
+    "arbitrary zero (and may turn the other way), so the right panel shows their "
+    "difference after removing the best constant offset (and sign): uniform where the "
+    "two agree.",
+    "chosen_patterns": "The preprocessed pattern (the rrVAE's input) at chosen positions, "
+    "marked on the image at left, on one colour scale; A - R: the difference between the "
+    "anomaly and its lattice-equivalent position.",
 }
 
 STYLE = """
@@ -142,7 +157,8 @@ def settings_html(results: xr.Dataset) -> str:
 
 
 BUILT_IN = {anchor for anchor, _, _ in SECTIONS}
-FIT_FIGURES = ("rrvae", "manifold")  # shown under a warning when the fit is not ok
+FIT_FIGURES = ("rrvae", "manifold", "angles")  # shown under a warning when the fit is not ok
+FIGURE_TEXT = {"chosen_patterns": positions.positions_html}  # text under a figure
 TEXT_SECTIONS = {"fit-quality": fit_quality_html, "summary": summary_html,
                  "settings": settings_html, "explore": explorer.explorer_html}
 
@@ -187,7 +203,8 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None],
             caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
             warning = warning_html(results) if figure in FIT_FIGURES else ""
             body = (f"{warning}<figure>{_img(pngs[figure], title, maps.get(figure))}"
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                    + FIGURE_TEXT.get(figure, lambda r: "")(results))
         parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in sections)
     source = html.escape(str(results.attrs.get("input_file", "")))
