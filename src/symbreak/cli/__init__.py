@@ -26,7 +26,7 @@ from .words import cli_words
 
 COMMANDS = (
     "info", "convert", "simulate", "com", "virtual", "decompose",
-    "train", "encode", "analyze", "demo", "reproduce",
+    "train", "encode", "analyze", "report", "demo", "reproduce",
 )
 
 

@@ -9,11 +9,13 @@ overlaid on the maps.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend (symbreak.plot)
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
