@@ -79,7 +79,8 @@ def test_chosen_positions_without_symmetry_use_the_reconstruction_error():
 @pytest.mark.parametrize("dtype, metadata, unit", [
     ("uint16", None, "counts"),
     ("float32", {"simulation": {"units": "beam-normalised intensity"}}, S.BEAM_FRACTION),
-    ("float32", {"simulation": {"units": "electron counts"}}, "intensity"),
+    ("float32", {"simulation": {"units": "electron counts"}}, "counts"),
+    ("float32", {"other": {"units": "beam-normalised intensity"}}, "intensity"),
     ("float64", {}, "intensity"),
 ])
 def test_data_units(dtype, metadata, unit):

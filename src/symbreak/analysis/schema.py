@@ -31,15 +31,16 @@ BEAM_NORMALISED = "beam-normalised intensity"  # the simulation's word in its me
 
 def data_units(dtype: Any, metadata: Any = None) -> str:
     """Unit of pattern intensities (and of detector sums such as BF/ADF) for data of
-    ``dtype`` with the file's ``metadata``: ``"counts"`` for integers,
-    :data:`BEAM_FRACTION` for beam-normalised simulations (a whole pattern sums to at
-    most 1), ``"intensity"`` for other floating-point data."""
+    ``dtype`` with the file's ``metadata``: ``"counts"`` for integers and for simulations
+    with shot noise, :data:`BEAM_FRACTION` for beam-normalised simulations (a whole
+    pattern sums to at most 1), ``"intensity"`` for other floating-point data."""
     if np.dtype(dtype).kind in "biu":
         return "counts"
     simulation = (metadata or {}).get("simulation", {}) if isinstance(metadata, dict) else {}
-    if isinstance(simulation, dict) and simulation.get("units") == BEAM_NORMALISED:
+    unit = simulation.get("units") if isinstance(simulation, dict) else None
+    if unit == BEAM_NORMALISED:
         return BEAM_FRACTION
-    return "intensity"
+    return "counts" if unit == "electron counts" else "intensity"
 
 
 @dataclasses.dataclass(frozen=True)
