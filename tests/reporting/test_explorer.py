@@ -84,8 +84,14 @@ def test_maps_are_linked_by_a_crosshair(page, results):
     # the COM figure's overlay: the cross-hair passes through the same probe position
     com = page.evaluate(GEOMETRY.format(sel=MAP.format("com")))
     overlay = page.evaluate("""(function () { var c = document.querySelector('#com .sb-map canvas');
-      return {w: c.width, h: c.height, rgba: Array.from(c.getContext('2d').getImageData(
-      0, 0, c.width, c.height).data)}; })()""")
+      var b = c.getBoundingClientRect();
+      return {w: c.width, h: c.height, rect: [b.left, b.top, b.width, b.height],
+              rgba: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)};
+    })()""")
+    # the overlay lies exactly on the image, one canvas pixel per CSS pixel
+    np.testing.assert_allclose(overlay["rect"], [com["left"], com["top"], com["width"],
+                                                 com["height"]], atol=0.5)
+    assert (overlay["w"], overlay["h"]) == (round(com["width"]), round(com["height"]))
     alpha = np.array(overlay["rgba"], dtype=np.uint8).reshape(overlay["h"], overlay["w"], 4)[..., 3]
     for which in range(len(com["maps"])):
         x, y = client_point(com, results, row, column, which)
@@ -134,3 +140,17 @@ def test_explorer_data_round_trip(results):
     np.testing.assert_array_equal(codes.reshape(results[explorer.PATTERN].shape),
                                   results[explorer.PATTERN].values)
     assert data["stride"] == STRIDE and json.dumps(data)
+
+
+def test_every_overlay_lies_exactly_on_its_image(page, results):
+    geometry = page.evaluate(GEOMETRY.format(sel=MAP.format("virtual-images")))
+    page.mouse("mouseMoved", *client_point(geometry, results, 3, 3))  # draws every overlay
+    rects = page.evaluate("""Array.from(document.querySelectorAll('.sb-map')).map(function (m) {
+      var a = m.querySelector('img').getBoundingClientRect(),
+          b = m.querySelector('canvas').getBoundingClientRect();
+      return [m.closest('section').id, a.left, a.top, a.width, a.height,
+              b.left, b.top, b.width, b.height]; })""")
+    assert {r[0] for r in rects} >= {"virtual-images", "com", "pca", "rrvae", "angles", "patterns"}
+    for section, *img_and_canvas in rects:
+        np.testing.assert_allclose(img_and_canvas[4:], img_and_canvas[:4], atol=0.5,
+                                   err_msg=section)

@@ -107,7 +107,8 @@ def explorer_html(results: xr.Dataset) -> str:
 
 
 STYLE = """
-.sb-map{position:relative}.sb-map img{cursor:crosshair}
+.sb-map{position:relative;display:inline-block;max-width:100%;vertical-align:top}
+.sb-map img{cursor:crosshair}
 .sb-overlay{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
 #sb-probe{position:fixed;right:14px;bottom:14px;background:#fff;border:1px solid #c9cfdb;
 border-radius:8px;padding:8px 10px;box-shadow:0 4px 14px rgba(0,0,0,.18);z-index:5;
@@ -147,16 +148,18 @@ function draw(id, stack, k) { var c = document.getElementById(id); c.width = D.k
 function crosshairs() { document.querySelectorAll('.sb-map').forEach(function (m) {
   var img = m.querySelector('img'), c = m.querySelector('canvas');
   c.width = img.clientWidth; c.height = img.clientHeight;
+  c.style.width = c.width + 'px'; c.style.height = c.height + 'px';
   var ctx = c.getContext('2d'); ctx.clearRect(0, 0, c.width, c.height);
   if (!current) return;
   JSON.parse(img.dataset.maps).forEach(function (r) {
     var fx = r.box[0] + (current.x - r.x[0]) / (r.x[1] - r.x[0]) * (r.box[2] - r.box[0]);
     var fy = r.box[1] + (current.y - r.y[0]) / (r.y[1] - r.y[0]) * (r.box[3] - r.box[1]);
     var px = fx * c.width, py = fy * c.height;
-    ctx.strokeStyle = pinned ? '#00e5ff' : '#ffffff'; ctx.lineWidth = 1.2;
     ctx.beginPath(); ctx.moveTo(r.box[0] * c.width, py); ctx.lineTo(r.box[2] * c.width, py);
-    ctx.moveTo(px, r.box[1] * c.height); ctx.lineTo(px, r.box[3] * c.height); ctx.stroke();
-    ctx.strokeStyle = '#000'; ctx.strokeRect(px - 3, py - 3, 6, 6); }); }); }
+    ctx.moveTo(px, r.box[1] * c.height); ctx.lineTo(px, r.box[3] * c.height);
+    ctx.strokeStyle = 'rgba(0,0,0,0.7)'; ctx.lineWidth = 3; ctx.stroke();
+    ctx.strokeStyle = pinned ? '#00e5ff' : '#ffffff'; ctx.lineWidth = 1.2; ctx.stroke();
+    ctx.strokeRect(px - 4, py - 4, 8, 8); }); }); }
 function show(x, y) { if (!stacks) return;
   var iy = nearest(D.y, y), ix = nearest(D.x, x), k = iy * D.nx + ix;
   current = {x: D.x[ix], y: D.y[iy], row: iy * D.stride, column: ix * D.stride};

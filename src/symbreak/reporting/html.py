@@ -73,10 +73,10 @@ color:#1d2330;background:#f5f6f8}
 header{background:#1d2330;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#b8c0d0;font-size:13px}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #dde;padding:8px 32px;
-z-index:2}nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
+z-index:2;white-space:nowrap;overflow-x:auto}nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
 main{max-width:1250px;margin:0 auto;padding:8px 32px 40px}
 section{background:#fff;border:1px solid #e1e4ea;border-radius:8px;margin:18px 0;
-padding:14px 20px;scroll-margin-top:90px}section h2{margin:2px 0 10px;font-size:18px}
+padding:14px 20px;scroll-margin-top:60px}section h2{margin:2px 0 10px;font-size:18px}
 figure{margin:0}figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#4a5366;margin-top:6px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
