@@ -85,3 +85,18 @@ def test_chosen_positions_without_symmetry_use_the_reconstruction_error():
 ])
 def test_data_units(dtype, metadata, unit):
     assert S.data_units(np.dtype(dtype), metadata) == unit
+
+
+def test_chosen_patterns_figure_draws_the_stored_patterns_and_their_difference():
+    from symbreak.analysis.explorer_stage import dequantise
+
+    r = with_symmetry((0.5, 0.5), [[0.0, 1.5], [1.0, 0.0]], (2.5, 3.0))
+    chosen = {p.label: p for p in positions.chosen_positions(r)}
+    fig = positions.positions_figure(r, {})
+    shown = {ax.get_title().split(":")[0]: ax.images[0].get_array()
+             for ax in fig.axes if ax.get_visible() and ax.images and ax.get_title()}
+    stored = {k: dequantise(r.explorer_pattern.values[p.iy, p.ix], r.explorer_pattern.attrs)
+              for k, p in chosen.items()}
+    for label in "ARP":
+        np.testing.assert_allclose(shown[label], stored[label])
+    np.testing.assert_allclose(shown["A - R"], stored["A"] - stored["R"])

@@ -153,7 +153,7 @@ def positions_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Fig
     if n > 1 + len(chosen):
         d = patterns["A"] - patterns["R"]
         m = float(np.abs(d).max()) or 1.0
-        _pattern(fig, axes[-1], results, d, "A - R", "RdBu_r", vmin=-m, vmax=m)
+        _pattern(fig, axes[1 + len(chosen)], results, d, "A - R", "RdBu_r", vmin=-m, vmax=m)
     return fig
 
 
