@@ -35,11 +35,12 @@ NAMES = (PATTERN, RECONSTRUCTION)
 def scan_stride(scan_shape: tuple[int, int], pattern_shape: tuple[int, int], arrays: int,
                 max_bytes: int = MAX_BYTES) -> int:
     """Smallest step in probe positions that keeps ``arrays`` uint8 pattern stacks within
-    ``max_bytes`` (1: every position)."""
+    ``max_bytes`` (1: every position; at most the longer scan side, which keeps one
+    position however large the patterns)."""
     per_position = arrays * int(np.prod(pattern_shape))
     stride = 1
-    while (math.ceil(scan_shape[0] / stride) * math.ceil(scan_shape[1] / stride)
-           * per_position > max_bytes):
+    while (stride < max(scan_shape) and math.ceil(scan_shape[0] / stride)
+           * math.ceil(scan_shape[1] / stride) * per_position > max_bytes):
         stride += 1
     return stride
 
