@@ -45,7 +45,8 @@ def scan_stride(scan_shape: tuple[int, int], pattern_shape: tuple[int, int], arr
     return stride
 
 
-def quantise(arrays: list[np.ndarray], levels: int = LEVELS) -> tuple[list[np.ndarray], float, float]:
+def quantise(arrays: list[np.ndarray], levels: int = LEVELS
+             ) -> tuple[list[np.ndarray], float, float]:
     """uint8 copies of ``arrays`` on one common scale from the 0.1 to the 99.9 percentile
     of the first (values outside are clipped); returns (copies, low, high)."""
     finite = arrays[0][np.isfinite(arrays[0])]

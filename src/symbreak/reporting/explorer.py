@@ -137,7 +137,8 @@ document.getElementById('sb-scale').textContent = 'colour scale (both): ' +
   D.low.toPrecision(3) + ' (black) to ' + D.high.toPrecision(3) + ' (white), dimensionless';
 panel.querySelector('.sb-close').onclick = function () { panel.hidden = true; pinned = false; };
 function nearest(values, v) { var best = 0;
-  for (var i = 1; i < values.length; i++) if (Math.abs(values[i] - v) < Math.abs(values[best] - v)) best = i;
+  for (var i = 1; i < values.length; i++)
+    if (Math.abs(values[i] - v) < Math.abs(values[best] - v)) best = i;
   return best; }
 function draw(id, stack, k) { var c = document.getElementById(id); c.width = D.kx; c.height = D.ky;
   var ctx = c.getContext('2d'), img = ctx.createImageData(D.kx, D.ky);

@@ -73,7 +73,8 @@ color:#1d2330;background:#f5f6f8}
 header{background:#1d2330;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#b8c0d0;font-size:13px}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #dde;padding:8px 32px;
-z-index:2;white-space:nowrap;overflow-x:auto}nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
+z-index:2;white-space:nowrap;overflow-x:auto}
+nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
 main{max-width:1250px;margin:0 auto;padding:8px 32px 40px}
 section{background:#fff;border:1px solid #e1e4ea;border-radius:8px;margin:18px 0;
 padding:14px 20px;scroll-margin-top:60px}section h2{margin:2px 0 10px;font-size:18px}
@@ -195,7 +196,8 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None],
             body = TEXT_SECTIONS[anchor](results)
         elif figure == "symmetry":
             img = pngs.get(figure)
-            body = ((f"<figure>{_img(img, title, maps.get(figure))}<figcaption>{html.escape(CAPTIONS['symmetry'])}"
+            body = ((f"<figure>{_img(img, title, maps.get(figure))}"
+                     f"<figcaption>{html.escape(CAPTIONS['symmetry'])}"
                      "</figcaption></figure>") if img is not None else "") + symmetry.symmetry_html(results)
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
