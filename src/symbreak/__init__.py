@@ -37,10 +37,16 @@ _EXPORTS = {
     "SymbreakError": "symbreak.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+_SUBMODULES = ("plot",)  # symbreak.plot: the report's figures as functions
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"symbreak.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'symbreak' has no attribute {name!r}")

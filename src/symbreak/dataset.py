@@ -111,6 +111,11 @@ class Dataset4D:
             return tuple(int(c[0]) for c in self.array.chunks)
         return None
 
+    def _repr_html_(self) -> str:
+        """Summary table for Jupyter (:func:`symbreak.notebook.dataset_html`)."""
+        from .notebook import dataset_html
+        return dataset_html(self)
+
     def __repr__(self) -> str:
         kind = "lazy" if self.is_lazy else type(self.array).__name__
         return (

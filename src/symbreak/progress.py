@@ -1,5 +1,7 @@
-"""Progress bars (tqdm) for loops and for dask computations; off when not a terminal
-unless asked for, and always off with ``SYMBREAK_PROGRESS=0``."""
+"""Progress bars (tqdm) for loops and for dask computations: on in a terminal and in a
+Jupyter notebook (tqdm.auto draws a notebook bar there when ipywidgets is installed, text
+otherwise), off when the output is a file or pipe unless asked for, and always off with
+``SYMBREAK_PROGRESS=0``."""
 
 from __future__ import annotations
 
@@ -14,13 +16,24 @@ T = TypeVar("T")
 
 
 def enabled(progress: bool | None = None) -> bool:
-    """Whether to show a bar: explicit argument, else env var, else stderr is a terminal."""
+    """Whether to show a bar: explicit argument, else env var, else stderr is a terminal
+    or this runs in a Jupyter kernel."""
     if progress is not None:
         return bool(progress)
     env = os.environ.get("SYMBREAK_PROGRESS")
     if env is not None:
         return env not in ("0", "false", "no", "")
-    return sys.stderr.isatty()
+    return sys.stderr.isatty() or in_notebook()
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (an IPython shell started by ``IPKernelApp``)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    try:
+        return shell is not None and "IPKernelApp" in shell.config
+    except (AttributeError, TypeError):
+        return False
 
 
 def track(iterable: Iterable[T], total: int | None = None, desc: str = "",

@@ -123,16 +123,49 @@ def test_report_has_every_section_with_images(run):
     text = page.read_text()
     sections = re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S)
     ids = [s for s, _ in sections]
-    assert ids == ["fit-quality", "summary", "mean-pattern", "virtual-images", "com", "pca", "rrvae",
-                   "manifold", "training", "settings"]
-    for anchor, body in sections[2:-1]:
+    assert ids == ["fit-quality", "explore", "patterns", "summary", "mean-pattern",
+                   "virtual-images", "com", "pca", "rrvae", "angles", "manifold", "training",
+                   "settings"]
+    for anchor, body in sections[2:3] + sections[4:-1]:
         images = re.findall(r'src="data:image/png;base64,([^"]+)"', body)
         assert len(images) == 1, anchor
         assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "src=\"http" not in text and "<script" not in text
+    assert "src=\"http" not in text and "<script src" not in text
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         ["mean_pattern.png", "virtual_images.png", "com.png", "pca.png", "rrvae.png",
-         "manifold.png", "training.png"])
+         "manifold.png", "training.png", "angles.png", "chosen_patterns.png"])
+
+
+def test_explorer_patterns_are_the_preprocessed_patterns_and_reconstructions(run, scan):
+    """The explorer's 8-bit copies decode to numpy's preprocessing of the input (within
+    half a quantisation step, or clipped at the scale's ends) and to the saved model's
+    reconstructions of it."""
+    from symbreak.analysis.explorer_stage import dequantise
+
+    out, _, r = run
+    stored = r["explorer_pattern"]
+    stride = stored.attrs["stride"]
+    assert stride == 1 and stored.shape == scan.scan_shape + (r.sizes["ky"],) * 2
+    x, _ = preprocessed(scan, r.sizes["ky"])
+    low, high = stored.attrs["low"], stored.attrs["high"]
+    step = (high - low) / 255
+    expected = np.clip(x, low, high)
+    np.testing.assert_allclose(dequantise(stored.values, stored.attrs), expected,
+                               atol=step / 2 + 1e-6)
+    model = symbreak.RotationalVAE.load(out / "model")
+    recon = np.clip(model.reconstruct(x.astype(np.float32)), low, high)
+    np.testing.assert_allclose(dequantise(r["explorer_reconstruction"].values, stored.attrs),
+                               recon, atol=step / 2 + 1e-4)
+    np.testing.assert_allclose(r["explorer_x"].values, r["scan_x"].values)
+
+
+def test_detector_images_carry_the_data_unit(run):
+    r = run[2]  # float input without a beam normalisation: "intensity"
+    assert r["bf"].attrs["units"] == r["adf"].attrs["units"] == "intensity"
+    assert r["mean_pattern"].attrs["units"] == "intensity"
+    assert "consistency" in r["history_train_loss"].attrs["long_name"]
+    assert r["history_time"].attrs["units"] == "s"
+    assert np.all(np.diff(r["history_time"].values) > 0)  # time since the start: grows
 
 
 def test_com_threshold_reaches_the_com_stage(scan):

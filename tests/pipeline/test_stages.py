@@ -41,7 +41,8 @@ def test_toy_stage_reaches_results_and_report(scan, tmp_path, toy_stage):
     assert saved[TOY].attrs == {"units": "counts", "long_name": "total intensity per pattern"}
     assert "toy" in results.attrs["timings"]
     page = symbreak.report(tmp_path / "out").read_text()
-    assert '<section id="toy-maps"><h2>Toy maps</h2><figure><img' in page
+    # a scan map: wrapped for the pattern explorer (its cross-hair overlay)
+    assert '<section id="toy-maps"><h2>Toy maps</h2><figure><div class="sb-map"><img' in page
     assert (tmp_path / "out" / "figures" / "toy-maps.png").stat().st_size > 1000
 
 

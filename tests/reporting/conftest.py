@@ -14,6 +14,17 @@ NY, NX, K = 12, 14, 16
 STEP = 0.25
 
 
+STRIDE = 2  # the explorer keeps every 2nd probe position
+EXPLORER = ("explorer_y", "explorer_x")
+EXPLORER_ATTRS = {"units": "1", "low": -0.5, "high": 1.5, "stride": STRIDE, "levels": 255}
+
+
+def explorer_codes(rng: np.random.Generator) -> np.ndarray:
+    """8-bit patterns at every STRIDE-th probe position: random, so that every pixel of a
+    drawn pattern tells which position it came from."""
+    return rng.integers(0, 256, size=(-(-NY // STRIDE), -(-NX // STRIDE), K, K), dtype=np.uint8)
+
+
 def fake_results() -> xr.Dataset:
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:NY, :NX] * STEP
@@ -40,6 +51,9 @@ def fake_results() -> xr.Dataset:
         "manifold": (("manifold_y", "manifold_x", "ky", "kx"), rng.random((9, 9, K, K)), {"units": "a.u."}),
         "history_train_loss": ("epoch", np.linspace(10, 1, 5), {"units": "a.u."}),
         "history_val_loss": ("epoch", np.linspace(11, 2, 5), {"units": "a.u."}),
+        "explorer_pattern": (EXPLORER + ("ky", "kx"), explorer_codes(rng), EXPLORER_ATTRS),
+        "explorer_reconstruction": (EXPLORER + ("ky", "kx"), explorer_codes(rng),
+                                    EXPLORER_ATTRS),
         "truth_probe_x": (scan, x + 10.0, {"units": "Å"}),
         "truth_probe_y": (scan, y + 20.0, {"units": "Å"}),
         "truth_atom_x": ("atom", [10.5, 11.0, 50.0], {"units": "Å"}),
@@ -55,6 +69,8 @@ def fake_results() -> xr.Dataset:
         "ky": ("ky", mrad, {"units": "mrad"}), "kx": ("kx", mrad, {"units": "mrad"}),
         "detector_ky": ("detector_ky", np.arange(24) * 1.5 - 17.25, {"units": "mrad"}),
         "detector_kx": ("detector_kx", np.arange(24) * 1.5 - 17.25, {"units": "mrad"}),
+        "explorer_y": ("explorer_y", np.arange(0, NY, STRIDE) * STEP, {"units": "Å"}),
+        "explorer_x": ("explorer_x", np.arange(0, NX, STRIDE) * STEP, {"units": "Å"}),
         "manifold_y": ("manifold_y", np.linspace(-1.6, 1.6, 9)),
         "manifold_x": ("manifold_x", np.linspace(-1.6, 1.6, 9)),
     }

@@ -35,7 +35,10 @@ def test_every_section_has_its_image(results_dir):
 def test_report_is_offline(results_dir):
     text = (results_dir / "report.html").read_text()
     assert not re.search(r'(src|href)="(https?:|//|file:)', text)
-    assert "<script" not in text and "<link" not in text
+    assert "<link" not in text
+    # the explorer's own inline scripts only: nothing loaded from elsewhere
+    assert re.findall(r"<script[^>]*>", text) == ['<script type="application/json" '
+                                                 'id="sb-explorer-data">', "<script>"]
 
 
 def test_report_regenerates_without_leftovers(results_dir):
@@ -64,3 +67,22 @@ def test_com_colour_wheel_convention():
     np.testing.assert_allclose(hsv[:, 0], [0.0, 0.25, 0.5, 0.75], atol=1e-6)
     dark = figures.com_colors(np.zeros(2), np.array([0.0, 1.0]))
     assert dark[0].max() == 0 and dark[1].max() == pytest.approx(1.0)
+
+
+def test_report_command_rebuilds_the_page(results_dir, capsys):
+    from symbreak.cli import main
+
+    page = results_dir / "report.html"
+    page.write_text("stale")
+    assert main(["report", str(results_dir)]) == 0
+    assert capsys.readouterr().out.strip() == f"report:  {page}"
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_report_command_on_a_folder_without_results(tmp_path, capsys):
+    from symbreak.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "results.zarr does not exist" in err[0]
+    assert not (tmp_path / "report.html").exists()

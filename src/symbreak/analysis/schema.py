@@ -6,7 +6,8 @@ A new map is one :class:`Variable` (here, or registered by the module that adds 
 :func:`register`) plus the stage that computes it; ``results.zarr`` and the report's
 generic sections follow.
 
-Units marked ``"data"`` depend on the input (counts for integer data, intensity else);
+Units marked ``"data"`` depend on the input (:func:`data_units`: counts for integer
+data, fractions of the incident beam for beam-normalised simulations, intensity else);
 the stage that makes such a variable passes the unit to :func:`make`.
 """
 
@@ -24,6 +25,22 @@ SCAN = ("scan_y", "scan_x")
 DETECTOR = ("ky", "kx")
 RAW_DETECTOR = ("detector_ky", "detector_kx")
 DATA_UNITS = "data"
+BEAM_FRACTION = "fraction of incident beam"
+BEAM_NORMALISED = "beam-normalised intensity"  # the simulation's word in its metadata
+
+
+def data_units(dtype: Any, metadata: Any = None) -> str:
+    """Unit of pattern intensities (and of detector sums such as BF/ADF) for data of
+    ``dtype`` with the file's ``metadata``: ``"counts"`` for integers and for simulations
+    with shot noise, :data:`BEAM_FRACTION` for beam-normalised simulations (a whole
+    pattern sums to at most 1), ``"intensity"`` for other floating-point data."""
+    if np.dtype(dtype).kind in "biu":
+        return "counts"
+    simulation = (metadata or {}).get("simulation", {}) if isinstance(metadata, dict) else {}
+    unit = simulation.get("units") if isinstance(simulation, dict) else None
+    if unit == BEAM_NORMALISED:
+        return BEAM_FRACTION
+    return "counts" if unit == "electron counts" else "intensity"
 
 
 @dataclasses.dataclass(frozen=True)

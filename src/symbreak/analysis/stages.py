@@ -51,7 +51,8 @@ class Context:
 
     @property
     def pattern_unit(self) -> str:
-        return "counts" if self.data.dtype.kind in "iu" else "intensity"
+        """Unit of the input's intensities (:func:`~.schema.data_units`)."""
+        return S.data_units(self.data.dtype, self.data.metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +95,8 @@ def _virtual(ctx: Context) -> xr.Dataset:
     out = {}
     for name in (S.BF, S.ADF):
         attrs = dict(images[name].attrs)
-        out[name] = S.make(name, images[name], units=attrs.pop("units", "counts"), **attrs)
+        attrs.pop("units", None)  # the detector sum has the unit of the data
+        out[name] = S.make(name, images[name], units=ctx.pattern_unit, **attrs)
     return xr.Dataset(out)
 
 
@@ -192,6 +194,14 @@ def _manifold(model: RotationalVAE, size: int, pattern_shape: tuple[int, int]) -
 
 
 HISTORY_UNITS = {"time": "s", "learning_rate": "1"}
+HISTORY_NAMES = {
+    "time": "rrVAE training: time since the start of training at the end of each epoch",
+    "train_loss": "rrVAE training loss per pattern (negative ELBO plus the rotation-"
+                  "consistency term), mean over the epoch's batches",
+    "val_loss": "rrVAE validation loss per pattern (negative ELBO on held-out patterns, "
+                "no consistency term)",
+    "learning_rate": "rrVAE learning rate per epoch",
+}
 
 
 def _history(model: RotationalVAE) -> xr.Dataset:
@@ -205,7 +215,8 @@ def _history(model: RotationalVAE) -> xr.Dataset:
         if array.ndim == 1 and key != "epoch":
             out[S.HISTORY_PREFIX + key] = xr.Variable(
                 "epoch", array, {"units": HISTORY_UNITS.get(key, "a.u."),
-                                 "long_name": f"rrVAE training history: {key} per epoch"})
+                                 "long_name": HISTORY_NAMES.get(
+                                     key, f"rrVAE training history: {key} per epoch")})
     return xr.Dataset(out)
 
 
@@ -252,3 +263,4 @@ def unregister(name: str) -> None:
 
 
 from . import symmetry_stage as _symmetry_stage  # noqa: E402,F401  registers the symmetry stage
+from . import explorer_stage as _explorer_stage  # noqa: E402,F401  registers the explorer stage

@@ -26,7 +26,7 @@ from .words import cli_words
 
 COMMANDS = (
     "info", "convert", "simulate", "com", "virtual", "decompose", "preprocess",
-    "train", "encode", "analyze", "demo", "reproduce",
+    "train", "encode", "analyze", "report", "demo", "reproduce",
 )
 
 ALIASES = {"analyze": ["analyse"]}  # British spelling, as the help text is written

@@ -13,14 +13,17 @@ from matplotlib.figure import Figure
 from ..errors import DataError
 from ..io.atomic import atomic_output
 from . import figures
+from .explorer import scan_regions
 from .html import build_page, extra_sections
 
 
-def _png(fig: Figure, dpi: int = 110) -> bytes:
+def _png(fig: Figure, dpi: int = 110) -> tuple[bytes, list]:
+    """The figure as PNG bytes and where its scan maps lie in it (for the explorer)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    regions = scan_regions(fig)
     plt.close(fig)
-    return buffer.getvalue()
+    return buffer.getvalue(), regions
 
 
 def open_results(results_dir: str | os.PathLike) -> xr.Dataset:
@@ -52,8 +55,10 @@ def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """
     folder = Path(results_dir)
     results = open_results(folder)
-    pngs = {name: None if fig is None else _png(fig) for name, fig in
-            figures.all_figures(results, extra_sections(results)).items()}
+    drawn = {name: None if fig is None else _png(fig) for name, fig in
+             figures.all_figures(results, extra_sections(results)).items()}
+    pngs = {name: None if d is None else d[0] for name, d in drawn.items()}
+    maps = {name: d[1] for name, d in drawn.items() if d is not None and d[1]}
     with atomic_output(folder / "figures", overwrite=overwrite) as tmp:
         tmp.mkdir()
         for name, png in pngs.items():
@@ -61,5 +66,5 @@ def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
                 (tmp / f"{name}.png").write_bytes(png)
     page = folder / "report.html"
     with atomic_output(page, overwrite=overwrite) as tmp:
-        tmp.write_text(build_page(results, pngs), encoding="utf-8")
+        tmp.write_text(build_page(results, pngs, maps), encoding="utf-8")
     return page

@@ -9,11 +9,13 @@ overlaid on the maps.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend (symbreak.plot)
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,6 +25,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
 from ..analysis import schema as S  # noqa: E402
+from .angles import angles_figure  # noqa: E402
+from .explorer import SCAN_MAP  # noqa: E402
+from .positions import positions_figure  # noqa: E402
 from .html import section_stem  # noqa: E402
 from .symmetry import Y, symmetry_figure  # noqa: E402
 
@@ -98,6 +103,7 @@ def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: s
     im = ax.imshow(values, extent=_extent(results), origin="upper", cmap=cmap,
                    interpolation="nearest", **kwargs)
     ax.set_title(title)
+    ax.set_gid(SCAN_MAP)
     _label_scan(ax, results)
     overlay_truth(ax, results, markers)
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
@@ -139,7 +145,8 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
     ext = _extent(results, ky, kx)
     im = axes[0].imshow(np.log10(np.clip(raw.values, 1e-6 * raw.values.max(), None)),
                         extent=ext, cmap="magma", origin="upper")
-    fig.colorbar(im, ax=axes[0], shrink=0.85).set_label("log10 [counts]")
+    fig.colorbar(im, ax=axes[0], shrink=0.85).set_label(
+        f"log10 [{raw.attrs.get('units', 'counts')}]")
     axes[0].set_title("mean pattern, whole detector")
     det = _settings(results).get("detectors", {})
     if det.get("detector_units", unit) == unit:
@@ -227,6 +234,7 @@ def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     ax = axes[3]
     ax.imshow(rgb, extent=_extent(results), origin="upper", interpolation="nearest")
     ax.set_title("COM angle (hue) and magnitude (brightness)")
+    ax.set_gid(SCAN_MAP)
     _label_scan(ax, results)
     overlay_truth(ax, results, markers)
     color_wheel(axes[4])
@@ -276,8 +284,7 @@ def manifold_figure(results: xr.Dataset) -> Figure | None:
     grid = results[S.MANIFOLD].values
     ny, nx, h, w = grid.shape
     mosaic = grid.transpose(0, 2, 1, 3).reshape(ny * h, nx * w)
-    fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 2)
-    ax = axes[0, 0]
+    fig, ax, cax = _square_with_colorbar(PANEL * 1.6, mosaic.shape[1] / mosaic.shape[0])
     im = ax.imshow(mosaic, cmap="magma", origin="upper",
                    extent=_manifold_extent(results, nx, ny))
     for k in range(1, nx):
@@ -289,8 +296,21 @@ def manifold_figure(results: xr.Dataset) -> Figure | None:
     ax.set_xlabel("content latent z1")
     ax.set_ylabel("content latent z2")
     ax.set_title(f"decoded manifold ({ny} x {nx}), angle latent fixed at 0")
-    fig.colorbar(im, ax=ax, shrink=0.8).set_label("[normalised intensity]")
+    fig.colorbar(im, cax=cax).set_label("decoded pattern, preprocessed scale [1]")
     return fig
+
+
+def _square_with_colorbar(height: float, aspect: float = 1.0) -> tuple[Figure, Any, Any]:
+    """A figure sized to one image of ``height`` inches (width = aspect * height) and its
+    colour bar, with just the margins the labels need (no empty space around it)."""
+    left, bottom, top, gap, bar, right = 0.75, 0.5, 0.3, 0.12, 0.15, 0.75
+    width = aspect * height
+    fig_w, fig_h = left + width + gap + bar + right, bottom + height + top
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+    cax = fig.add_axes(((left + width + gap) / fig_w, bottom / fig_h, bar / fig_w,
+                        height / fig_h))
+    return fig, ax, cax
 
 
 def _manifold_extent(results: xr.Dataset, nx: int, ny: int) -> list[float]:
@@ -302,15 +322,24 @@ def _manifold_extent(results: xr.Dataset, nx: int, ny: int) -> list[float]:
     return [0, nx, ny, 0]
 
 
+LOSS_LABELS = {
+    "train_loss": "training: -ELBO + rotation-consistency term (training patterns)",
+    "val_loss": "validation: -ELBO only (held-out patterns)",
+}
+
+
 def training_figure(results: xr.Dataset) -> Figure | None:
+    """Training and validation loss per pattern against epoch; the legend says what each
+    sums (the training loss carries the consistency term, so it lies above)."""
     names = [n for n in results.data_vars if n.startswith(S.HISTORY_PREFIX) and n.endswith("loss")]
     if not names:
         return None
-    fig, axes = _subplots(1, 1, PANEL * 2, PANEL * 1.2)
+    fig, axes = _subplots(1, 1, PANEL * 2.4, PANEL * 1.2)
     ax = axes[0, 0]
     for name in names:
         values = results[name].values
-        ax.plot(np.arange(1, values.size + 1), values, label=name.removeprefix(S.HISTORY_PREFIX))
+        key = name.removeprefix(S.HISTORY_PREFIX)
+        ax.plot(np.arange(1, values.size + 1), values, label=LOSS_LABELS.get(key, key))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss per pattern [a.u.]")
     if all(np.nanmin(results[n].values) > 0 for n in names):
@@ -349,6 +378,8 @@ def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
         "com": com_figure(results, markers),
         "pca": pca_figure(results, markers),
         "rrvae": vae_figure(results, markers),
+        "angles": angles_figure(results, markers),
+        "chosen_patterns": positions_figure(results, markers),
         "manifold": manifold_figure(results),
         "training": training_figure(results),
     }

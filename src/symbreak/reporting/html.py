@@ -12,17 +12,20 @@ import xarray as xr
 
 from ..analysis import schema as S
 from ..calibration import Calibration
-from . import symmetry
+from . import explorer, positions, symmetry
 from .fit_quality import fit_quality_html, warning_html
 
 SECTIONS = (
     ("fit-quality", "rrVAE fit quality", None),
+    ("explore", "Explore: the pattern at any probe position", None),
+    ("patterns", "Patterns at chosen positions", "chosen_patterns"),
     ("summary", "Data and calibration", None),
     ("mean-pattern", "Mean pattern and detectors", "mean_pattern"),
     ("virtual-images", "Virtual images", "virtual_images"),
     ("com", "Centre of mass (COM / DPC)", "com"),
     ("pca", "PCA scores and components", "pca"),
     ("rrvae", "rrVAE angle and content latents", "rrvae"),
+    ("angles", "COM angle and rrVAE angle", "angles"),
     ("manifold", "Decoded manifold", "manifold"),
     ("training", "Training curves", "training"),
     ("settings", "Settings and provenance", None),
@@ -47,8 +50,21 @@ CAPTIONS = {
     "rrvae": "The rotationally invariant VAE: the angle latent (wrapped, cyclic colours), "
     "the content latents, which should change only where the site symmetry changes, and "
     "the reconstruction error per pattern.",
-    "manifold": "Patterns decoded over a grid of the two content latents.",
-    "training": "rrVAE loss per epoch (negative ELBO per pattern).",
+    "manifold": "Patterns decoded over a grid of the two content latents (the other "
+    "latents 0, the angle latent 0), on the scale of the preprocessed patterns.",
+    "training": "rrVAE loss per pattern and epoch. Training: negative ELBO plus the "
+    "rotation-consistency term, averaged over the epoch's batches; validation: negative "
+    "ELBO alone on the held-out patterns. The consistency term is why the training curve "
+    "lies above; compare the validation curve with the mean-pattern loss in the fit "
+    "quality table.",
+    "angles": "Left: direction of the COM shift; middle: the rrVAE's angle latent; both "
+    "in rad on the same cyclic colour map (-pi and pi meet). The angle latent has an "
+    "arbitrary zero (and may turn the other way), so the right panel shows their "
+    "difference after removing the best constant offset (and sign): uniform where the "
+    "two agree.",
+    "chosen_patterns": "The preprocessed pattern (the rrVAE's input) at chosen positions, "
+    "marked on the image at left, on one colour scale; A - R: the difference between the "
+    "anomaly and its lattice-equivalent position.",
 }
 
 STYLE = """
@@ -57,10 +73,11 @@ color:#1d2330;background:#f5f6f8}
 header{background:#1d2330;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#b8c0d0;font-size:13px}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #dde;padding:8px 32px;
-z-index:2}nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
+z-index:2;white-space:nowrap;overflow-x:auto}
+nav a{margin-right:14px;color:#2a5db0;text-decoration:none;font-size:13px}
 main{max-width:1250px;margin:0 auto;padding:8px 32px 40px}
 section{background:#fff;border:1px solid #e1e4ea;border-radius:8px;margin:18px 0;
-padding:14px 20px}section h2{margin:2px 0 10px;font-size:18px}
+padding:14px 20px;scroll-margin-top:60px}section h2{margin:2px 0 10px;font-size:18px}
 figure{margin:0}figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#4a5366;margin-top:6px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
@@ -70,7 +87,7 @@ code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f0f2f5;padding:10px;border-radius:6px;overflow-x:auto}
 .missing{color:#a04040}
 .verdict{color:#fff;padding:8px 12px;border-radius:6px;font-weight:600}
-"""
+""" + explorer.STYLE
 
 
 def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
@@ -84,9 +101,15 @@ def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -
     return f"<table>{head}{body}</table>"
 
 
-def _img(png: bytes, alt: str) -> str:
+def _img(png: bytes, alt: str, maps: list | None = None) -> str:
+    """An embedded PNG; with ``maps`` (:func:`.explorer.scan_regions`) wrapped for the
+    pattern explorer (an overlay canvas for the cross-hairs)."""
     data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+    img = f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"'
+    if not maps:
+        return img + ">"
+    return (f'<div class="sb-map">{img} data-maps="{html.escape(json.dumps(maps))}">'
+            '<canvas class="sb-overlay"></canvas></div>')
 
 
 def _json_attr(results: xr.Dataset, name: str, default: Any) -> Any:
@@ -135,9 +158,10 @@ def settings_html(results: xr.Dataset) -> str:
 
 
 BUILT_IN = {anchor for anchor, _, _ in SECTIONS}
-FIT_FIGURES = ("rrvae", "manifold")  # shown under a warning when the fit is not ok
+FIT_FIGURES = ("rrvae", "manifold", "angles")  # shown under a warning when the fit is not ok
+FIGURE_TEXT = {"chosen_patterns": positions.positions_html}  # text under a figure
 TEXT_SECTIONS = {"fit-quality": fit_quality_html, "summary": summary_html,
-                 "settings": settings_html}
+                 "settings": settings_html, "explore": explorer.explorer_html}
 
 
 def extra_sections(results: xr.Dataset) -> tuple[str, ...]:
@@ -160,8 +184,11 @@ def _sections(results: xr.Dataset) -> list[tuple[str, str, str | None]]:
     return list(SECTIONS[:1]) + first + list(SECTIONS[1:-1]) + extra + [SECTIONS[-1]]
 
 
-def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
-    """The whole page as a string."""
+def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None],
+               maps: Mapping[str, list] | None = None) -> str:
+    """The whole page as a string; ``maps``: the scan-map regions of each figure (for the
+    pattern explorer)."""
+    maps = maps or {}
     parts = []
     sections = _sections(results)
     for anchor, title, figure in sections:
@@ -169,15 +196,17 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None]) -> str:
             body = TEXT_SECTIONS[anchor](results)
         elif figure == "symmetry":
             img = pngs.get(figure)
-            body = ((f"<figure>{_img(img, title)}<figcaption>{html.escape(CAPTIONS['symmetry'])}"
+            body = ((f"<figure>{_img(img, title, maps.get(figure))}"
+                     f"<figcaption>{html.escape(CAPTIONS['symmetry'])}"
                      "</figcaption></figure>") if img is not None else "") + symmetry.symmetry_html(results)
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
         else:
             caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
             warning = warning_html(results) if figure in FIT_FIGURES else ""
-            body = (f"{warning}<figure>{_img(pngs[figure], title)}"
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            body = (f"{warning}<figure>{_img(pngs[figure], title, maps.get(figure))}"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                    + FIGURE_TEXT.get(figure, lambda r: "")(results))
         parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in sections)
     source = html.escape(str(results.attrs.get("input_file", "")))

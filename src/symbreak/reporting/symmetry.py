@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from .. import metrics
 from ..analysis import schema as S
 from ..analysis import symmetry_stage as Y
+from .explorer import SCAN_MAP
 
 DEFECT_RADIUS = 1.5  # Å, as in reproduce
 ANCHOR = "where-is-the-symmetry-broken"
@@ -66,6 +67,7 @@ def _score_map(fig: Figure, ax: Any, results: xr.Dataset, name: str, limit: floa
         ax.annotate(str(i + 1), (results[Y.ANOMALY_X].values[i], results[Y.ANOMALY_Y].values[i]),
                     color="cyan", xytext=(6, 6), textcoords="offset points")
     _truth(ax, results)
+    ax.set_gid(SCAN_MAP)
     ax.set_title(f"{name} score (> {min(2.0, limit):.1f} σ shown)")
     ax.set_xlabel("x [Å]")
     ax.set_ylabel("y [Å]")
