@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError
 from ..io.atomic import atomic_output
+from ..io.lock import output_lock
 from . import figures
 from .html import build_page, extra_sections
 
@@ -54,12 +55,15 @@ def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
     results = open_results(folder)
     pngs = {name: None if fig is None else _png(fig) for name, fig in
             figures.all_figures(results, extra_sections(results)).items()}
-    with atomic_output(folder / "figures", overwrite=overwrite) as tmp:
-        tmp.mkdir()
-        for name, png in pngs.items():
-            if png is not None:
-                (tmp / f"{name}.png").write_bytes(png)
     page = folder / "report.html"
-    with atomic_output(page, overwrite=overwrite) as tmp:
-        tmp.write_text(build_page(results, pngs), encoding="utf-8")
+    with output_lock(folder, "report"):  # the analysis folder's lock
+        with atomic_output(folder / "figures", overwrite=overwrite, lock=False) as tmp:
+            tmp.mkdir()
+            for name, png in pngs.items():
+                if png is not None:
+                    (tmp / f"{name}.png").write_bytes(png)
+        with atomic_output(page, overwrite=overwrite, lock=False) as tmp:
+            # a file name that is not UTF-8 (surrogate escapes) is shown as \xNN
+            tmp.write_text(build_page(results, pngs), encoding="utf-8",
+                           errors="backslashreplace")
     return page
