@@ -25,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import guarded_output
+
+    with guarded_output(args, "encode"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from symbreak.cli.train import load_patterns
     from symbreak.io.atomic import atomic_output, check_output
     from symbreak.vae import RotationalVAE, diagnostics_dict

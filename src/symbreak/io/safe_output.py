@@ -27,7 +27,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import OutputExistsError, SettingsError
+from ..errors import FormatError, OutputExistsError, SettingsError
 
 MARKER = ".symbreak-output"
 MARKER_FILE = "zarr.json"
@@ -62,7 +62,7 @@ def check_kind(path: Path, what: str = "data") -> None:
         kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket"
                 if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or
                 stat.S_ISBLK(mode) else "a special file")
-        raise SettingsError(f"{display(path)} is {kind}, not a regular file or folder; "
+        raise FormatError(f"{display(path)} is {kind}, not a regular file or folder; "
                             f"give a file or folder holding the {what}")
 
 
@@ -156,7 +156,7 @@ def _check_replaceable(out: Path, given: Path) -> None:
     if not is_owned(out):
         raise SettingsError(
             f"{display(given)} is a folder that symbreak did not write (it has no {MARKER} "
-            "file); overwrite=True replaces only symbreak's own outputs: move it away or "
+            "marker); overwrite=True replaces only symbreak's own outputs: move it away or "
             "choose another output path")
 
 
