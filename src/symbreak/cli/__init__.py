@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import SymbreakError
-from ..io.safe_output import describe_disk_error, disk_error, display
+from ..io.safe_output import describe_disk_error, disk_error, display, install_kill_hook
 from .options import Parser
 from .words import cli_words
 
@@ -94,6 +94,7 @@ def _one_line_warnings(debug: bool) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     _printable_streams()
+    install_kill_hook()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

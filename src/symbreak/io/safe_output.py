@@ -257,3 +257,43 @@ def describe_disk_error(exc: OSError) -> str:
         exc.errno, "write the output to a folder you may write to")
     return (f"{DISK_ERRORS.get(exc.errno, os.strerror(exc.errno or 0))}{where}; the partial "
             f"output was removed: {fix}")
+
+
+# ------------------------------------------------------------- interruption tests
+KILL_AFTER_ENV = "SYMBREAK_KILL_AFTER_WRITES"
+_WRITE_EVENTS = {"os.rename", "os.replace", "os.remove", "os.rmdir", "os.mkdir",
+                 "os.truncate", "shutil.rmtree", "os.link", "os.symlink",
+                 "ctypes.call_function"}  # ctypes: renameat2
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _is_write(event: str, args: tuple) -> bool:
+    if event in _WRITE_EVENTS:
+        return True
+    if event != "open" or len(args) < 3:
+        return False
+    mode, flags = args[1], args[2]
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def install_kill_hook() -> None:
+    """For the interruption tests only: with ``$SYMBREAK_KILL_AFTER_WRITES=N`` set, this
+    process kills itself with SIGKILL at its N-th write step (a file opened for writing,
+    a rename, a removal, a folder made), i.e. at any point of writing an output."""
+    import signal
+    import sys
+
+    value = os.environ.get(KILL_AFTER_ENV)
+    if not value:
+        return
+    left = [int(value)]
+
+    def hook(event: str, args: tuple) -> None:
+        if _is_write(event, args):
+            left[0] -= 1
+            if left[0] <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    sys.addaudithook(hook)
