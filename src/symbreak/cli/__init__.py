@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import os
 import sys
 import traceback
 import warnings
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return _run(args)
+        status = _run(args)
     except Exception as exc:  # a full disk or a denied write inside a library's error
         error = disk_error(exc)
         if error is None:
@@ -109,7 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"symbreak {args.command}: error: {describe_disk_error(error)}", file=sys.stderr)
-        return 1
+        status = 1
+    if status != 0 and argv is None and not args.debug:
+        _quiet_exit(status)
+    return status
+
+
+def _quiet_exit(status: int) -> None:
+    """End the command after its one-line error without the interpreter's shutdown, where
+    reads still running in library threads (zarr's event loop, a decompressor) would
+    print pages of "Event loop is closed" tracebacks or crash. Every output is closed
+    or removed by now; only the command line (``argv`` None) exits this way."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _run(args: argparse.Namespace) -> int:
