@@ -65,18 +65,19 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, *, lock: boo
         try:
             check_output(final, overwrite)
             yield tmp
-            _swap_in(tmp, final, what)
+            _swap_in(tmp, final, what, overwrite)
         except BaseException:
             remove(tmp)
             raise
 
 
-def _swap_in(tmp: Path, final: Path, what: str = "output") -> None:
+def _swap_in(tmp: Path, final: Path, what: str = "output", overwrite: bool = True) -> None:
     """Move the finished ``tmp`` to ``final`` in one rename (an old ``final`` is swapped
-    out atomically and removed after)."""
+    out atomically and removed after; without ``overwrite`` nothing that appeared at
+    ``final`` meanwhile is replaced)."""
     if tmp.is_dir() and not tmp.is_symlink():
         mark(tmp, what)
-    if final.exists() or final.is_symlink():
+    if overwrite and (final.exists() or final.is_symlink()):
         exchange(tmp, final)
         remove(tmp)
     else:
@@ -106,7 +107,7 @@ def partial_output(path: str | os.PathLike, overwrite: bool = False,
         if tmp.is_dir():
             (tmp / RECORD_NAME).unlink(missing_ok=True)
         check_output(final, overwrite)
-        _swap_in(tmp, final)
+        _swap_in(tmp, final, overwrite=overwrite)
     except KeyboardInterrupt:
         if not keep_on_interrupt:
             remove(tmp)

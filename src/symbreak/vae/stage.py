@@ -35,8 +35,12 @@ def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr
     shutil.rmtree(tmp, ignore_errors=True)
     target = zarr.create_array(str(tmp), shape=x.shape, chunks=chunks, dtype=np.float32,
                                compressors=CODEC, zarr_format=3)
-    with DaskProgress("staging patterns", progress):
-        da.store(x, target, lock=False)
+    try:
+        with DaskProgress("staging patterns", progress):
+            da.store(x, target, lock=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: do not keep it full
+        raise
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return zarr.open_array(str(path), mode="r")

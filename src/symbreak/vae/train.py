@@ -320,10 +320,7 @@ class Trainer:
         if not self.parallel.is_main:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        final = self.checkpoint_dir / CHECKPOINT
-        tmp = final.with_name(f".{CHECKPOINT}.{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, final)
+        write_checkpoint_file(self.checkpoint_dir / CHECKPOINT, state)
 
     def load_checkpoint(self) -> None:
         """Restore the training state saved by :meth:`save_checkpoint` (no unpickling)."""
@@ -365,3 +362,15 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
             f"{path} is not a symbreak checkpoint (it contains objects other than tensors and "
             f"plain values, or is damaged: {type(exc).__name__}); symbreak never unpickles "
             "code from files. Delete it or choose another checkpoint_dir") from exc
+
+
+def write_checkpoint_file(final: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file beside ``final``, then rename; a failed write
+    (a full disk) removes the temporary file instead of leaving it to fill the disk."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
