@@ -452,3 +452,48 @@ def test_exchange_swaps_two_folders_in_one_step(tmp_path):
     exchange(tmp_path / "new", tmp_path / "old")
     assert (tmp_path / "old" / "f").read_text() == "new"
     assert (tmp_path / "new" / "f").read_text() == "old"
+
+
+# ------------------------------------------- damaged HDF5 that crashes libhdf5 itself
+CRASH_READ = "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); [f.attrs[k] for k in f.attrs]"
+LOAD = ("import sys, symbreak\n"
+        "try:\n    symbreak.load(sys.argv[1]).to_numpy()\n    print('LOADED')\n"
+        "except symbreak.errors.SymbreakError as exc:\n    print('ERROR', exc)\n")
+
+
+def _damaged_hspy(path: Path) -> Path:
+    """A HyperSpy file (RosettaSciIO's writer) with one bit flipped in the datatype of
+    the root attribute ``file_format_version``: reading that attribute segfaults
+    libhdf5 (found by the long fuzz run: byte 945 of the fuzz sample, mask 0x02)."""
+    spec = importlib.util.spec_from_file_location("fuzz", TESTS / "test_fuzz_readers.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    fuzz._hspy(path, np.arange(4 * 4 * 16 * 16, dtype=np.uint16).reshape(4, 4, 16, 16))
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"file_format_version\0") + 25] ^= 0x02
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_hspy_with_a_flipped_header_byte_is_one_line_not_a_segfault(tmp_path):
+    path = _damaged_hspy(tmp_path / "a.hspy")
+    direct = subprocess.run([sys.executable, "-c", CRASH_READ, path], capture_output=True,
+                            timeout=120)
+    crashes = direct.returncode < 0  # the file crashes libhdf5 when h5py reads it
+    done = subprocess.run([sys.executable, "-c", LOAD, path], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"load crashed ({done.returncode}): {done.stderr[-1500:]}"
+    if crashes:
+        assert done.stdout.startswith("ERROR"), done.stdout
+        assert "crashes libhdf5 (SIGSEGV)" in done.stdout and path.name in done.stdout
+        assert len(done.stdout.strip().splitlines()) == 1
+
+
+def test_hdf5_probe_passes_good_files_once(tmp_path):
+    from symbreak.io import hdf5_probe
+
+    path = tmp_path / "a.h5"
+    symbreak.save(np.ones((2, 2, 8, 8), "f4"), path)
+    hdf5_probe.probe(path)
+    assert hdf5_probe._key(path) in hdf5_probe._PASSED
+    np.testing.assert_array_equal(symbreak.load(path).to_numpy(), 1.0)
