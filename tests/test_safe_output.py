@@ -382,6 +382,18 @@ def test_16_disk_full_is_one_line_and_leaves_no_temporary_files(npy, capsys, mon
     assert sorted(p.name for p in npy.parent.iterdir()) == ["a.npy"]
 
 
+def test_16_hdf5_output_larger_than_the_free_space_is_refused_up_front(npy, capsys,
+                                                                       monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(5 << 20, 5 << 20, 200_000))
+    status, err = run(capsys, "convert", npy, "o.h5")
+    assert status == 2 and "0.2 MiB free" in one_line_error(err)
+    assert sorted(p.name for p in npy.parent.iterdir()) == ["a.npy"]
+
+
 def test_16_disk_full_inside_a_library_error_is_recognised():
     from symbreak.io.safe_output import disk_error
 

@@ -177,6 +177,28 @@ def writing(path: str | os.PathLike, what: str, *, overwrite: bool = False,
         yield out
 
 
+def check_free_space(path: str | os.PathLike, needed: int) -> None:
+    """Refuse up front an output of ``needed`` bytes that the disk cannot hold (for
+    uncompressed outputs, whose size is known before writing: HDF5).
+
+    Raises
+    ------
+    SettingsError
+        Less free space than ``needed`` in the folder of ``path``.
+    """
+    import shutil
+
+    folder = absolute(path).parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise SettingsError(f"{display(path)} needs about {needed / 2**20:,.1f} MiB but the disk "
+                            f"holding {display(folder)} has {free / 2**20:,.1f} MiB free; free "
+                            "some space or write the output to another disk")
+
+
 # ----------------------------------------------------------------------- renames
 def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     """``renameat2(src, dst, flags)``; False where the system lacks it."""

@@ -40,6 +40,9 @@ from .atomic import (
     remove,
 )
 from .common import default_chunks, lazy_array
+from .safe_output import check_free_space
+
+HDF5_OVERHEAD = 2**20  # bytes of an EMD file beyond its data (metadata, ground truth)
 
 _RECORD: contextvars.ContextVar[ChunkRecord | None] = contextvars.ContextVar(
     "symbreak_chunk_record", default=None)
@@ -252,6 +255,8 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
             f"resume needs zarr output: {path.name} is {fmt.name} (HDF5), which cannot be "
             "continued after an interruption; write a .zarr store, or run without resume")
     check_output(path, overwrite, inputs=input_paths(data))
+    if not resumable:  # HDF5 is written uncompressed: its size is known now
+        check_free_space(path, int(data.nbytes) + HDF5_OVERHEAD)
     current = fingerprint(data, format=fmt.name, chunks=chunks) if resumable else None
     with output_lock(path, what, beside=True, reentrant=True):
         check_output(path, overwrite, inputs=input_paths(data))
