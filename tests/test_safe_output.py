@@ -509,3 +509,4 @@ def test_hdf5_probe_passes_good_files_once(tmp_path):
     hdf5_probe.probe(path)
     assert hdf5_probe._key(path) in hdf5_probe._PASSED
     np.testing.assert_array_equal(symbreak.load(path).to_numpy(), 1.0)
+
