@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..errors import FormatError
 
-PROBE_TIMEOUT_S = 60
-PROBE_READ_BYTES = 64 * 2**20  # a dataset at most this large is read whole by the probe
+PROBE_TIMEOUT_S = 20  # reading a file's structure takes milliseconds; a loop never ends
+PROBE_READ_BYTES = 8 * 2**20  # a dataset at most this large is read whole by the probe
 MAX_PROBED_CHUNKS = 100_000  # chunk-index entries walked per dataset
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL}
 _PASSED: set[tuple[str, int, int]] = set()
