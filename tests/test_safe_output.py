@@ -416,9 +416,19 @@ def test_16_checkpoint_temporary_file_removed_when_the_write_fails(tmp_path, mon
     def fail(*args, **kwargs):
         raise RuntimeError("PytorchStreamWriter failed writing file: No space left on device")
 
-    monkeypatch.setattr(torch, "save", fail)
-    with pytest.raises(RuntimeError):
+    def partial_then_fail(state, path):
+        Path(path).write_bytes(b"x" * 1000)  # torch leaves a partial file behind
+        fail()
+
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(5 << 20, 5 << 20, 0))
+    monkeypatch.setattr(torch, "save", partial_then_fail)
+    with pytest.raises(OSError) as info:
         train.write_checkpoint_file(tmp_path / "checkpoint.pt", {"epoch": 1})
+    assert info.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
 
 

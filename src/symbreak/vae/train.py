@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import math
 import os
 import pickle
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -364,6 +366,9 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
             "code from files. Delete it or choose another checkpoint_dir") from exc
 
 
+FULL_DISK_BYTES = 16 * 2**20  # free space below which a failed write means a full disk
+
+
 def write_checkpoint_file(final: Path, state: dict) -> None:
     """``torch.save`` to a temporary file beside ``final``, then rename; a failed write
     (a full disk) removes the temporary file instead of leaving it to fill the disk."""
@@ -371,6 +376,12 @@ def write_checkpoint_file(final: Path, state: dict) -> None:
     try:
         torch.save(state, tmp)
         os.replace(tmp, final)
+    except RuntimeError as exc:  # torch's writer drops the errno: say what it likely was
+        tmp.unlink(missing_ok=True)
+        full = shutil.disk_usage(final.parent).free < FULL_DISK_BYTES
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"writing the checkpoint failed ({' '.join(str(exc).split())[:200]})",
+                      str(final)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
