@@ -256,7 +256,7 @@ class AnalyzeSettings:
         suffix = path.suffix.lower()
         if suffix == ".toml":
             try:
-                values = tomllib.loads(path.read_text())
+                values = tomllib.loads(read_settings_text(path))
             except tomllib.TOMLDecodeError as exc:
                 raise SettingsError(f"cannot read settings file {path}: {exc}") from None
         elif suffix in (".yaml", ".yml"):
@@ -305,6 +305,33 @@ def _toml_value(value: Any) -> str:
     raise SettingsError(f"cannot write {value!r} to TOML")
 
 
+MAX_SETTINGS_BYTES = 1_000_000  # a settings file is a page of text, never megabytes
+
+
+def read_settings_text(path: Path) -> str:
+    """The UTF-8 text of a settings file (at most :data:`MAX_SETTINGS_BYTES`).
+
+    Raises
+    ------
+    SettingsError
+        The file is not a regular file, is too large or is not UTF-8 text.
+    """
+    if not path.is_file():
+        raise SettingsError(f"settings file {path} is not a regular file; give a .toml or "
+                            ".yaml text file")
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_SETTINGS_BYTES + 1)
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise SettingsError(f"settings file {path} is larger than {MAX_SETTINGS_BYTES:,} "
+                            "bytes; it is not a settings file: give the .toml written by "
+                            "symbreak analyze or your own")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not UTF-8 text (byte {exc.start}: "
+                            f"{raw[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+
+
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     try:
         import yaml  # optional: comes with rosettasciio
@@ -313,7 +340,7 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
             f"reading {path} needs PyYAML (pip install pyyaml), or write the settings as TOML"
         ) from None
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(read_settings_text(path)) or {}
     except yaml.YAMLError as exc:
         raise SettingsError(f"cannot read settings file {path}: {exc}") from None
     if not isinstance(values, Mapping):

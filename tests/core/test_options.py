@@ -102,7 +102,7 @@ def test_choices_and_bounds_are_enforced_on_the_command_line(tmp_path, capsys):
         (["analyze", missing, "--out", out, "--pca-components", "0"],
          "--pca-components must be an integer >= 1, got 0"),
         (["analyze", missing, "--out", out, "--latent-dim", "two"],
-         "--latent-dim must be an integer >= 1, got 'two'"),
+         "--latent-dim must be an integer >= 1 and <= 1024, got 'two'"),
         (["train", missing, "--out", out, "--validation-fraction", "1.5"],
          "--validation-fraction must be a positive number < 1, got 1.5"),
         (["train", missing, "--out", out, "--likelihood", "poisson"],

@@ -131,7 +131,8 @@ def test_report_has_every_section_with_images(run):
         assert len(images) == 1, anchor
         assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "src=\"http" not in text and "<script src" not in text
-    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
+    assert sorted(p.name for p in (out / "figures").iterdir()
+                  if not p.name.startswith(".")) == sorted(
         ["mean_pattern.png", "virtual_images.png", "com.png", "pca.png", "rrvae.png",
          "manifold.png", "training.png", "angles.png", "chosen_patterns.png"])
 

@@ -48,7 +48,8 @@ def test_train_resume_and_errors(tmp_path, capsys):
     assert main(["train", str(tmp_path / "stack.npy"), "--out", str(tmp_path / "y"),
                  "--latent-dim", "0"]) == 2
     err = capsys.readouterr().err
-    assert "does not exist" in err and "--latent-dim must be an integer >= 1, got 0" in err
+    assert "does not exist" in err
+    assert "--latent-dim must be an integer >= 1 and <= 1024, got 0" in err
     assert not (tmp_path / "y").exists()
 
 

@@ -19,7 +19,7 @@ def test_init_only_stores_and_clone_works():
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(latent_dim=0), "latent_dim must be an integer >= 1, got 0"),
+    (dict(latent_dim=0), "latent_dim must be an integer >= 1 and <= 1024, got 0"),
     (dict(latent_dim=1.5), "latent_dim"),
     (dict(recipe="atomai"), "recipe must be one of .*got 'atomai'"),
     (dict(encoder="transformer"), "encoder"),

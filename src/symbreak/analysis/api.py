@@ -103,13 +103,23 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     out_dir = None if out is None else Path(out)
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
+            check_out_dir(out_dir, resume=resume, overwrite=overwrite, inputs=_sources(data))
             stack.enter_context(locked_output(out_dir))
-            check_out_dir(out_dir, resume=resume, overwrite=overwrite)
+            check_out_dir(out_dir, resume=resume, overwrite=overwrite, inputs=_sources(data))
         stack.enter_context(budget_scope(memory_budget))
         stack.enter_context(_cluster(scheduler, workers))
         work = out_dir / CHECKPOINTS if out_dir is not None else Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="symbreak-analyze-")))
         return _run(data, s, out_dir, work, calibration or {}, resume, progress)
+
+
+def _sources(data: Any) -> list[str]:
+    """The files ``data`` comes from (a path, or a Dataset4D's provenance)."""
+    from ..io.stream import input_paths
+
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    return input_paths(data) if isinstance(data, Dataset4D) else []
 
 
 def _cluster(scheduler: str | None, workers: int | None) -> Any:

@@ -33,6 +33,7 @@ from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
 METHODS = ("pca", "nmf")
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,15 @@ class Fitted:
     scores: np.ndarray
     explained_variance_ratio: np.ndarray | None
     incremental: bool
+
+
+def check_seed(random_state: Any) -> int:
+    """``random_state`` as an int within numpy's and scikit-learn's seeds, 0 to 2**32 - 1."""
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) \
+            or not 0 <= random_state <= MAX_SEED:
+        raise SettingsError(f"random_state (--seed) must be an integer from 0 to {MAX_SEED}, "
+                            f"got {random_state!r}")
+    return int(random_state)
 
 
 def _validate(ds: Dataset4D, method: str, n_components: Any) -> None:
@@ -176,6 +186,7 @@ def fit(data: Any, method: str = "pca", n_components: int = 10, *,
         progress: bool | None = None) -> tuple[Dataset4D, Fitted]:
     """Fit a decomposition and return the data set and the fitted arrays (parameters as
     in :func:`decompose`; within the memory budget in force)."""
+    random_state = check_seed(random_state)
     ds = as_dataset(data)
     _validate(ds, method, n_components)
     if incremental is None:

@@ -14,13 +14,20 @@ written in API words (``overwrite=True``) and shown in command-line words
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import io
+import os
 import sys
 import traceback
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 from .. import __version__
 from ..errors import SymbreakError
+from ..io.safe_output import describe_disk_error, disk_error, display, install_kill_hook
 from .options import Parser
 from .words import cli_words
 
@@ -60,14 +67,72 @@ def describe(doc: str) -> tuple[str, str]:
     return summary, " ".join(rest.split())
 
 
+def _printable_streams() -> None:
+    """Let stdout and stderr print file names that are not UTF-8 (kept as surrogate
+    escapes by Python) instead of failing after the work is done: stdout writes the
+    name's own bytes, stderr ``\\xNN`` escapes."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors=errors)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(debug: bool) -> Iterator[None]:
+    """Warnings as one line each (``symbreak: warning: ...``), without the library's
+    source path and line; ``--debug`` keeps Python's format."""
+    if debug:
+        yield
+        return
+    original = warnings.formatwarning
+
+    def one_line(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
+        text = " ".join(str(message).split())
+        return f"symbreak: warning: {display(text)}\n"
+
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
+
+
 def main(argv: list[str] | None = None) -> int:
+    _printable_streams()
+    install_kill_hook()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        status = _run(args)
+    except Exception as exc:  # a full disk or a denied write inside a library's error
+        error = disk_error(exc)
+        if error is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"symbreak {args.command}: error: {describe_disk_error(error)}", file=sys.stderr)
+        status = 1
+    if status != 0 and argv is None and not args.debug:
+        _quiet_exit(status)
+    return status
+
+
+def _quiet_exit(status: int) -> None:
+    """End the command after its one-line error without the interpreter's shutdown, where
+    reads still running in library threads (zarr's event loop, a decompressor) would
+    print pages of "Event loop is closed" tracebacks or crash. Every output is closed
+    or removed by now; only the command line (``argv`` None) exits this way."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        with _one_line_warnings(args.debug):
+            return int(args.func(args) or 0)
     except SymbreakError as exc:
         if args.debug:
             traceback.print_exc()
@@ -80,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except (OSError, MemoryError) as exc:
+        if disk_error(exc) is not None:
+            raise
         if args.debug:
             traceback.print_exc()
-        print(f"symbreak {args.command}: error: {exc}", file=sys.stderr)
+        print(f"symbreak {args.command}: error: {display(str(exc))}", file=sys.stderr)
         return 1

@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import guarded_output
+
+    with guarded_output(args, "com"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import math
 
     from ..classical import com, save_results

@@ -8,6 +8,8 @@ takes the same ``--format``, ``--dataset``, ``--scan-shape NY,NX``, ``--allow-ex
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from ..io.spec import CalibrationOverrides, InputSpec
@@ -52,5 +54,23 @@ def open_input(args: argparse.Namespace, out: Any = None) -> Any:
 
     spec = input_spec(args)
     if out is not None:
-        check_output(out, args.overwrite)
+        check_output(out, args.overwrite, inputs=[spec.path])
     return load(spec)
+
+
+@contextlib.contextmanager
+def guarded_output(args: argparse.Namespace, what: str, out: Any = None,
+                   lock: bool = True) -> Iterator[None]:
+    """Check the command's output (``--out``, or ``out``) against ``--overwrite`` and its
+    input, and hold the output's lock for the whole command (``lock=False``: check only,
+    for torchrun processes other than rank 0, which write nothing)."""
+    from ..io.safe_output import check_target, writing
+
+    out = args.out if out is None else out
+    inputs = [args.data] if getattr(args, "data", None) else []
+    if not lock:
+        check_target(out, overwrite=args.overwrite, inputs=inputs)
+        yield
+        return
+    with writing(out, what, overwrite=args.overwrite, inputs=inputs):
+        yield

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from .common import open_input
 
     writer_for(Path(args.output))
-    check_output(args.output, args.overwrite)
+    check_output(args.output, args.overwrite, inputs=[args.data])
     crops = dict(parse_crop(c) for c in args.crop)
     if len(crops) != len(args.crop):
         raise SettingsError("give --crop at most once for scan and once for detector")

@@ -24,6 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import guarded_output
+
+    with guarded_output(args, "decompose"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..classical import decompose, save_results
     from .common import open_input
     from ._cluster import cluster_from_args

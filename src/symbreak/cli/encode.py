@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import guarded_output
+
+    with guarded_output(args, "encode"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from symbreak.cli.train import describe, load_patterns, prepared_patterns
     from symbreak.classical.results import save_results
     from symbreak.io.atomic import check_output

@@ -118,8 +118,13 @@ def run(args: argparse.Namespace) -> int:
 
     from symbreak.engine import budget_scope
 
+    from symbreak.vae.parallel import is_main_process
+
+    from .common import guarded_output
+
     try:
-        with budget_scope(args.memory_budget):
+        with budget_scope(args.memory_budget), \
+                guarded_output(args, "train", lock=is_main_process()):
             return _train(args)
     finally:
         if dist.is_available() and dist.is_initialized():

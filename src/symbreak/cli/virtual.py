@@ -39,6 +39,13 @@ def parse_detector(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import guarded_output
+
+    with guarded_output(args, "virtual"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..classical import save_results, virtual_images
     from ..quantities import parse_pair
     from .common import open_input

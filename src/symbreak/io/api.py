@@ -11,6 +11,7 @@ from ..dataset import Dataset4D
 from ..errors import SettingsError
 from .atomic import check_output
 from .common import existing_path
+from .hdf5_probe import looks_like_hdf5, probe
 from .registry import FORMATS, format_for, writer_for
 from .spec import InputSpec
 from .stream import write_output
@@ -85,6 +86,8 @@ def load(
         return _load_spec(path, dataset=dataset, format=format, chunks=chunks,
                           scan_shape=scan_shape, allow_external=allow_external, **calibration)
     path = existing_path(path)
+    if path.is_file() and looks_like_hdf5(path):
+        probe(path)  # before any h5py call here: a damaged file can crash libhdf5
     fmt = format_for(path, format)
     if path.is_dir() and fmt.name not in ("zarr", "zspy"):
         raise SettingsError(f"{path} is a directory; {fmt.name} data is a file: give the file")

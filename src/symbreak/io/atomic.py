@@ -19,23 +19,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputExistsError, SettingsError
+from .safe_output import check_target, exchange, mark, rename_new
 
 TEMP_MARK = ".symbreak-tmp-"
 PARTIAL_MARK = f"{TEMP_MARK}partial-"
 RECORD_NAME = ".symbreak-progress.json"
 
 
-def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Validate an output path before any work: refuse an existing one unless asked."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{path} already exists; choose another output path or pass overwrite=True"
-        )
-    if not path.parent.exists():
-        raise SettingsError(f"the folder {path.parent} for output {path.name} does not exist")
-    return path
+def check_output(path: str | os.PathLike, overwrite: bool = False,
+                 inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Validate an output path before any work: refuse an existing one unless asked,
+    and one that symbreak did not make even then (see
+    :func:`~symbreak.io.safe_output.check_target`)."""
+    return check_target(path, overwrite=overwrite, inputs=inputs)
 
 
 def remove(path: Path) -> None:
@@ -45,32 +41,47 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _lock(final: Path, lock: bool, what: str) -> contextlib.AbstractContextManager:
+    from .lock import output_lock
+
+    return (output_lock(final, what, beside=True, reentrant=True) if lock
+            else contextlib.nullcontext())
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, overwrite: bool = False, *, lock: bool = True,
+                  what: str = "save") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it to ``path``.
 
-    Works for files and for directory stores (zarr). On any exception, including
-    KeyboardInterrupt, the temporary output is removed and the original is untouched.
+    Works for files and for directory stores (zarr); a folder gets symbreak's marker
+    (:data:`~symbreak.io.safe_output.MARKER`) before it is moved. The output's lock
+    (``<path>.lock``) is held throughout unless ``lock=False`` (the caller holds a lock
+    covering it). On any exception, including KeyboardInterrupt, the temporary output is
+    removed and the original is untouched.
     """
     final = check_output(path, overwrite)
     tmp = final.with_name(f"{TEMP_MARK}{uuid.uuid4().hex[:8]}-{final.name}")
-    try:
-        yield tmp
-        _swap_in(tmp, final)
-    except BaseException:
+    with _lock(final, lock, what):
+        try:
+            check_output(final, overwrite)
+            yield tmp
+            _swap_in(tmp, final, what, overwrite)
+        except BaseException:
+            remove(tmp)
+            raise
+
+
+def _swap_in(tmp: Path, final: Path, what: str = "output", overwrite: bool = True) -> None:
+    """Move the finished ``tmp`` to ``final`` in one rename (an old ``final`` is swapped
+    out atomically and removed after; without ``overwrite`` nothing that appeared at
+    ``final`` meanwhile is replaced)."""
+    if tmp.is_dir() and not tmp.is_symlink():
+        mark(tmp, what)
+    if overwrite and (final.exists() or final.is_symlink()):
+        exchange(tmp, final)
         remove(tmp)
-        raise
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Move the finished ``tmp`` to ``final``, keeping an old ``final`` until then."""
-    if final.exists():
-        old = final.with_name(f"{TEMP_MARK}old-{uuid.uuid4().hex[:8]}-{final.name}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        remove(old)
     else:
-        os.replace(tmp, final)
+        rename_new(tmp, final)
 
 
 def partial_path(path: str | os.PathLike) -> Path:
@@ -95,7 +106,8 @@ def partial_output(path: str | os.PathLike, overwrite: bool = False,
         yield tmp
         if tmp.is_dir():
             (tmp / RECORD_NAME).unlink(missing_ok=True)
-        _swap_in(tmp, final)
+        check_output(final, overwrite)
+        _swap_in(tmp, final, overwrite=overwrite)
     except KeyboardInterrupt:
         if not keep_on_interrupt:
             remove(tmp)

@@ -14,6 +14,7 @@ from ..arrays import H5Dataset, ReleasingMemmap
 from ..engine import COPIES_READ, MAX_READ_CHUNK_BYTES, scan_chunks
 from ..errors import DataError, FormatError
 from ..jsonable import dumps, jsonable, loads  # noqa: F401  (used as common.*)
+from .safe_output import check_kind
 
 def existing_path(path: str | os.PathLike) -> Path:
     """The path as :class:`Path`; a clear error if it does not exist."""
@@ -25,6 +26,7 @@ def existing_path(path: str | os.PathLike) -> Path:
             if near:
                 hint = f" (files with that stem here: {', '.join(near)})"
         raise FormatError(f"{path}: no such file or directory; check the path{hint}")
+    check_kind(path)
     return path
 
 

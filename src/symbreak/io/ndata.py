@@ -14,6 +14,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,6 +39,34 @@ def _member_offset(fh: Any, info: zipfile.ZipInfo, path: Path) -> int:
         raise FormatError(f"{path}: corrupt zip (bad local header for data.npy); copy the "
                           "file again")
     return info.header_offset + LOCAL_HEADER.size + fields[9] + fields[10]
+
+
+CRC_BLOCK = 1 << 24  # bytes read at a time while checking a member's CRC
+
+
+def check_crc(path: Path, start: int, info: zipfile.ZipInfo) -> None:
+    """Compare the CRC-32 of a stored member's bytes (``info.file_size`` from ``start``)
+    with the one the archive records, reading it block by block (no copy is kept).
+
+    Raises
+    ------
+    FormatError
+        The bytes differ from what was archived (a flipped bit, a bad copy), or end early.
+    """
+    crc, left = 0, info.file_size
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while left > 0:
+            block = fh.read(min(CRC_BLOCK, left))
+            if not block:
+                raise FormatError(f"{path}: data.npy ends {left:,} bytes early; the file is "
+                                  "truncated: copy or export it again")
+            crc = zlib.crc32(block, crc)
+            left -= len(block)
+    if crc != info.CRC:
+        raise FormatError(f"{path}: data.npy fails its CRC check (stored {info.CRC:08x}, "
+                          f"read {crc:08x}); the file is corrupt: copy or export it again "
+                          "from Nion Swift")
 
 
 def _find(values: Any, key: str) -> Any:
@@ -96,6 +125,7 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
         common.check_4d(shape if len(shape) == 4 else (1,) * 4, dtype, path, "data.npy")
         check_size(path, shape, dtype, offset,
                    min(start + info.file_size, path.stat().st_size))
+        check_crc(path, start, info)
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                          order="F" if fortran else "C")
     with archive.open("data.npy") as member:

@@ -33,25 +33,82 @@ PIP_NAMES = {"skimage": "scikit-image"}
 MIB_DEPTH = {"U01": 1, "U08": 1, "U16": 2, "U32": 4, "R64": 8}
 
 
-def check_mib_header(path: Path) -> None:
-    """Refuse a MIB whose first header declares frames larger than the file."""
-    if path.stat().st_size == 0:
-        raise FormatError(f"{path}: the file is empty (0 bytes); copy it again")
-    with open(path, "rb") as fh:
-        head = fh.read(384).decode("ascii", "replace").split(",")
+MIB_HEADER_MAX = 4096  # bytes of a Merlin frame header (384 single chip, 768 quad)
+MIB_SAMPLED_HEADERS = 256  # frame headers compared with the first one
+
+
+def _mib_fields(head: bytes, path: Path, where: str) -> tuple[int, int, int, str]:
+    """(header bytes, width, height, depth code) from one frame header."""
+    fields = head.decode("ascii", "replace").split(",")
     try:
-        header_bytes, width, height = int(head[2]), int(head[4]), int(head[5])
-        depth = MIB_DEPTH[head[6]]
+        if fields[0] != "MQ1":
+            raise ValueError
+        header_bytes, width, height = int(fields[2]), int(fields[4]), int(fields[5])
+        depth = fields[6]
+        MIB_DEPTH[depth]
     except (IndexError, ValueError, KeyError):
-        raise FormatError(f"{path}: no valid Merlin MIB header (expected 'MQ1,frame,"
+        raise FormatError(f"{path}: no valid Merlin MIB header {where} (expected 'MQ1,frame,"
                           "header size,chips,width,height,depth,...'); the file is corrupt "
                           "or not a MIB file") from None
-    frame = header_bytes + width * height * depth
-    if frame > path.stat().st_size:
-        raise FormatError(
-            f"{path}: header declares {width} x {height} {head[6]} frames of {frame:,} bytes "
-            f"but the file has only {path.stat().st_size:,} bytes; the file is truncated or "
-            "its header is corrupt")
+    text = head.split(b"\0", 1)[0]
+    if not len(text) <= header_bytes <= MIB_HEADER_MAX or min(width, height) <= 0:
+        raise FormatError(f"{path}: the MIB header {where} declares {header_bytes} header bytes "
+                          f"and {width} x {height} pixels, which its own text contradicts; the "
+                          "header is corrupt: copy the file again")
+    return header_bytes, width, height, depth
+
+
+def check_mib_header(path: Path) -> None:
+    """Check a Merlin MIB exactly against its headers before RosettaSciIO reads it.
+
+    The file must be a whole number of frames of the size the first header declares
+    (header bytes + width x height x depth), every sampled frame header (up to
+    :data:`MIB_SAMPLED_HEADERS`, evenly spread, the last included) must declare the same
+    layout, and a ``.hdr`` beside it must declare that many frames.
+
+    Raises
+    ------
+    FormatError
+        A truncated file, a corrupt header or a frame count that disagrees with the .hdr.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise FormatError(f"{path}: the file is empty (0 bytes); copy it again")
+    with open(path, "rb") as fh:
+        first = _mib_fields(fh.read(MIB_HEADER_MAX), path, "at the start")
+        header_bytes, width, height, depth = first
+        frame = header_bytes + width * height * MIB_DEPTH[depth]
+        if frame > size or size % frame:
+            raise FormatError(
+                f"{path}: the first header declares {width} x {height} {depth} frames of "
+                f"{frame:,} bytes, but the file's {size:,} bytes are not a whole number of "
+                f"them ({size / frame:.3f}); the file is truncated or its header is corrupt: "
+                "copy it again")
+        count = size // frame
+        for index in sorted({0, count - 1, *range(0, count, max(1, count // MIB_SAMPLED_HEADERS))}):
+            fh.seek(index * frame)
+            if _mib_fields(fh.read(header_bytes), path, f"of frame {index + 1}") != first:
+                raise FormatError(f"{path}: frame {index + 1} has another header layout than "
+                                  "frame 1; the file is corrupt: copy it again")
+    check_mib_count(path, count)
+
+
+def check_mib_count(path: Path, count: int) -> None:
+    """Refuse a ``.hdr`` beside the MIB that declares another number of frames."""
+    hdr = path.with_suffix(".hdr")
+    if not hdr.is_file():
+        return
+    with open(hdr, "rb") as fh:
+        text = fh.read(1 << 16).decode("ascii", "replace")
+    for line in text.splitlines():
+        if line.startswith("Frames in Acquisition"):
+            value = line.rsplit("\t", 1)[-1].rsplit(":", 1)[-1].strip()
+            if not value.isdigit() or int(value) != count:
+                raise FormatError(
+                    f"{hdr}: declares {value!r} frames in the acquisition, but {path.name} "
+                    f"holds {count:,}; the acquisition was cut short or a file is damaged: "
+                    "correct 'Frames in Acquisition' in the .hdr")
+            return
 
 
 MRC_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}

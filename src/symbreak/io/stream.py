@@ -41,6 +41,9 @@ from .atomic import (
 )
 from .common import default_chunks, lazy_array
 from .zarr_compat import is_zarr_array
+from .safe_output import check_free_space
+
+HDF5_OVERHEAD = 2**20  # bytes of an EMD file beyond its data (metadata, ground truth)
 
 _RECORD: contextvars.ContextVar[ChunkRecord | None] = contextvars.ContextVar(
     "symbreak_chunk_record", default=None)
@@ -144,12 +147,16 @@ def _without_time(value: Any) -> Any:
     return value
 
 
+def input_paths(data: Dataset4D) -> list[str]:
+    """The files and stores the data was loaded from (from its provenance)."""
+    return sorted({step["path"] for step in data.provenance
+                   if isinstance(step, dict) and isinstance(step.get("path"), str)})
+
+
 def _input_stats(data: Dataset4D) -> list[Any]:
     """Size and modification time of the files the data was loaded from."""
-    paths = {step["path"] for step in data.provenance
-             if isinstance(step, dict) and isinstance(step.get("path"), str)}
     stats = []
-    for name in sorted(paths):
+    for name in input_paths(data):
         path = Path(name)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
@@ -248,9 +255,12 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
         raise SettingsError(
             f"resume needs zarr output: {path.name} is {fmt.name} (HDF5), which cannot be "
             "continued after an interruption; write a .zarr store, or run without resume")
-    check_output(path, overwrite)
+    check_output(path, overwrite, inputs=input_paths(data))
+    if not resumable:  # HDF5 is written uncompressed: its size is known now
+        check_free_space(path, int(data.nbytes) + HDF5_OVERHEAD)
     current = fingerprint(data, format=fmt.name, chunks=chunks) if resumable else None
-    with output_lock(path, what, beside=True):
+    with output_lock(path, what, beside=True, reentrant=True):
+        check_output(path, overwrite, inputs=input_paths(data))
         previous = _previous(path, resume, current)
         try:
             with partial_output(path, overwrite, keep_on_interrupt=resumable) as tmp:

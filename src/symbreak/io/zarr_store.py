@@ -30,12 +30,15 @@ from ..dataset import AXES, Dataset4D
 from ..errors import CalibrationError, FormatError
 from . import common
 from .axes import calibration_from_axes
+from .blosc_guard import install as _check_blosc_chunks
 from .guard import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
 from .stream import store, write_chunks
 from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
 from .zarr_compat import WRITE_FORMAT, blosc, create_array, members, new_group, \
     unreadable_format
+
+_check_blosc_chunks()  # a damaged chunk must not crash c-blosc (see blosc_guard)
 
 LAYOUT = "symbreak-4dstem"
 LAYOUT_VERSION = 1

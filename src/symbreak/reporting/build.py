@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError
 from ..io.atomic import atomic_output
+from ..io.lock import output_lock
 from . import figures
 from .explorer import scan_regions
 from .html import build_page, extra_sections
@@ -59,12 +60,15 @@ def report(results_dir: str | os.PathLike, *, overwrite: bool = True) -> Path:
              figures.all_figures(results, extra_sections(results)).items()}
     pngs = {name: None if d is None else d[0] for name, d in drawn.items()}
     maps = {name: d[1] for name, d in drawn.items() if d is not None and d[1]}
-    with atomic_output(folder / "figures", overwrite=overwrite) as tmp:
-        tmp.mkdir()
-        for name, png in pngs.items():
-            if png is not None:
-                (tmp / f"{name}.png").write_bytes(png)
     page = folder / "report.html"
-    with atomic_output(page, overwrite=overwrite) as tmp:
-        tmp.write_text(build_page(results, pngs, maps), encoding="utf-8")
+    with output_lock(folder, "report"):  # the analysis folder's lock
+        with atomic_output(folder / "figures", overwrite=overwrite, lock=False) as tmp:
+            tmp.mkdir()
+            for name, png in pngs.items():
+                if png is not None:
+                    (tmp / f"{name}.png").write_bytes(png)
+        with atomic_output(page, overwrite=overwrite, lock=False) as tmp:
+            # a file name that is not UTF-8 (surrogate escapes) is shown as \xNN
+            tmp.write_text(build_page(results, pngs, maps), encoding="utf-8",
+                           errors="backslashreplace")
     return page

@@ -97,7 +97,7 @@ class SimulationSettings:
                                             "1 Å otherwise)")
     parametrization: str = setting("lobato", choices=PARAMETRIZATIONS,
                                    help="potential parametrization")
-    seed: int = setting(0, minimum=0, help="seed of noise and frozen phonons")
+    seed: int = setting(0, minimum=0, maximum=2**32 - 1, help="seed of noise and frozen phonons")
     preset: str | None = setting(None, kind=str, cli=False, help="the preset used, if any")
 
     def __post_init__(self) -> None:

@@ -30,6 +30,11 @@ ANGLE_HEADS = ("linear", "circular")
 LIKELIHOODS = ("gaussian", "bernoulli", "continuous_bernoulli")
 PRECISIONS = ("auto", "float32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+# bounds of sizes that decide how much memory the networks take (checked before any
+# allocation: a settings or model file could otherwise ask for terabytes)
+MAX_LATENT_DIM = 1024
+MAX_HIDDEN = 8192
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 STREAMING = {"auto": "auto", "on": True, "off": False}
 
 
@@ -82,14 +87,15 @@ class VAEParameters:
     """
 
     latent_dim: int = setting(2, help="number of content latents (the angle latent comes "
-                              "on top)", minimum=1)
+                              "on top)", minimum=1, maximum=MAX_LATENT_DIM)
     translation: bool = setting(False, help="add two shift latents (rVAE)")
     encoder: str | None = setting(None, kind=str, choices=ENCODERS,
                                   help="encoder network (default: the recipe's)")
     decoder: str | None = setting(None, kind=str, choices=DECODERS,
                                   help="decoder: the paper's spatial generator or the faster "
                                   "rotate decoder (default: the recipe's)")
-    hidden: int = setting(128, help="width of the hidden layers", minimum=2)
+    hidden: int = setting(128, help="width of the hidden layers", minimum=2,
+                          maximum=MAX_HIDDEN)
     output: str = setting("softplus", choices=OUTPUTS,
                           help="decoder output of the Gaussian likelihood")
     likelihood: str = setting("gaussian", choices=LIKELIHOODS,
@@ -129,7 +135,7 @@ class VAEParameters:
     precision: str = setting("auto", choices=PRECISIONS,
                              help="arithmetic (auto: bf16 on GPUs that support it, else "
                              "float32)")
-    random_state: int = setting(0, minimum=0, flag="--seed",
+    random_state: int = setting(0, minimum=0, maximum=MAX_SEED, flag="--seed",
                                 help="random seed of the split, the weights and the sampling")
     n_threads: int | None = setting(None, kind=int, minimum=1, flag="--threads",
                                     help="PyTorch CPU threads (default: 1 for the rotate "

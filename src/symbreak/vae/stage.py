@@ -35,8 +35,12 @@ def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr
     shutil.rmtree(tmp, ignore_errors=True)
     target = create_array(tmp, shape=x.shape, chunks=chunks, dtype=np.float32,
                           compressor=CODEC)
-    with DaskProgress("staging patterns", progress):
-        da.store(x, target, lock=False)
+    try:
+        with DaskProgress("staging patterns", progress):
+            da.store(x, target, lock=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: do not keep it full
+        raise
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return zarr.open_array(str(path), mode="r")

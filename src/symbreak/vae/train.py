@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import math
 import os
 import pickle
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -320,10 +322,7 @@ class Trainer:
         if not self.parallel.is_main:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        final = self.checkpoint_dir / CHECKPOINT
-        tmp = final.with_name(f".{CHECKPOINT}.{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, final)
+        write_checkpoint_file(self.checkpoint_dir / CHECKPOINT, state)
 
     def load_checkpoint(self) -> None:
         """Restore the training state saved by :meth:`save_checkpoint` (no unpickling)."""
@@ -365,3 +364,24 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
             f"{path} is not a symbreak checkpoint (it contains objects other than tensors and "
             f"plain values, or is damaged: {type(exc).__name__}); symbreak never unpickles "
             "code from files. Delete it or choose another checkpoint_dir") from exc
+
+
+FULL_DISK_BYTES = 16 * 2**20  # free space below which a failed write means a full disk
+
+
+def write_checkpoint_file(final: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file beside ``final``, then rename; a failed write
+    (a full disk) removes the temporary file instead of leaving it to fill the disk."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, final)
+    except RuntimeError as exc:  # torch's writer drops the errno: say what it likely was
+        tmp.unlink(missing_ok=True)
+        full = shutil.disk_usage(final.parent).free < FULL_DISK_BYTES
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"writing the checkpoint failed ({' '.join(str(exc).split())[:200]})",
+                      str(final)) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
