@@ -252,3 +252,4 @@ def unregister(name: str) -> None:
 
 
 from . import symmetry_stage as _symmetry_stage  # noqa: E402,F401  registers the symmetry stage
+from . import sites_stage as _sites_stage  # noqa: E402,F401  registers the site classes
