@@ -348,12 +348,12 @@ class SiteClasses:
         return (float(inside.max()) if inside.size else float("nan"),
                 float(between.min()) if between.size else float("nan"))
 
-    def statement(self) -> str:
-        """One sentence: how many sites, how many classes, how far apart."""
+    def statement(self, by: str = "the rrVAE content latents") -> str:
+        """One sentence: how many sites, how many classes ``by`` what, how far apart."""
         m, k = len(self.labels), self.n_classes
         inside, between = self.separation()
         text = (f"{m} atom-column site{'s' if m != 1 else ''} in the unit cell, "
-                f"{k} distinct class{'es' if k != 1 else ''} by the rrVAE content latents")
+                f"{k} distinct class{'es' if k != 1 else ''} by {by}")
         parts = []
         if np.isfinite(inside):
             parts.append(f"equivalent sites within {inside:.2g} latent-noise units")
