@@ -71,6 +71,7 @@ def test_two_motifs_are_two_classes_and_the_map_follows_them():
     assert r.labels[0] == r.labels[1] != r.labels[2] == r.labels[3]
     inside, between = r.separation()
     assert inside < r.threshold < between
+    assert between == pytest.approx(r.distance[:2, 2:].max())  # complete linkage
     # every probe within 0.3 Å of a true column carries its kind's class
     Y, X = np.meshgrid(np.arange(32) * STEP, np.arange(32) * STEP, indexing="ij")
     bright_class = r.labels[0]

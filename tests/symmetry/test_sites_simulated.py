@@ -16,7 +16,7 @@ from symbreak.analysis import sites_stage as T
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
 SITE_RADIUS = 0.7  # Å: probes this close to an atom are "on" it (as in reproduce)
-EPOCHS = 30
+EPOCHS = 30  # graphene: one class whatever the fit; ZnS needs 100 (see docs/analyze.md)
 
 
 def on_site(results: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,9 +44,9 @@ def same_class_fraction(classes: np.ndarray) -> float:
     return float(np.unique(classes, return_counts=True)[1].max() / len(classes))
 
 
-def _analyse(preset: str, tmp_path) -> xr.Dataset:
+def _analyse(preset: str, tmp_path, epochs: int = EPOCHS) -> xr.Dataset:
     data = symbreak.simulate(preset, seed=0)
-    results = symbreak.analyze(data, out=tmp_path / preset, epochs=EPOCHS, seed=0,
+    results = symbreak.analyze(data, out=tmp_path / preset, epochs=epochs, seed=0,
                                progress=False)
     assert json.loads(results.attrs["rrvae_fit"])["verdict"] != "failed"
     return results
@@ -64,7 +64,8 @@ def test_graphene_a_and_b_sites_are_one_class(preset, tmp_path):
 
 
 def test_zns_zn_and_s_columns_are_two_classes(tmp_path):
-    results = _analyse("zns-110", tmp_path)
+    # at 30 epochs only one seed in three separates them (docs/analyze.md); 100: all three
+    results = _analyse("zns-110", tmp_path, epochs=100)
     assert results.sizes["site"] == 4 and results.sizes["class"] == 2
     classes, _, z = on_site(results)
     assert adjusted_rand_score(z, classes) >= 0.9

@@ -47,11 +47,14 @@ SITE_DISTANCE = S.define("site_distance", ("site", "other_site"), NOISE_UNIT,
                          "distance between the sites' folded content latents", SECTION)
 CLASS_LATENT = S.define("site_class_latent", ("class", "latent"), "1",
                         "mean folded content latents of each site class", SECTION)
+CLASS_DISTANCE = S.define("site_class_distance", ("class", "other_class"), NOISE_UNIT,
+                          "distance between site classes: their farthest pair of sites",
+                          SECTION)
 THRESHOLD = S.define("site_class_threshold", (), NOISE_UNIT,
                      "distance above which two sites are different classes (1 % chance of "
                      "splitting an equivalent pair)", SECTION)
 NAMES = (CLASS_MAP, SITE_Y, SITE_X, SITE_CLASS, SITE_ADF, SITE_LATENT, SITE_NOISE,
-         SITE_DISTANCE, CLASS_LATENT, THRESHOLD)
+         SITE_DISTANCE, CLASS_LATENT, CLASS_DISTANCE, THRESHOLD)
 
 
 def cell_lattice(metadata: Any, shape: tuple[int, int], step: tuple[float, float]
@@ -148,6 +151,7 @@ def _dataset(found: SiteClasses, results: xr.Dataset, lattice: Lattice) -> xr.Da
         SITE_NOISE: S.make(SITE_NOISE, found.noise),
         SITE_DISTANCE: S.make(SITE_DISTANCE, found.distance),
         CLASS_LATENT: S.make(CLASS_LATENT, found.class_latent()),
+        CLASS_DISTANCE: S.make(CLASS_DISTANCE, found.class_distance()),
         THRESHOLD: S.make(THRESHOLD, np.asarray(found.threshold), **{
             k: v for k, v in (("largest_within_class", inside),
                               ("smallest_between_classes", between)) if np.isfinite(v)}),

@@ -128,16 +128,17 @@ def _site_table(results: xr.Dataset) -> str:
 
 def _class_table(results: xr.Dataset) -> str:
     labels = results[T.SITE_CLASS].values
-    d = results[T.SITE_DISTANCE].values
+    d = results[T.CLASS_DISTANCE].values
     limit = float(results[T.THRESHOLD])
     rows = []
     for k, zk in enumerate(results[T.CLASS_LATENT].values):
         members = np.flatnonzero(labels == k)
-        others = np.flatnonzero(labels != k)
-        nearest = d[np.ix_(members, others)].min() if others.size else float("nan")
+        others = np.delete(d[k], k)
+        nearest = others.min() if others.size else float("nan")
         rows.append(f"<tr><td>{k}</td><td>{', '.join(str(i + 1) for i in members)}</td>"
                     f"<td>{', '.join(f'{v:.3g}' for v in zk)}</td>"
                     f"<td>{'' if np.isnan(nearest) else f'{nearest:.2g}'}</td></tr>")
     return ("<table><tr><th>class</th><th>sites</th><th>mean content latents</th>"
-            f"<th>nearest other class [latent noise; threshold {limit:.2g}]</th></tr>"
+            f"<th>nearest other class [latent noise, farthest pair of sites; threshold "
+            f"{limit:.2g}]</th></tr>"
             + "".join(rows) + "</table>")

@@ -338,13 +338,24 @@ class SiteClasses:
         return np.stack([self.latent[self.labels == k].mean(axis=0)
                          for k in range(self.n_classes)])
 
+    def class_distance(self) -> np.ndarray:
+        """(k, k) distance between classes [latent noise]: their farthest pair of sites
+        (complete linkage; above the threshold for any two classes)."""
+        k = self.n_classes
+        out = np.zeros((k, k))
+        for a in range(k):
+            for b in range(k):
+                pair = self.distance[np.ix_(self.labels == a, self.labels == b)]
+                out[a, b] = pair.max() if a != b else 0.0
+        return out
+
     def separation(self) -> tuple[float, float]:
-        """(largest distance inside a class, smallest between classes) [latent noise];
+        """(largest distance inside a class, smallest class distance) [latent noise];
         NaN where there is none."""
         same = self.labels[:, None] == self.labels[None, :]
         off = ~np.eye(len(self.labels), dtype=bool)
         inside = self.distance[same & off]
-        between = self.distance[~same]
+        between = self.class_distance()[~np.eye(self.n_classes, dtype=bool)]
         return (float(inside.max()) if inside.size else float("nan"),
                 float(between.min()) if between.size else float("nan"))
 
@@ -358,7 +369,7 @@ class SiteClasses:
         if np.isfinite(inside):
             parts.append(f"equivalent sites within {inside:.2g} latent-noise units")
         if np.isfinite(between):
-            parts.append(f"classes at least {between:.2g} apart")
+            parts.append(f"classes at least {between:.2g} apart (farthest pair of sites)")
         parts.append(f"threshold {self.threshold:.2g}")
         return text + " (" + "; ".join(parts) + ")"
 
