@@ -87,3 +87,12 @@ def test_no_latents_or_no_lattice_no_classes():
     adf = np.zeros((8, 8))
     assert len(T._sites(_context(_results(adf, np.zeros((2, 8, 8))))).data_vars) == 0
     assert len(T._sites(_context(xr.Dataset({"adf": (SCAN, adf)}))).data_vars) == 0
+
+
+def test_one_latent_is_enough():
+    vectors = np.array([[5.0, 0.0], [0.0, 4.0]])
+    basis = np.array([[0.25, 0.25], [0.75, 0.75], [0.25, 0.75], [0.75, 0.25]])
+    adf, z = crystal(vectors, basis, [0, 0, 1, 1], MOTIFS, shape=(20, 16), noise=0.01)
+    out = T._sites(_context(_results(adf, z[:1], vectors)))
+    assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
+    assert R.sites_figure(xr.merge([_results(adf, z[:1], vectors), out])) is not None
