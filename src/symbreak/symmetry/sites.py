@@ -9,14 +9,14 @@ ZnS [110]) do not. The steps:
    Fourier fit of each map (:mod:`symbreak.symmetry.periodic`), the smooth form of "fold
    into the cell, robust average over cells, interpolate"; it can be evaluated anywhere
    in the cell.
-2. **Sites**: the maxima of the folded ADF image on a fine grid over the cell whose
-   prominence (height above the highest saddle towards a brighter maximum, periodic)
-   is at least ``PROMINENCE`` of the cell's ADF range and three standard errors of the
-   fit (Fourier ringing and noise make no site).
+2. **Sites**: the maxima of the folded ADF image on a fine grid over the cell (refined
+   between its points) whose prominence (height above the highest saddle towards a
+   brighter maximum, periodic) is at least ``PROMINENCE`` of the cell's ADF range and
+   three standard errors of the fit (Fourier ringing and noise make no site).
 3. **Latent noise** per content latent c: ``sigma_c^2 = scatter_c^2 + invariance_c^2``:
-   the robust scatter of single patterns about the folded latent (over the
-   lattice-equivalent positions; for a noise-free simulation what the folding cannot
-   reproduce) and the model's own rotation-invariance error (how far the latent moves
+   the robust scatter of single patterns about the folded latent at the positions that
+   fold to within ``FOOTPRINT`` of the site (the lattice-equivalent positions; for a
+   noise-free simulation what the folding cannot reproduce) and the model's own rotation-invariance error (how far the latent moves
    when the pattern is turned). It is the noise of one pattern's latent, not of the
    average over cells: two sites are told apart only when their patterns are, one by
    one, as a microscopist would want of a class map (and systematic errors of the
@@ -86,6 +86,7 @@ class PeriodicFit:
     residual: np.ndarray
 
     def design(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Design matrix of the series at positions y, x [Å]."""
         return periodic.design(self.lattice.reciprocal, self.hk, y, x)
 
     def at(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
