@@ -128,7 +128,8 @@ def _site_table(results: xr.Dataset) -> str:
 
 def _class_table(results: xr.Dataset) -> str:
     labels = results[T.SITE_CLASS].values
-    d = results[T.CLASS_DISTANCE].values
+    d = (results[T.CLASS_DISTANCE].values if T.CLASS_DISTANCE in results
+         else _class_distance(results[T.SITE_DISTANCE].values, labels))
     limit = float(results[T.THRESHOLD])
     rows = []
     for k, zk in enumerate(results[T.CLASS_LATENT].values):
@@ -142,3 +143,11 @@ def _class_table(results: xr.Dataset) -> str:
             f"<th>nearest other class [latent noise, farthest pair of sites; threshold "
             f"{limit:.2g}]</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _class_distance(distance: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Farthest pair of sites between each two classes (results written before
+    ``site_class_distance`` existed)."""
+    k = int(labels.max()) + 1 if labels.size else 0
+    return np.array([[distance[np.ix_(labels == a, labels == b)].max() if a != b else 0.0
+                      for b in range(k)] for a in range(k)])
