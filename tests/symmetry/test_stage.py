@@ -49,6 +49,7 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     # one epoch cannot fit the rrVAE: its maps are no evidence and stay out of the scores
     assert json.loads(saved.attrs["rrvae_fit"])["verdict"] == "failed"
     assert not maps & {"rrvae_content", "rrvae_angle_vs_com", "reconstruction_error", "rrvae"}
+    assert "site_class" not in saved  # nor are site classes computed from its latents
     lengths = np.linalg.norm(saved["symmetry_lattice"].values, axis=1)
     np.testing.assert_allclose(lengths, synth.GRAPHENE_A, rtol=0.01)
     classical = saved["symmetry_score"].sel(symmetry_map="classical").values
@@ -59,6 +60,7 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     start = page.index('<section id="where-is-the-symmetry-broken">')
     assert start < page.index('<section id="mean-pattern">')  # at the top
     assert "<img" in page[start:page.index("</section>", start)]
+    assert "Site classes not computed: the rrVAE fit failed" in page
 
 
 def test_periodic_one_cell_scan_is_a_control():

@@ -30,6 +30,7 @@ from .explorer import SCAN_MAP  # noqa: E402
 from .positions import positions_figure  # noqa: E402
 from .html import section_stem  # noqa: E402
 from .symmetry import Y, symmetry_figure  # noqa: E402
+from .sites import sites_figure  # noqa: E402
 
 PANEL = 2.9  # inches per map panel
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 100})
@@ -372,7 +373,7 @@ def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
     markers = truth_markers(results)
     extra = {section_stem(s): section_figure(results, s, markers) for s in extra_sections
              if s != Y.SECTION}
-    return extra | {"symmetry": symmetry_figure(results)} | {
+    return extra | {"symmetry": symmetry_figure(results), "sites": sites_figure(results)} | {
         "mean_pattern": mean_pattern_figure(results),
         "virtual_images": virtual_figure(results, markers),
         "com": com_figure(results, markers),

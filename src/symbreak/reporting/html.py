@@ -12,7 +12,7 @@ import xarray as xr
 
 from ..analysis import schema as S
 from ..calibration import Calibration
-from . import explorer, positions, symmetry
+from . import explorer, positions, sites, symmetry
 from .fit_quality import fit_quality_html, warning_html
 
 SECTIONS = (
@@ -199,6 +199,9 @@ def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None],
             body = ((f"<figure>{_img(img, title, maps.get(figure))}"
                      f"<figcaption>{html.escape(CAPTIONS['symmetry'])}"
                      "</figcaption></figure>") if img is not None else "") + symmetry.symmetry_html(results)
+            site_png = pngs.get("sites")
+            body += sites.sites_html(results, _img(site_png, "site classes", maps.get("sites"))
+                                     if site_png else "")
         elif pngs.get(figure) is None:
             body = '<p class="missing">not in these results</p>'
         else:

@@ -1,0 +1,98 @@
+"""The site-classes stage on hand-built results (no training), and its report part."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from symbreak.analysis import sites_stage as T
+from symbreak.reporting import sites as R
+
+from . import synth
+from .test_sites import STEP, crystal
+
+SCAN = ("scan_y", "scan_x")
+MOTIFS = {0: (1.0, (1.0, 0.2)), 1: (0.5, (0.3, 0.7))}
+
+
+def _context(results: xr.Dataset, verdict: str = "ok", metadata=None):
+    fit = SimpleNamespace(verdict=verdict, content_drift_interpolated=0.05)
+    data = SimpleNamespace(calibration=SimpleNamespace(scan_step=(STEP, STEP)),
+                           metadata=metadata or {})
+    return SimpleNamespace(data=data, products={"outputs": [results], "fit": fit})
+
+
+def _results(adf, z, lattice=None):
+    out = xr.Dataset({"adf": (SCAN, adf, {"units": "counts"}),
+                      "latent_z": (("latent",) + SCAN, z, {"units": "1"})},
+                     coords={"scan_y": np.arange(adf.shape[0]) * STEP,
+                             "scan_x": np.arange(adf.shape[1]) * STEP})
+    if lattice is not None:
+        out["symmetry_lattice"] = (("lattice_vector", "vector_component"), lattice,
+                                   {"units": "Å", "source": "data"})
+    return out
+
+
+def test_stage_writes_two_classes_and_the_report_shows_them():
+    vectors, basis = synth.rect_lattice(rotation_deg=15.0)
+    adf, z = crystal(vectors, basis, [0, 1, 0, 1], MOTIFS, shape=(32, 32), noise=0.02)
+    out = T._sites(_context(_results(adf, z, vectors)))
+    assert out[T.CLASS_MAP].dims == SCAN and out[T.CLASS_MAP].shape == (32, 32)
+    assert out[T.SITE_DISTANCE].attrs["units"] == "latent noise"
+    assert out[T.SITE_Y].attrs["units"] == "Å"
+    labels = out[T.SITE_CLASS].values
+    assert labels.tolist() == [0, 0, 1, 1]  # brightest (kind 0) first
+    assert out.sizes["class"] == 2
+    np.testing.assert_allclose(out[T.CLASS_LATENT].values[1],
+                               out[T.SITE_LATENT].values[2:].mean(axis=0))
+    # the invariance error enters the noise: 0.05 x the latent's spread over the scan
+    invariance = 0.05 * z.reshape(2, -1).std(axis=1)
+    assert np.all(out[T.SITE_NOISE].values >= invariance - 1e-12)
+    assert "2 distinct classes" in out[T.CLASS_MAP].attrs["statement"]
+    results = xr.merge([_results(adf, z, vectors), out])
+    page = R.sites_html(results, "<img>")
+    assert "2 distinct classes" in page and page.count("<tr>") == 1 + 4 + 1 + 2
+    assert R.sites_figure(results) is not None
+
+
+def test_failed_fit_leaves_the_classes_out_and_says_so():
+    vectors, basis = synth.rect_lattice()
+    adf, z = crystal(vectors, basis, [0, 1, 0, 1], MOTIFS, shape=(24, 24))
+    with pytest.warns(UserWarning, match="fit failed: site classes are not computed"):
+        out = T._sites(_context(_results(adf, z, vectors), verdict="failed"))
+    assert len(out.data_vars) == 0
+    results = _results(adf, z, vectors).assign_attrs(
+        rrvae_fit='{"verdict": "failed", "reasons": ["explains 0.4%"]}')
+    assert "rrVAE fit failed (explains 0.4%)" in R.sites_html(results)
+
+
+def test_one_cell_periodic_scan_folds_into_the_field_of_view():
+    vectors = np.array([[5.0, 0.0], [0.0, 4.0]])
+    basis = np.array([[0.25, 0.25], [0.75, 0.75], [0.25, 0.75], [0.75, 0.25]])
+    # 20 x 16 steps make one cell; the simulation appends a copy of row and column 0
+    adf, z = crystal(vectors, basis, [0, 0, 1, 1], MOTIFS, shape=(21, 17), noise=0.01)
+    meta = {"simulation": {"settings": {"scan_region": "cell", "periodic": True}}}
+    lattice, period = T.cell_lattice(meta, (21, 17), (STEP, STEP))
+    np.testing.assert_allclose(lattice.vectors, vectors)
+    assert period == (20, 16)
+    out = T._sites(_context(_results(adf, z), metadata=meta))
+    assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
+    m = out[T.CLASS_MAP].values
+    np.testing.assert_array_equal(m[-1], m[0])
+    np.testing.assert_array_equal(m[:, -1], m[:, 0])
+
+
+def test_no_latents_or_no_lattice_no_classes():
+    adf = np.zeros((8, 8))
+    assert len(T._sites(_context(_results(adf, np.zeros((2, 8, 8))))).data_vars) == 0
+    assert len(T._sites(_context(xr.Dataset({"adf": (SCAN, adf)}))).data_vars) == 0
+
+
+def test_one_latent_is_enough():
+    vectors = np.array([[5.0, 0.0], [0.0, 4.0]])
+    basis = np.array([[0.25, 0.25], [0.75, 0.75], [0.25, 0.75], [0.75, 0.25]])
+    adf, z = crystal(vectors, basis, [0, 0, 1, 1], MOTIFS, shape=(20, 16), noise=0.01)
+    out = T._sites(_context(_results(adf, z[:1], vectors)))
+    assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
+    assert R.sites_figure(xr.merge([_results(adf, z[:1], vectors), out])) is not None
