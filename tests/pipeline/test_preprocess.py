@@ -26,7 +26,8 @@ def test_crop_is_centred_on_com_of_mean_pattern():
     y0, x0 = int(round(cy - 4.5)), int(round(cx - 4.5))
     np.testing.assert_allclose(out.to_numpy(), array[:, :, y0 : y0 + 10, x0 : x0 + 10])
     assert out.calibration.detector_center == (13 - y0, 18 - x0)
-    assert [p["step"] for p in out.provenance][-1] == "crop"
+    assert [p["step"] for p in out.provenance][-2:] == ["crop", "preprocess"]
+    assert pp.preprocessing_of(out)["crop"] == 10
 
 
 def test_crop_window_is_shifted_inside_the_pattern():
