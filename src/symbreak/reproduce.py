@@ -47,7 +47,7 @@ ZN, S = 30, 16
 def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     """The maps scored against ground truth: content latents, COM magnitude, the first
     PCA scores, the reconstruction error, the virtual images for reference, and every
-    symmetry-breaking score when the results have them."""
+    symmetry-breaking score when the results have them (multi-cell scans)."""
     maps = {f"rrVAE z{i + 1}": results[schema.LATENT_Z].isel(latent=i).values
             for i in range(results.sizes["latent"])}
     maps["COM magnitude"] = results[schema.COM_MAGNITUDE].values
@@ -56,7 +56,9 @@ def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     maps["rrVAE reconstruction error"] = results[schema.RECONSTRUCTION_ERROR].values
     maps["BF (reference)"] = results[schema.BF].values
     maps["ADF (reference)"] = results[schema.ADF].values
-    if "symmetry_score" in results:  # the symmetry stage: every residual score
+    if "symmetry_score" in results and "symmetry_threshold" in results:
+        # every residual score of the symmetry stage; a one-cell periodic scan has none
+        # (its scores are a constant 0 control, no threshold), so nothing to rank
         scores = results["symmetry_score"]
         for name in scores.coords["symmetry_map"].values:
             maps[f"symmetry score: {name}"] = scores.sel(symmetry_map=name).values

@@ -66,8 +66,10 @@ def match(defects: np.ndarray, anomalies: np.ndarray) -> tuple[np.ndarray, int]:
 def found_rows(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
     """The rows ``found``, ``defect_offset``, ``false_anomalies``, ``score_p99`` and
     ``threshold`` of one set; none when the symmetry stage made no threshold (one-cell
-    periodic scans, skipped stage)."""
-    if "symmetry_threshold" not in results or "symmetry_score" not in results:
+    periodic scans, skipped stage) or no ground truth of the probe positions."""
+    needed = ("symmetry_threshold", "symmetry_score", "symmetry_anomaly_y",
+              schema.TRUTH_PROBE_Y, schema.TRUTH_PROBE_X)
+    if not all(name in results for name in needed):
         return []
     score = results["symmetry_score"].sel(symmetry_map=COMBINED).values
     threshold = float(results["symmetry_threshold"].values)

@@ -152,3 +152,25 @@ def test_reproduce_two_seeds_end_to_end(tmp_path):
     assert "## Summary" in table and "## Seed 1" in table and "graphene-vacancy-si" in table
     csv_head = (tmp_path / "reproduce.csv").read_text().splitlines()[0]
     assert "seed" in csv_head and "n_positive" in csv_head
+
+
+def test_symmetry_scores_ranked_only_where_the_stage_tested_something():
+    ny, nx = 6, 8
+    rng = np.random.default_rng(1)
+    scan = ("scan_y", "scan_x")
+    distance = np.hypot(*np.mgrid[:ny, :nx]) * 0.5  # Å from a defect at the corner
+    near = distance <= 1.5
+    results = xr.Dataset({name: (scan, rng.random((ny, nx))) for name in (
+        "latent_angle", "com_angle", "com_magnitude", "reconstruction_error", "bf", "adf")})
+    results["latent_z"] = (("latent",) + scan, rng.normal(size=(2, ny, nx)))
+    results["pca_scores"] = (("component",) + scan, rng.normal(size=(3, ny, nx)))
+    results["truth_distance_to_defect"] = (scan, distance)
+    score = np.stack([near * 10.0, np.zeros(near.shape)])
+    results["symmetry_score"] = (("symmetry_map", "scan_y", "scan_x"), score)
+    results = results.assign_coords(symmetry_map=["combined", "bf"])
+    control = {r["map"] for r in reproduce.evaluate(results, "cell")}
+    assert not any(m.startswith("symmetry score") for m in control)  # one-cell: all 0
+    results["symmetry_threshold"] = ((), 4.0)
+    rows = {r["map"]: r["value"] for r in reproduce.evaluate(results, "toy")
+            if r["metric"] == "defect_auc"}
+    assert rows["symmetry score: combined"] == 1.0 and rows["symmetry score: bf"] == 0.5
