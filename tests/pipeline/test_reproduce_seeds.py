@@ -41,6 +41,11 @@ def test_summary_mean_sd_and_range_over_seeds():
     assert false["mean"] == 3.0 and false["sd"] == pytest.approx(math.sqrt(2))
     assert ("fit_verdict", "ok") not in stats  # not a number
     assert reproduce_summary.cell(com, ".3f") == "0.800 ± 0.100 (0.700–0.900)"
+    rows += [row(0, 4.4, metric="threshold", map="symmetry score: combined"),
+             row(0, 1.0, metric="found", map="symmetry score: combined")]
+    table = reproduce_summary.markdown(reproduce_summary.summarize(rows))
+    assert "| COM | 0.800 ± 0.100 (0.700–0.900) |" in table
+    assert "| toy | 1.00 |  |  | 4.40 |  |" in table  # the found table, one seed
 
 
 def test_summary_leaves_out_missing_values_and_counts_them():
