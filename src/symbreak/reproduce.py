@@ -10,7 +10,12 @@ Numbers per data set:
 * ``site_auc`` (ZnS): ROC-AUC of each map for telling probe positions on a Zn column from
   positions on an S column (within ``SITE_RADIUS`` of the nearest atom).
 
-A map's sign is arbitrary, so AUCs are reported as max(AUC, 1 - AUC) in [0.5, 1].
+* ``found``, ``defect_offset``, ``false_anomalies``, ``score_p99``, ``threshold``: the
+  symmetry stage's anomalies against the truth (:mod:`symbreak.reproduce_found`).
+
+A map's sign is arbitrary, so AUCs are reported as max(AUC, 1 - AUC) in [0.5, 1]. With
+several seeds every row carries its ``seed`` and :mod:`symbreak.reproduce_summary` gives
+the mean, sd and range over the seeds.
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ from typing import Any, Iterable
 import numpy as np
 import xarray as xr
 
-from . import metrics
+from . import metrics, reproduce_summary
 from .analysis import schema
 from .errors import SettingsError
 from .analysis import analyze
 from .reporting import report
+from .reproduce_found import found_rows
 from .simulation import simulate
 
-SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
+SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
+        "graphene-vacancy-si", "zns-110")
 DEFECT_RADIUS = 1.5  # Å
 SITE_RADIUS = 0.7  # Å, half the Zn-S dumbbell spacing in projection along [110]
 ZN, S = 30, 16
@@ -40,7 +47,7 @@ ZN, S = 30, 16
 def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     """The maps scored against ground truth: content latents, COM magnitude, the first
     PCA scores, the reconstruction error, the virtual images for reference, and every
-    symmetry-breaking score when the results have them."""
+    symmetry-breaking score when the results have them (multi-cell scans)."""
     maps = {f"rrVAE z{i + 1}": results[schema.LATENT_Z].isel(latent=i).values
             for i in range(results.sizes["latent"])}
     maps["COM magnitude"] = results[schema.COM_MAGNITUDE].values
@@ -49,11 +56,37 @@ def score_maps(results: xr.Dataset, n_pca: int = 3) -> dict[str, np.ndarray]:
     maps["rrVAE reconstruction error"] = results[schema.RECONSTRUCTION_ERROR].values
     maps["BF (reference)"] = results[schema.BF].values
     maps["ADF (reference)"] = results[schema.ADF].values
-    if "symmetry_score" in results:  # the symmetry stage: every residual score
+    if "symmetry_score" in results and "symmetry_threshold" in results:
+        # every residual score of the symmetry stage; a one-cell periodic scan has none
+        # (its scores are a constant 0 control, no threshold), so nothing to rank
         scores = results["symmetry_score"]
         for name in scores.coords["symmetry_map"].values:
             maps[f"symmetry score: {name}"] = scores.sel(symmetry_map=name).values
+        maps.update({f"symmetry score: {k} ({FAILED_FIT})": v
+                     for k, v in failed_fit_scores(results).items()})
     return maps
+
+
+FAILED_FIT = "failed fit, scored anyway"
+
+
+def failed_fit_scores(results: xr.Dataset) -> dict[str, np.ndarray]:
+    """The rrVAE's symmetry scores (and the combined score with them) when the analysis
+    left them out because the fit was judged failed: scored here with the stored
+    lattice, so that the rrVAE family can still be compared with the classical one.
+    Empty when the results have them, or have no lattice."""
+    from .analysis.symmetry_stage import descriptors
+    from .symmetry import lattice_from_setting
+    from .symmetry.api import FAMILIES, symmetry_breaking
+
+    names = results["symmetry_score"].coords["symmetry_map"].values
+    if "rrvae" in names or "symmetry_lattice" not in results \
+            or schema.LATENT_Z not in results:
+        return {}
+    lattice = lattice_from_setting(np.asarray(results["symmetry_lattice"].values).ravel())
+    step = tuple(float(results[d].values[1] - results[d].values[0]) for d in schema.SCAN)
+    scores = symmetry_breaking(descriptors(results), lattice, step).scores
+    return {k: scores[k] for k in FAMILIES["rrvae"] + ("rrvae", "combined") if k in scores}
 
 
 def defect_labels(results: xr.Dataset) -> np.ndarray | None:
@@ -102,7 +135,7 @@ def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
                          "value": metrics.symmetric_auc(values[on_site], is_zn[on_site]),
                          "n_positive": int((is_zn & on_site).sum()),
                          "n_negative": int((~is_zn & on_site).sum())})
-    return rows
+    return rows + found_rows(results, name)
 
 
 def fit_rows(model_dir: Path, name: str, results: xr.Dataset) -> list[dict[str, Any]]:
@@ -153,23 +186,46 @@ def markdown(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
-    """``reproduce.md``, ``reproduce.csv`` and ``reproduce.json`` in ``out``."""
-    paths = {"md": out / "reproduce.md", "csv": out / "reproduce.csv", "json": out / "reproduce.json"}
-    paths["md"].write_text(markdown(rows))
-    with open(paths["csv"], "w", newline="") as fh:
+    """``reproduce.md`` (the summary over seeds when there are several, then the tables
+    of each seed), ``reproduce.csv`` and ``reproduce.json`` (one row per set, seed,
+    metric and map) and ``reproduce-summary.csv``/``.json`` (mean, sd, range) in ``out``."""
+    paths = {"md": out / "reproduce.md", "csv": out / "reproduce.csv",
+             "json": out / "reproduce.json", "summary_csv": out / "reproduce-summary.csv",
+             "summary_json": out / "reproduce-summary.json"}
+    summary = reproduce_summary.summarize(rows)
+    paths["md"].write_text(full_markdown(rows, summary))
+    _write_csv(rows, paths["csv"])
+    _write_csv(summary, paths["summary_csv"])
+    paths["json"].write_text(json.dumps(rows, indent=1))
+    paths["summary_json"].write_text(json.dumps(summary, indent=1))
+    return paths
+
+
+def full_markdown(rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> str:
+    """The summary over seeds (with its 'found' table), then each seed's tables."""
+    seeds = list(dict.fromkeys(r.get("seed", "") for r in rows))
+    parts = ["## Summary", "", reproduce_summary.markdown(summary)]
+    for seed in seeds:
+        title = f"## Seed {seed}" if seed != "" else "## Tables"
+        parts += [title, "", markdown(r for r in rows if r.get("seed", "") == seed)]
+    return "\n".join(parts)
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
         fields = list(dict.fromkeys(k for r in rows for k in r))
         writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    paths["json"].write_text(json.dumps(rows, indent=1))
-    return paths
 
 
 def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-reproduce", *,
-              seed: int = 0, overwrite: bool = False, progress: bool | None = None,
+              seed: int | None = None, seeds: Iterable[int] | None = None,
+              overwrite: bool = False, progress: bool | None = None,
               dose: float | None = None, **options: Any) -> list[dict[str, Any]]:
-    """Simulate, analyse and score each set; writes ``out/<set>/`` (results and report)
-    and the tables ``out/reproduce.{md,csv,json}``.
+    """Simulate, analyse and score each set for each seed; writes ``out/<set>/`` (one
+    seed) or ``out/<set>/seed-<n>/`` (several), each with results and report, and the
+    tables ``out/reproduce.{md,csv,json}`` and ``out/reproduce-summary.{csv,json}``.
 
     Parameters
     ----------
@@ -178,7 +234,9 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
     out
         Output folder.
     seed
-        Seed of the simulations (and their Poisson noise) and the rrVAE.
+        One seed of the simulation (and its Poisson noise) and the rrVAE (default 0).
+    seeds
+        Several seeds instead of ``seed``: every set is run for each (``seeds=(0, 1, 2)``).
     dose
         Electron dose [e/Å^2]: Poisson counts instead of noise-free intensities (None).
     **options
@@ -191,14 +249,35 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
     if dose is not None and not (isinstance(dose, (int, float)) and dose > 0):
         raise SettingsError(f"dose={dose!r} must be a positive number of electrons per Å^2, "
                             "e.g. 1e5")
+    seed_list = check_seeds(seed, seeds)
     sim = {} if dose is None else {"dose": float(dose)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for name in sets:
-        results = analyze(simulate(name, seed=seed, **sim), out=out / name,
-                          overwrite=overwrite, progress=progress, seed=seed, **options)
-        report(out / name)
-        rows += evaluate(results, name) + fit_rows(out / name / "model", name, results)
-        write_table(rows, out)
+        for s in seed_list:
+            where = out / name if len(seed_list) == 1 else out / name / f"seed-{s}"
+            where.parent.mkdir(parents=True, exist_ok=True)
+            results = analyze(simulate(name, seed=s, **sim), out=where, overwrite=overwrite,
+                              progress=progress, seed=s, **options)
+            report(where)
+            new = evaluate(results, name) + fit_rows(where / "model", name, results)
+            rows += [dict(r, seed=s) for r in new]
+            write_table(rows, out)
     return rows
+
+
+def check_seeds(seed: int | None, seeds: Iterable[int] | None) -> list[int]:
+    """The seeds to run: ``seeds``, or ``[seed]``, or ``[0]``; a SettingsError for both,
+    none, negative, non-integer or repeated seeds."""
+    if seed is not None and seeds is not None:
+        raise SettingsError("give seed=N or seeds=(N, ...), not both")
+    chosen = [0 if seed is None else seed] if seeds is None else list(seeds)
+    if not chosen:
+        raise SettingsError("seeds is empty; give at least one seed, e.g. seeds=(0, 1, 2)")
+    for s in chosen:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise SettingsError(f"seed {s!r} must be a non-negative integer, e.g. seeds=(0, 1, 2)")
+    if len(set(chosen)) != len(chosen):
+        raise SettingsError(f"seeds {chosen} repeat a seed; give each seed once")
+    return [int(s) for s in chosen]

@@ -11,7 +11,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-SETS = ("graphene-cell", "graphene-vacancy", "graphene-si", "zns-110")
+SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
+        "graphene-vacancy-si", "zns-110")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` -> [0, 1, 2]: non-negative integers, each once."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of seeds; write e.g. --seeds 0,1,2") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: seeds must be non-negative and each given once, e.g. --seeds 0,1,2")
+    return seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          only=("seed", "epochs", "recipe", "max_time"))
     add_settings_options(parser, SimulationSettings, title="simulation of every set",
                          only=("dose",))
+    parser.add_argument("--seeds", type=parse_seeds, default=None, metavar="N,N,...",
+                        help="run every set for each of these seeds (simulation noise and "
+                        "rrVAE) and report mean, sd and range over them, e.g. 0,1,2 "
+                        "(instead of --seed)")
     add_strict_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reproduce import markdown, reproduce
+    from ..errors import SettingsError
+    from ..reproduce import full_markdown, reproduce, reproduce_summary
     from ..settings import VAESettings
     from ..simulation.settings import SimulationSettings
     from ._fit_quality import STRICT_EXIT
@@ -42,12 +61,17 @@ def run(args: argparse.Namespace) -> int:
 
     options = given(args, VAESettings)
     dose = given(args, SimulationSettings).get("dose")
-    rows = reproduce(args.sets or SETS, args.out, seed=options.pop("seed", 0),
+    seed = options.pop("seed", None)
+    if seed is not None and args.seeds is not None:
+        raise SettingsError("give --seed N or --seeds N,N,..., not both")
+    rows = reproduce(args.sets or SETS, args.out, seed=seed, seeds=args.seeds,
                      overwrite=args.overwrite, progress=False if args.quiet else None,
                      dose=dose, **options)
-    print(markdown(rows))
-    print(f"tables: {args.out}/reproduce.md, .csv, .json")
-    failed = [r["set"] for r in rows if r["metric"] == "fit_verdict" and r["map"] == "failed"]
+    print(full_markdown(rows, reproduce_summary.summarize(rows)))
+    print(f"tables: {args.out}/reproduce.md, .csv, .json; over seeds: "
+          f"{args.out}/reproduce-summary.csv, .json")
+    failed = [f"{r['set']} (seed {r['seed']})" for r in rows
+              if r["metric"] == "fit_verdict" and r["map"] == "failed"]
     if failed:
         print(f"WARNING: the rrVAE fit failed on {', '.join(failed)}; those latent maps are "
               "not a result")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..calibration import electron_wavelength
 from ..errors import SettingsError
-from .settings import SimulationSettings
+from .settings import SimulationSettings, defect_kind
 from .structures import (
     Specimen,
     add_defect,
@@ -66,7 +66,7 @@ class Plan:
 
 
 def build_specimen(s: SimulationSettings, tiling: tuple[int, int]) -> Specimen:
-    """The supercell with its defect; ``tiling`` is (y, x) unit cells."""
+    """The supercell with its defects; ``tiling`` is (y, x) unit cells."""
     if s.system == "graphene":
         cell, repeat_z = graphene_cell(), 1
     elif s.system == "zns":
@@ -77,9 +77,10 @@ def build_specimen(s: SimulationSettings, tiling: tuple[int, int]) -> Specimen:
     atoms = supercell(cell, tiling, repeat_z)
     specimen = Specimen(atoms=atoms, unit_cell=(float(lengths[1]), float(lengths[0])),
                         tiling=tiling)
-    if s.defect is not None:
-        element = None if s.defect_kind != "substitution" else s.defect
-        specimen = add_defect(specimen, s.defect_kind, s.defect_site, element)
+    for name, site in s.defect_list:
+        kind = defect_kind(name)
+        element = name if kind == "substitution" else None
+        specimen = add_defect(specimen, kind, site, element)
     return specimen
 
 
@@ -164,11 +165,23 @@ def _scan_start(s: SimulationSettings, specimen: Specimen, shape, step) -> tuple
         return ((ty // 2) * specimen.unit_cell[0], (tx // 2) * specimen.unit_cell[1])
     if s.scan_region is None:
         if specimen.defects:
-            centre = (specimen.defects[0][0], specimen.defects[0][1])
+            centre = _defects_centre(specimen, several=len(s.defect_list) > 1)
         else:
             centre = (specimen.extent[0] / 2, specimen.extent[1] / 2)
         return tuple(c - (n // 2) * d for c, n, d in zip(centre, shape, step))  # type: ignore
     return (s.scan_region[0], s.scan_region[1])
+
+
+def _defects_centre(specimen: Specimen, several: bool) -> tuple[float, float]:
+    """(y, x) [Å]: the first site of one defect (a divacancy's chosen atom), or the mean
+    of every site of several defects (minimum image about the first site)."""
+    sites = np.array([d[:2] for d in specimen.defects], float)
+    if not several:
+        return (float(sites[0, 0]), float(sites[0, 1]))
+    size = np.asarray(specimen.extent)
+    delta = sites - sites[0]
+    delta -= size * np.round(delta / size)
+    return tuple(float(v) for v in (sites[0] + delta.mean(axis=0)) % size)  # type: ignore
 
 
 def _check_scan_inside(start, shape, step, pad, extent, s: SimulationSettings) -> None:

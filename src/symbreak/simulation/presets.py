@@ -30,9 +30,25 @@ PRESETS: dict[str, dict] = {
         system="graphene", defect="vacancy", energy=60e3, semiangle=32.0,
         scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
     ),
+    # The perfect crystal with the demo's geometry: the null of the symmetry scores (a
+    # one-cell scan such as graphene-cell has no lattice-equivalent positions to compare).
+    "graphene-perfect": dict(
+        system="graphene", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
     # A substitutional Si dopant, same geometry as the demo.
     "graphene-si": dict(
         system="graphene", defect="Si", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    # Two different defects 3.76 Å apart, same geometry as the demo: a vacancy at the
+    # supercell centre (17.25, 17.07) Å and a Si dopant on the atom at (19.71, 19.92) Å
+    # (the other sublattice); the 10 x 10 Å window is centred between them, each defect
+    # 3 Å or more from its edges. The tiling is the demo's automatic one, written out so
+    # that the Si position stays on the same atom.
+    "graphene-vacancy-si": dict(
+        system="graphene", defects=(("vacancy", None), ("Si", (19.712, 19.916))),
+        tiling=(14, 8), energy=60e3, semiangle=32.0,
         scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
     ),
     # ZnS along [110] (Zn-S dumbbells 1.35 Å apart along y), 5 cells (19.1 Å) thick;

@@ -83,8 +83,9 @@ def simulate(
     ----------
     system_or_preset
         A preset (``graphene-cell``, ``graphene-cell-incoherent``, ``graphene-vacancy``,
-        ``graphene-si``, ``zns-110``), a system (``graphene``, ``zns``) or the path of a
-        structure file ASE can read. Options override the preset's.
+        ``graphene-perfect``, ``graphene-si``, ``graphene-vacancy-si``, ``zns-110``), a
+        system (``graphene``, ``zns``) or the path of a structure file ASE can read.
+        Options override the preset's.
     out
         Write the result there (``.zarr`` or ``.h5``), streaming, and return the data
         loaded back from the file.
@@ -101,7 +102,8 @@ def simulate(
     **options
         See docs/simulation.md: ``energy`` [eV], ``semiangle`` [mrad], ``defocus`` [Å],
         ``cs`` [mm], ``max_angle`` [mrad], ``detector_pixels``, ``scan_region``,
-        ``scan_shape``, ``scan_step`` [Å], ``defect``, ``defect_site``, ``tiling``,
+        ``scan_shape``, ``scan_step`` [Å], ``defect``, ``defect_site``, ``defects``
+        (several: ``((kind, site), ...)``), ``tiling``,
         ``zone_axis``, ``thickness``, ``source_size`` [Å], ``phonons``,
         ``phonon_sigma`` [Å], ``dose`` [e/Å^2], ``sampling`` [Å], ``slice_thickness``
         [Å], ``parametrization``.

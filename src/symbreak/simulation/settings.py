@@ -30,6 +30,25 @@ def _as_given(name: str, value: Any) -> Any:
     return value  # checked against the supercell when the geometry is planned
 
 
+def _defects(name: str, value: Any) -> Any:
+    """``((kind, site), ...)``: kind vacancy, divacancy or an element; site as ``defect_site``."""
+    fix = ("give ((kind, site), ...), e.g. (('vacancy', None), ('Si', (17.2, 20.8))): kind "
+           "vacancy, divacancy or an element, site an atom index, a (y, x) position [Å] or None")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise SettingsError(f"{name} must be a non-empty sequence of (kind, site); {fix}; "
+                            f"got {value!r}")
+    pairs = []
+    for item in value:
+        if isinstance(item, (str, bytes)) or not isinstance(item, (list, tuple)) \
+                or len(item) != 2 or not isinstance(item[0], str):
+            raise SettingsError(f"{name}: {item!r} is not a (kind, site) pair; {fix}")
+        kind, site = item
+        if isinstance(site, (list, tuple)):
+            site = tuple(float(v) for v in site)
+        pairs.append((kind, site))
+    return tuple(pairs)
+
+
 def _scan_region(name: str, region: Any) -> Any:
     if region is None or region == "cell":
         return region
@@ -58,6 +77,9 @@ class SimulationSettings:
     defect_site: Any = setting(None, kind=float, length=2, check=_as_given, unit="Å",
                                metavar="Y,X", help="defect position (the nearest atom is "
                                "used), or an atom index in the API")
+    defects: Any = setting(None, kind=str, cli=False, check=_defects,
+                           help="several defects, ((kind, site), ...): kind and site as "
+                           "defect and defect_site (instead of defect)")
     tiling: tuple[int, int] | None = setting(None, kind=int, length=2, scalar_pair=True,
                                              minimum=1, metavar="NY,NX",
                                              help="unit cells in the supercell (default: "
@@ -107,13 +129,23 @@ class SimulationSettings:
 
     @property
     def defect_kind(self) -> str | None:
-        if self.defect in (None, "vacancy", "divacancy"):
-            return self.defect
-        return "substitution"
+        return None if self.defect is None else defect_kind(self.defect)
+
+    @property
+    def defect_list(self) -> tuple[tuple[str, Any], ...]:
+        """Every defect as (kind or element, site): ``defects``, else ``defect``."""
+        if self.defects:
+            return self.defects
+        return () if self.defect is None else ((self.defect, self.defect_site),)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(self).items()}
+
+
+def defect_kind(name: str) -> str:
+    """``vacancy``, ``divacancy`` or ``substitution`` (an element's name)."""
+    return name if name in DEFECT_KINDS[:2] else "substitution"
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(SimulationSettings) if f.name != "preset")
@@ -166,8 +198,12 @@ def _check_combination(s: SimulationSettings) -> SimulationSettings:
             f"graphene is a single layer, thickness must be 1, got {s.thickness!r}; use a "
             "structure file for multilayers"
         )
-    if s.defect is not None and s.defect not in DEFECT_KINDS[:2]:
-        validate_element(str(s.defect))
+    if s.defects and (s.defect is not None or s.defect_site is not None):
+        raise SettingsError("give either defect (and defect_site) or defects, not both; "
+                            "defects=((kind, site), ...) holds every defect")
+    for kind, _ in s.defect_list:
+        if kind not in DEFECT_KINDS[:2]:
+            validate_element(str(kind))
     if s.energy < 1e3:
         raise SettingsError(
             f"energy is in eV and must be at least 1000 eV, got {s.energy!r}; for 60 kV "
