@@ -135,7 +135,30 @@ def evaluate(results: xr.Dataset, name: str) -> list[dict[str, Any]]:
                          "value": metrics.symmetric_auc(values[on_site], is_zn[on_site]),
                          "n_positive": int((is_zn & on_site).sum()),
                          "n_negative": int((~is_zn & on_site).sum())})
-    return rows + found_rows(results, name)
+    return rows + site_class_rows(results, name, sites) + found_rows(results, name)
+
+
+def site_class_rows(results: xr.Dataset, name: str,
+                    sites: tuple[np.ndarray, np.ndarray] | None) -> list[dict[str, Any]]:
+    """The rrVAE site classes (analysis stage 'site classes'): how many classes the atom
+    sites form (``site_class_count``) and, for ZnS, the adjusted Rand index of the class
+    map against Zn vs S on the probes within SITE_RADIUS of a column (``site_class_ari``;
+    1: the classes are exactly Zn and S, 0: chance). None when the stage made no classes."""
+    if "site_class_latent" not in results:
+        return []
+    from sklearn.metrics import adjusted_rand_score
+
+    row = {"set": name, "map": "rrVAE site classes", "n_positive": "", "n_negative": ""}
+    rows = [dict(row, metric="site_class_count",
+                 value=int(results["site_class_latent"].sizes["class"]))]
+    if sites is not None and "site_class" in results:
+        is_zn, on_site = sites
+        classes = results["site_class"].values[on_site]
+        rows.append(dict(row, metric="site_class_ari",
+                         value=float(adjusted_rand_score(is_zn[on_site], classes)),
+                         n_positive=int((is_zn & on_site).sum()),
+                         n_negative=int((~is_zn & on_site).sum())))
+    return rows
 
 
 def fit_rows(model_dir: Path, name: str, results: xr.Dataset) -> list[dict[str, Any]]:
@@ -169,12 +192,15 @@ def markdown(rows: Iterable[dict[str, Any]]) -> str:
         lines.append(f"| {r['set']} | {r['value']:+.3f} | {fit} |")
     for metric, title in (("defect_auc", f"Defect detection: probes within {DEFECT_RADIUS} Å of "
                            "the defect vs the rest"),
-                          ("site_auc", f"Zn vs S columns (probes within {SITE_RADIUS} Å of one)")):
+                          ("site_auc", f"Zn vs S columns (probes within {SITE_RADIUS} Å of one)"),
+                          ("site_class_ari", "Site classes against Zn vs S (adjusted Rand index, "
+                           "not an AUC; 1 = exactly Zn and S)")):
         sel = [r for r in rows if r["metric"] == metric]
         if not sel:
             continue
         sets = list(dict.fromkeys(r["set"] for r in sel))
-        lines += ["", f"### {title}: ROC-AUC, reported as max(AUC, 1 - AUC)", "",
+        suffix = "" if metric == "site_class_ari" else ": ROC-AUC, reported as max(AUC, 1 - AUC)"
+        lines += ["", f"### {title}{suffix}", "",
                   "| map | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
         for key in dict.fromkeys(r["map"] for r in sel):
             cells = [next((f"{r['value']:.3f}" for r in sel if r["set"] == s and r["map"] == key), "")

@@ -15,6 +15,9 @@ TABLES = (  # metric, title, number format
      "as max(AUC, 1 - AUC)", ".3f"),
     ("site_auc", "Zn vs S columns (probes within 0.7 Å of one): ROC-AUC as max(AUC, 1 - AUC)",
      ".3f"),
+    ("site_class_count", "Site classes from the rrVAE content latents: number of classes", ".2f"),
+    ("site_class_ari", "Site classes against Zn vs S columns: adjusted Rand index (1: exact)",
+     ".3f"),
 )
 FOUND = (  # metric, column title, number format
     ("found", "defects found (fraction of seeds)", ".2f"),

@@ -65,3 +65,25 @@ def test_markdown_shows_the_fit_verdict_and_dose_is_checked(tmp_path):
     assert "reasons" in paths["csv"].read_text().splitlines()[0]
     with pytest.raises(SettingsError, match="dose=-1"):
         reproduce.reproduce(["graphene-vacancy"], tmp_path, dose=-1)
+
+
+def test_site_class_rows_score_the_class_map_against_zn_and_s():
+    """A class map that is exactly Zn vs S scores ARI 1 (whatever the class numbers); one
+    that mixes them evenly scores at most chance (<= 0); no classes, no rows."""
+    results, _ = results_with_truth(2, 3)
+    assert reproduce.site_class_rows(results, "toy", None) == []
+    results["truth_atom_number"] = ("atom", np.array([30, 16]))
+    results["truth_nearest_atom"] = (("scan_y", "scan_x"), np.array([[0, 1, 0], [1, 0, 1]]))
+    results["truth_distance_to_nearest_atom"] = (("scan_y", "scan_x"), np.full((2, 3), 0.1))
+    results["site_class_latent"] = (("class", "latent"), np.zeros((2, 2)))
+    sites = reproduce.site_labels(results)
+    for classes, expected in (([[5, 2, 5], [2, 5, 2]], 1.0), ([[0, 0, 1], [1, 0, 1]], None)):
+        results["site_class"] = (("scan_y", "scan_x"), np.array(classes))
+        rows = {r["metric"]: r for r in reproduce.site_class_rows(results, "toy", sites)}
+        assert rows["site_class_count"]["value"] == 2
+        if expected is None:
+            assert rows["site_class_ari"]["value"] <= 0.0
+        else:
+            assert rows["site_class_ari"]["value"] == pytest.approx(expected)
+    table = reproduce.markdown(reproduce.site_class_rows(results, "toy", sites))
+    assert "Site classes against Zn vs S" in table and "ROC-AUC" not in table
