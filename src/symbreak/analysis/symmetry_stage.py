@@ -55,24 +55,38 @@ def _outputs(ctx: Context) -> xr.Dataset:
 
 
 def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
-    """The descriptors present in ``results``: BF, ADF, COM (vector), rrVAE content
-    latents (channels), angle latent relative to the COM angle, reconstruction error."""
+    """The descriptors present in ``results``: BF, ADF (counts when their unit says so),
+    COM (vector), rrVAE content latents (channels), angle latent relative to the COM
+    angle (with the COM vector, whose length sets that angle's certainty),
+    reconstruction error."""
     out: dict[str, Descriptor] = {}
     for name in (S.BF, S.ADF):
         if name in results:
-            out[name] = Descriptor("scalar", results[name].values)
+            out[name] = Descriptor("scalar", results[name].values,
+                                   counts=shot_noise_counts(results[name]))
+    com = None
     if S.COM_X in results and S.COM_Y in results:
-        out["com"] = Descriptor("vector", np.stack([results[S.COM_Y].values,
-                                                     results[S.COM_X].values]))
+        com = np.stack([results[S.COM_Y].values, results[S.COM_X].values])
+        out["com"] = Descriptor("vector", com)
     if S.LATENT_Z in results:
         out["rrvae_content"] = Descriptor("channels", results[S.LATENT_Z].values)
     if S.LATENT_ANGLE in results and S.COM_ANGLE in results:
         out["rrvae_angle_vs_com"] = Descriptor("angle", results[S.LATENT_ANGLE].values,
-                                               results[S.COM_ANGLE].values)
+                                               results[S.COM_ANGLE].values, vector=com)
     if S.RECONSTRUCTION_ERROR in results:
         out["reconstruction_error"] = Descriptor("scalar",
                                                  results[S.RECONSTRUCTION_ERROR].values)
     return out
+
+
+def shot_noise_counts(image: xr.DataArray) -> bool:
+    """True when a detector image holds electron counts with their Poisson noise: its
+    unit is counts and every value is a non-negative integer (a noise-free simulation
+    in counts has expected, non-integer values and no shot noise)."""
+    values = np.asarray(image.values, float)
+    finite = values[np.isfinite(values)]
+    return (image.attrs.get("units") == "counts" and finite.size > 0
+            and bool(np.all(finite >= 0)) and bool(np.all(finite == np.round(finite))))
 
 
 def periodic_scan(metadata: Any) -> bool:

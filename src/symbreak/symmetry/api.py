@@ -23,11 +23,16 @@ EXCLUDE_RADIUS = 1.0  # [Å] around a first-pass anomaly, left out of the refere
 class Descriptor:
     """A map to test: ``kind`` in KINDS; ``values`` (ny, nx), (2, ny, nx) for a vector
     (y, x components) or (c, ny, nx) for channels; ``relative_to`` (ny, nx) [rad] for
-    an angle measured against another angle."""
+    an angle measured against another angle; ``vector`` (2, ny, nx) (y, x) when
+    ``relative_to`` is that vector's direction (the COM): where it is short its
+    direction is uncertain and the angle residual's spread grows as sd / |vector|;
+    ``counts``: a scalar map of electron counts (Poisson noise)."""
 
     kind: str
     values: np.ndarray
     relative_to: np.ndarray | None = None
+    vector: np.ndarray | None = None
+    counts: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,14 +52,28 @@ def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
                 exclude: np.ndarray | None = None) -> R.Residual:
     """The residual of one descriptor (see :mod:`symbreak.symmetry.reference`)."""
     if d.kind == "scalar":
-        return R.scalar_residual(d.values, lattice, step, exclude)
+        return R.scalar_residual(d.values, lattice, step, exclude, counts=d.counts)
     if d.kind == "vector":
         return R.vector_residual(d.values[0], d.values[1], lattice, step, exclude)
     if d.kind == "angle":
-        return R.angle_residual(d.values, d.relative_to, lattice, step, exclude)
+        return R.angle_residual(d.values, d.relative_to, lattice, step, exclude,
+                                direction_sd(d.vector, lattice, step, exclude))
     if d.kind == "channels":
         return R.channels_residual(d.values, lattice, step, exclude)
     raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
+
+
+def direction_sd(vector: np.ndarray | None, lattice: Lattice, step: tuple[float, float],
+                 exclude: np.ndarray | None = None) -> np.ndarray | None:
+    """(ny, nx) uncertainty [rad] of the direction of ``vector`` (2, ny, nx): the
+    spread of its components about their periodic reference over its length (inf
+    where it vanishes); None without a vector."""
+    if vector is None:
+        return None
+    sd = R.vector_spread(vector[0], vector[1], lattice, step, exclude)
+    length = np.hypot(vector[0], vector[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(length > 0, sd / length, np.inf)
 
 
 def symmetry_breaking(descriptors: Mapping[str, Descriptor], lattice: Lattice,

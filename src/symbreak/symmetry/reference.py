@@ -13,12 +13,19 @@ that the round-off of a noise-free simulation is not mistaken for a signal).
 
 Kinds of map:
 
-* scalar (BF, ADF, reconstruction error): one channel;
+* scalar (BF, ADF, reconstruction error): one channel; counts (integer data, shot-noise
+  simulations) are first variance-stabilised (Anscombe ``2 sqrt(x + 3/8)``: Poisson
+  noise of any mean becomes about unit-variance Gaussian), and their spread is never
+  below that Poisson sd of 1, so that a few electrons per probe are not mistaken for
+  Gaussian data with a tiny spread;
 * vector (COM): two channels, each standardised; the score uses the residual vector's
   length;
 * angular (rrVAE angle latent relative to the COM angle): the difference is wrapped to
   (-pi, pi], its reference is the direction of the periodic fit of (cos, sin), the
-  residual is the wrapped difference from it;
+  residual is the wrapped difference from it; where the other angle is the direction
+  of a vector (the COM), its uncertainty sd(vector) / |vector| [rad] is added to the
+  spread in quadrature, so where the vector vanishes (a probe on an atom) its undefined
+  angle cannot make an anomaly;
 * multi-channel (content latents): each channel standardised.
 """
 
@@ -161,24 +168,26 @@ def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float,
 
 
 def _standardise(values: np.ndarray, reference: np.ndarray, gradient: np.ndarray,
-                 neighbours: np.ndarray | None) -> Residual:
+                 neighbours: np.ndarray | None, noise_sd: float = 0.0) -> Residual:
     diff = values - reference
     spread = np.empty_like(diff)
     for i in range(diff.shape[0]):
-        spread[i] = local_spread(diff[i], neighbours, SPREAD_FLOOR * reference[i].std(),
+        floor = max(SPREAD_FLOOR * reference[i].std(), noise_sd)
+        spread[i] = local_spread(diff[i], neighbours, floor,
                                  np.hypot(gradient[0, i], gradient[1, i]))
     return Residual(reference, diff / spread, np.median(spread.reshape(len(spread), -1), axis=1))
 
 
 def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                      exclude: np.ndarray | None = None) -> Residual:
-    """Residual of a multi-channel map (c, ny, nx) (or a scalar map (ny, nx))."""
+                      exclude: np.ndarray | None = None, noise_sd: float = 0.0) -> Residual:
+    """Residual of a multi-channel map (c, ny, nx) (or a scalar map (ny, nx)); the
+    spread is never below ``noise_sd`` (a known noise level, in the map's units)."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 2:
         values = values[None]
     reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
     return _standardise(values, reference, gradient,
-                        _neighbours(lattice, values.shape[1:], step))
+                        _neighbours(lattice, values.shape[1:], step), noise_sd)
 
 
 def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
@@ -195,9 +204,21 @@ def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, flo
 _NEIGHBOURS: dict[tuple, np.ndarray] = {}
 
 
+def anscombe(counts: np.ndarray) -> np.ndarray:
+    """Anscombe transform ``2 sqrt(x + 3/8)`` of counts: Poisson noise of mean >~ 1
+    becomes about Gaussian with sd 1 (negative values, e.g. from a subtracted dark
+    level, are clipped at 0)."""
+    return 2.0 * np.sqrt(np.maximum(np.asarray(counts, float), 0.0) + 0.375)
+
+
 def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                    exclude: np.ndarray | None = None) -> Residual:
-    """Residual of a scalar map (ny, nx): BF, ADF, reconstruction error."""
+                    exclude: np.ndarray | None = None, counts: bool = False) -> Residual:
+    """Residual of a scalar map (ny, nx): BF, ADF, reconstruction error. ``counts``:
+    the map holds electron counts (Poisson noise): the fit and the residual are those
+    of its Anscombe transform, with a spread of at least 1 (the Poisson sd there);
+    the reference is then in that transform's units."""
+    if counts:
+        return channels_residual(anscombe(values), lattice, step, exclude, noise_sd=1.0)
     return channels_residual(values, lattice, step, exclude)
 
 
@@ -206,6 +227,21 @@ def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
                     ) -> Residual:
     """Residual of a vector map (COM): both components share one spread, from the
     length of the residual vector (its direction in the scan frame does not count)."""
+    reference, diff, spread = _vector_fit(vy, vx, lattice, step, exclude)
+    return Residual(reference, diff / spread, np.full(2, np.median(spread)))
+
+
+def vector_spread(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
+                  step: tuple[float, float], exclude: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """(ny, nx) spread of each component of a vector map (COM) about its periodic
+    reference, per position [the map's units] (see :func:`vector_residual`)."""
+    return _vector_fit(vy, vx, lattice, step, exclude)[2]
+
+
+def _vector_fit(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
+                step: tuple[float, float], exclude: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.stack([np.asarray(vy, float), np.asarray(vx, float)])
     reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
     diff = values - reference
@@ -214,7 +250,7 @@ def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
     length = np.hypot(diff[0], diff[1]) / np.sqrt(np.log(4)) / periodic.MAD_SCALE
     floor = SPREAD_FLOOR * np.hypot(*reference.reshape(2, -1).std(axis=1))
     spread = local_spread(length, _neighbours(lattice, length.shape, step), floor, slope)
-    return Residual(reference, diff / spread, np.full(2, np.median(spread)))
+    return reference, diff, spread
 
 
 def wrap(angle: np.ndarray) -> np.ndarray:
@@ -223,11 +259,14 @@ def wrap(angle: np.ndarray) -> np.ndarray:
 
 
 def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: Lattice,
-                   step: tuple[float, float], exclude: np.ndarray | None = None) -> Residual:
+                   step: tuple[float, float], exclude: np.ndarray | None = None,
+                   relative_sd: np.ndarray | None = None) -> Residual:
     """Residual of an angle map [rad], optionally relative to another (the rrVAE angle
     latent relative to the COM angle): the difference wrapped to (-pi, pi], a circular
     reference (direction of the periodic fit of its cos and sin), the wrapped residual
-    over its robust spread."""
+    over its robust spread. ``relative_sd`` (ny, nx) [rad]: the uncertainty of
+    ``relative_to`` (for the direction of a vector, sd / |vector|), added to the spread
+    in quadrature."""
     d = np.asarray(angle, float) - (0.0 if relative_to is None else np.asarray(relative_to, float))
     d = wrap(d)
     fit, grad = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step,
@@ -238,4 +277,6 @@ def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: L
     reference = np.arctan2(s, c)[None]
     diff = wrap(d[None] - reference)
     spread = local_spread(diff[0], _neighbours(lattice, d.shape, step), 1e-6, slope)[None]
+    if relative_sd is not None:
+        spread = np.hypot(spread, np.nan_to_num(relative_sd, nan=np.inf)[None])
     return Residual(reference, diff / spread, np.median(spread.reshape(1, -1), axis=1))

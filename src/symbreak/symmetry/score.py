@@ -35,9 +35,10 @@ SMOOTH_SIGMA = 0.25  # Gaussian smoothing of the score before finding maxima [Å
 FOOTPRINT = 0.3  # [Å] sigma of the Gaussian over which chi2 is pooled (about the probe)
 
 
-def normal_equivalent(chi2: np.ndarray, dof: int) -> np.ndarray:
-    """Wilson-Hilferty normal equivalent of ``chi2`` with ``dof`` degrees of freedom."""
-    k = float(dof)
+def normal_equivalent(chi2: np.ndarray, dof: float | np.ndarray) -> np.ndarray:
+    """Wilson-Hilferty normal equivalent of ``chi2`` with ``dof`` degrees of freedom
+    (a number, or a map of them)."""
+    k = np.asarray(dof, dtype=float)
     return (np.cbrt(np.maximum(chi2, 0) / k) - (1 - 2 / (9 * k))) / np.sqrt(2 / (9 * k))
 
 
@@ -56,18 +57,34 @@ def standardise(z: np.ndarray) -> np.ndarray:
     return (z - max(med, 0.0)) / max(scale, 1.0)
 
 
+def footprint_weights(shape: tuple[int, int], footprint: tuple[float, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of weights, sum of squared weights) (ny, nx) of the Gaussian ``footprint``
+    (sigma in scan pixels) truncated at the scan's edges: near an edge fewer positions
+    are pooled, so the pooled chi2 has fewer degrees of freedom there."""
+    ones = np.ones(shape)
+    w = ndimage.gaussian_filter(ones, footprint, mode="constant")
+    radius = [int(4 * f + 0.5) for f in footprint]
+    ky = np.exp(-0.5 * (np.arange(-radius[0], radius[0] + 1) / max(footprint[0], 1e-12)) ** 2)
+    kx = np.exp(-0.5 * (np.arange(-radius[1], radius[1] + 1) / max(footprint[1], 1e-12)) ** 2)
+    kernel = np.outer(ky / ky.sum(), kx / kx.sum())
+    w2 = ndimage.correlate(ones, kernel ** 2, mode="constant")
+    return w, w2
+
+
 def pooled_score(residuals: Sequence[Residual], footprint: tuple[float, float] = (0.0, 0.0)
                  ) -> np.ndarray:
     """Score [sigma] of one or more residuals pooled: chi2 and dof summed, then averaged
     over a Gaussian ``footprint`` (sigma in scan pixels (y, x); 0: none). A weighted sum
-    of chi2 with weights w (sum 1) is matched to c chi2_nu, c = sum w^2, nu = k / c."""
+    of chi2 with weights w (sum 1) is matched to c chi2_nu, c = sum w^2, nu = k / c.
+    The footprint is cut at the scan's edges (not extended by repeating the edge
+    values, which would count one noisy edge position several times)."""
     chi2 = sum(r.chi2 for r in residuals)
     dof = sum(r.dof for r in residuals)
     if max(footprint) > 0:
-        chi2 = ndimage.gaussian_filter(chi2, footprint, mode="nearest")
-        impulse = np.zeros((8 * int(np.ceil(max(footprint))) + 1,) * 2)
-        impulse[impulse.shape[0] // 2, impulse.shape[1] // 2] = 1.0
-        c = float((ndimage.gaussian_filter(impulse, footprint, mode="constant") ** 2).sum())
+        w, w2 = footprint_weights(chi2.shape, footprint)
+        chi2 = ndimage.gaussian_filter(chi2, footprint, mode="constant") / w
+        c = w2 / w ** 2
         return standardise(normal_equivalent(chi2 / c, dof / c))
     return standardise(normal_equivalent(chi2, dof))
 
