@@ -107,3 +107,19 @@ def test_every_results_variable_is_in_the_schema(scan):
             var = schema.get(str(name))
             assert results[name].dims == var.dims, name
             assert results[name].attrs.get("units") not in (None, schema.DATA_UNITS), name
+
+
+@pytest.mark.parametrize("module", ["symmetry_stage", "sites_stage", "explorer_stage", "stages"])
+def test_any_stage_module_can_be_imported_first(module):
+    """No circular-import failure whichever stage module a user or test imports first, and
+    the same stages in every case."""
+    import subprocess
+    import sys
+
+    code = (f"import symbreak.analysis.{module}\n"
+            "from symbreak.analysis.stages import analysis_stages\n"
+            "print(sorted(s.name for s in analysis_stages()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "'site classes'" in out.stdout and "'symmetry'" in out.stdout

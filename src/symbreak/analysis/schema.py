@@ -25,6 +25,7 @@ SCAN = ("scan_y", "scan_x")
 DETECTOR = ("ky", "kx")
 RAW_DETECTOR = ("detector_ky", "detector_kx")
 DATA_UNITS = "data"
+SYMMETRY_SECTION = "Where is the symmetry broken?"  # report section of the symmetry stages
 BEAM_FRACTION = "fraction of incident beam"
 BEAM_NORMALISED = "beam-normalised intensity"  # the simulation's word in its metadata
 

@@ -23,7 +23,7 @@ from . import schema as S
 from . import symmetry_stage as Y
 from .stages import Context, Stage, register
 
-SECTION = Y.SECTION  # drawn inside "Where is the symmetry broken?"
+SECTION = S.SYMMETRY_SECTION  # drawn inside the symmetry section
 NOISE_UNIT = "latent noise"
 CLASS_MAP = S.define("site_class", S.SCAN, "1",
                      "class of the atom-column site nearest each probe position, by the "

@@ -263,5 +263,5 @@ def unregister(name: str) -> None:
 
 
 from . import symmetry_stage as _symmetry_stage  # noqa: E402,F401  registers the symmetry stage
+# (and, once it is registered, the site classes that follow it)
 from . import explorer_stage as _explorer_stage  # noqa: E402,F401  registers the explorer stage
-from . import sites_stage as _sites_stage  # noqa: E402,F401  registers the site classes

@@ -25,7 +25,7 @@ from ..symmetry.reference import design_bytes, folded_neighbours
 from . import schema as S
 from .stages import Context, Stage, register
 
-SECTION = "Where is the symmetry broken?"
+SECTION = S.SYMMETRY_SECTION
 MAP_DIM = "symmetry_map"
 LATTICE = S.define("symmetry_lattice", ("lattice_vector", "vector_component"), "Å",
                    "lattice vectors a1, a2 as (y, x) in the scan frame", SECTION)
@@ -198,3 +198,5 @@ def _example_patterns(result: SymmetryResult, ctx: Context, step: tuple[float, f
 
 
 register(Stage("symmetry", NAMES, _symmetry), after="rrVAE")
+
+from . import sites_stage as _sites_stage  # noqa: E402,F401  registers the site classes after it
