@@ -33,9 +33,13 @@ def check_chunk(raw: bytes | memoryview, expected: int | None) -> None:
 
 
 def install() -> None:
-    """Wrap zarr's Blosc decoder with :func:`check_chunk` (once)."""
-    from zarr.codecs.blosc import BloscCodec
-
+    """Wrap zarr's Blosc decoder with :func:`check_chunk` (once): zarr 3's ``BloscCodec``,
+    or numcodecs' ``Blosc`` under zarr 2."""
+    try:
+        from zarr.codecs.blosc import BloscCodec
+    except ImportError:  # zarr 2: numcodecs decodes
+        _install_numcodecs()
+        return
     original = BloscCodec._decode_sync
     if getattr(original, "_symbreak_checked", False):
         return
@@ -50,3 +54,19 @@ def install() -> None:
 
     checked._symbreak_checked = True  # type: ignore[attr-defined]
     BloscCodec._decode_sync = checked  # type: ignore[method-assign]
+
+
+def _install_numcodecs() -> None:
+    from numcodecs.blosc import Blosc
+
+    original = Blosc.decode
+    if getattr(original, "_symbreak_checked", False):
+        return
+
+    def checked(self: Any, buf: Any, out: Any = None) -> Any:
+        raw = memoryview(buf if not hasattr(buf, "tobytes") else buf.tobytes()).cast("B")
+        check_chunk(raw, None if out is None else memoryview(out).nbytes)
+        return original(self, buf, out)
+
+    checked._symbreak_checked = True  # type: ignore[attr-defined]
+    Blosc.decode = checked  # type: ignore[method-assign]
