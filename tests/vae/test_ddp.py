@@ -80,8 +80,8 @@ def test_two_process_ddp_streaming_matches_one_process(runs):
 def test_only_rank_zero_writes(runs):
     base, done = runs
     assert done[2].stdout.count("model saved to") == 1
-    assert sorted(p.name for p in (base / "model2").iterdir()) == ["config.json",
-                                                                  "model.safetensors"]
+    assert sorted(p.name for p in (base / "model2").iterdir()) == [
+        ".symbreak-output", "config.json", "model.safetensors"]  # the marker: symbreak wrote it
     ckpt = sorted(p.name for p in (base / "model2.ckpt").iterdir())
     assert ckpt == ["checkpoint.pt"]  # no per-rank or temporary files
     config = json.loads((base / "model2" / "config.json").read_text())
