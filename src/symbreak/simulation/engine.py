@@ -3,6 +3,11 @@
 Nothing is computed here. The returned array has symbreak's axis order
 (scan_y, scan_x, ky, kx) and float32 intensities normalised to the incident beam (a
 pattern sums to the fraction of electrons scattered inside the detector).
+
+Importing this module sets abTEM's FFTW planning to ``FFTW_ESTIMATE``: abTEM's default,
+``FFTW_MEASURE``, times candidate FFT algorithms and keeps the fastest, so the plan (and
+the last bits of every pattern) depend on the machine's load, and the same settings gave
+different bytes in different processes. A simulation must be reproducible.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from ..engine import COPIES_MULTISLICE, items_within
 from ..errors import SettingsError
 from .geometry import Plan
 from .settings import SimulationSettings
+
+FFTW_PLANNING = "FFTW_ESTIMATE"  # deterministic plans: the same bytes in every process
+abtem.config.set({"fftw.planning_effort": FFTW_PLANNING})
 
 
 def potential(plan: Plan, s: SimulationSettings) -> abtem.Potential:
