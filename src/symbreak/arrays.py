@@ -24,15 +24,27 @@ from .errors import SettingsError
 
 
 def release_pages(array: Any) -> None:
-    """Drop from this process the pages of the memory map that ``array`` views (if any)."""
+    """Drop from this process the pages of the memory map under ``array`` (if any); only
+    the pages ``array`` views, so that threads reading other parts of the same map keep
+    theirs. The pages stay in the OS page cache."""
     base = array
     while isinstance(base, np.ndarray):
         base = base.base
-    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            base.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
+    if not (isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")):
+        return
+    try:
+        map_address = np.frombuffer(base, dtype=np.uint8).__array_interface__["data"][0]
+        low, high = _byte_bounds(array)
+        start = (low - map_address) // mmap.PAGESIZE * mmap.PAGESIZE
+        base.madvise(mmap.MADV_DONTNEED, start, high - map_address - start)
+    except (OSError, ValueError, OverflowError, TypeError):
+        pass
+
+
+def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
+    """(first, one past the last) address of the bytes ``array`` views."""
+    bounds = getattr(np, "byte_bounds", None) or np.lib.array_utils.byte_bounds
+    return bounds(array)
 
 
 class FileView(NamedTuple):
@@ -140,3 +152,14 @@ def _open_h5_dataset(filename: str, name: str) -> H5Dataset:
     if f is None or not f.id.valid:
         f = _H5_FILES[key] = h5py.File(filename, "r")
     return H5Dataset(f[name])
+
+
+def pattern_rows(block: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(first pattern index, (patterns, ky*kx) view) pieces of a (a, b, ky, kx) block, as
+    few as possible and without copies where the patterns are contiguous: the whole block
+    when it is C-contiguous, else one piece per scan row (a chunk cut from a larger scan
+    still holds each row's patterns side by side)."""
+    a, b, ky, kx = block.shape
+    if block.flags.c_contiguous:
+        return [(0, block.reshape(a * b, ky * kx))]
+    return [(row * b, block[row].reshape(b, ky * kx)) for row in range(a)]

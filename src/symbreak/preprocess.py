@@ -16,6 +16,7 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage
 
+from .arrays import pattern_rows
 from .calibration import Calibration
 from .classical.decompose import pca_denoise
 from .convert import as_dataset
@@ -31,12 +32,22 @@ PREPROCESS_STEP = "preprocess"  # the provenance entry that marks preprocessed d
 
 
 def _block_sum(block: np.ndarray) -> np.ndarray:
-    """Sum (1, 1, ky, kx) of a block's patterns in float64 (no float64 copy of the
-    block); NaN/inf pixels count as 0, found only when the sum is not finite."""
-    total = block.sum(axis=(0, 1), dtype=np.float64)
+    """Sum (1, 1, ky, kx) of a block's patterns in float64 (compiled, reading each pixel
+    once: no float64 copy of the block); NaN/inf pixels count as 0, found only when the
+    sum is not finite."""
+    from .engine import kernels
+
+    a, b, ky, kx = block.shape
+    total = np.zeros(ky * kx)
+    for _, rows in pattern_rows(block):
+        if kernels.reads_directly(rows):
+            kernels.add_patterns(rows, total)
+        else:
+            total += rows.sum(axis=0, dtype=np.float64)
     if block.dtype.kind == "f" and not np.isfinite(total).all():
         total = np.where(np.isfinite(block), block, 0).sum(axis=(0, 1), dtype=np.float64)
-    return total[None, None]
+        total = total.reshape(-1)
+    return total.reshape(1, 1, ky, kx)
 
 
 def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..arrays import pattern_rows
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..engine import map_patterns, takes_budget
@@ -31,44 +32,47 @@ from .rotation import RotationFit, detector_to_scan, find_rotation
 REFERENCES = ("mean", "center", "plane")
 UNITS = ("px", "mrad", "1/A")
 UNRELIABLE_CURL_RATIO = 0.5  # residual curl of the best flip / the other's
-_SUB_BLOCK_BYTES = 2 << 20  # convert this much at a time: stays in cache
+_SUB_BLOCK_BYTES = 8 << 20  # patterns checked (and converted, if needed) at a time
 EXACT_FLOAT32 = 2**24  # float32 holds every integer up to this
 
 
 def moment_weights(shape: tuple[int, int], mask: np.ndarray | None, dtype: Any,
                    padded: bool = False) -> np.ndarray:
-    """(ky*kx, 3) matrix with columns [mask, mask*(kx - x0), mask*(ky - y0)], where
-    (y0, x0) is the geometric pattern centre (centred moments keep float32 precise).
-    ``padded`` adds a zero fourth column (see :func:`pattern_sums`). Built directly in
-    ``dtype``: for 2048 x 2048 px patterns it is 64 MiB in float32, so no float64 copy."""
+    """(3, ky*kx) weights, one row per output: [mask, mask*(kx - x0), mask*(ky - y0)],
+    where (y0, x0) is the geometric pattern centre (centred moments keep float32
+    precise). ``padded`` adds a zero fourth row (see :func:`pattern_sums`). Built directly
+    in ``dtype``: for 2048 x 2048 px patterns it is 64 MiB in float32 (padded), so no
+    float64 copy."""
     ky, kx = shape
-    w = np.zeros((ky, kx, 4 if padded else 3), dtype=dtype)
-    w[..., 0] = 1
-    w[..., 1] = (np.arange(kx) - (kx - 1) / 2)[None, :]
-    w[..., 2] = (np.arange(ky) - (ky - 1) / 2)[:, None]
+    w = np.zeros((4 if padded else 3, ky, kx), dtype=dtype)
+    w[0] = 1
+    w[1] = (np.arange(kx) - (kx - 1) / 2)[None, :]
+    w[2] = (np.arange(ky) - (ky - 1) / 2)[:, None]
     if mask is not None:
-        w[..., :3] *= mask[..., None]
-    return w.reshape(ky * kx, w.shape[-1])
+        w[:3] *= mask
+    return w.reshape(w.shape[0], ky * kx)
 
 
-def pad_columns(weights: np.ndarray) -> np.ndarray:
-    """``weights`` with zero columns added up to a multiple of 4 (a copy only if needed)."""
-    n = weights.shape[1]
+def pad_outputs(weights: np.ndarray) -> np.ndarray:
+    """``weights`` (outputs, pixels) with zero rows added up to a multiple of 4 outputs
+    (a copy only if needed)."""
+    n = weights.shape[0]
     if n % 4 == 0:
         return weights
-    padded = np.zeros((weights.shape[0], -(-n // 4) * 4), dtype=weights.dtype)
-    padded[:, :n] = weights
+    padded = np.zeros((-(-n // 4) * 4, weights.shape[1]), dtype=weights.dtype)
+    padded[:n] = weights
     return padded
 
 
 def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None = None,
                  columns: int | None = None, exact: int = 0) -> np.ndarray:
-    """Kernel: (a, b, ky, kx) patterns -> (a, b, n) products with ``weights`` (ky*kx, n).
+    """Kernel: (a, b, ky, kx) patterns -> (a, b, n) sums weighted by each row of
+    ``weights`` (n, ky*kx).
 
-    Converts a cache-sized sub-block at a time into one reused buffer; pixels below
-    ``threshold`` count as zero. The weight columns are padded to a multiple of 4, which
-    BLAS handles about 1.5 times faster than 3 columns (pad once with :func:`pad_columns`
-    and pass ``columns``, the number of real columns, to avoid a copy per call).
+    The sums run in a compiled kernel (:mod:`symbreak.engine.kernels`) that reads each
+    pixel once, in the weights' type; pixels below ``threshold`` count as zero. Pass
+    weights padded to a multiple of 4 rows (:func:`pad_outputs`) and ``columns``, the
+    number of real outputs, to avoid a copy per call.
     NaN/inf pixels count as zero: patterns whose sums come out non-finite are summed
     again with those pixels replaced, so clean data pay nothing for the check.
     The first ``exact`` columns hold counts of non-negative integers that must come out
@@ -76,57 +80,72 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
     once most patterns need that the rest of the block is summed in float64 directly.
     """
     a, b, ky, kx = block.shape
-    n_out = columns or weights.shape[1]
-    flat = block.reshape(a * b, ky * kx)
+    n_out = columns or weights.shape[0]
     out = np.empty((a * b, n_out))
-    step = max(1, _SUB_BLOCK_BYTES // (ky * kx * weights.dtype.itemsize))
-    narrow = _Summer(pad_columns(weights), threshold, min(step, a * b))
-    exact = exact if weights.dtype == np.float32 else 0
-    wide = None  # the float64 summer, made when first needed (its weights are 2x larger)
-    summer = narrow
-    # float32 sums of n non-negative terms are at least (1 - n 2^-24) x the true sum
-    limit = EXACT_FLOAT32 - ky * kx
-    for i in range(0, a * b, step):
-        rows = flat[i:i + step]
-        part = out[i:i + step]
-        part[:] = summer(rows)[:, :n_out]
-        bad = ~np.isfinite(part).all(axis=1)
-        if bad.any():
-            part[bad] = summer(rows[bad], finite=True)[:, :n_out]
-        if exact and summer is narrow:
-            redo = (np.abs(part[:, :exact]) >= limit).any(axis=1)
-            if redo.any():
-                if wide is None:
-                    wide = _Summer(narrow.weights.astype(np.float64), threshold, narrow.rows)
-                part[redo] = wide(rows[redo], finite=True)[:, :n_out]
-                summer = wide if redo.mean() > 0.5 else narrow
+    summer = _summer(pad_outputs(weights), threshold, exact if weights.dtype == np.float32 else 0)
+    for start, rows in pattern_rows(block):
+        summer.run(rows, out[start:start + len(rows)])
     return out.reshape(a, b, n_out)
 
 
+def _summer(weights: np.ndarray, threshold: float | None, exact: int) -> _Summer:
+    """A :class:`_Summer` for these (padded) weights, reused by the chunks of one pass."""
+    key = (id(weights), threshold, exact)
+    cached = _SUMMERS.get(key)
+    if cached is None or cached.source is not weights:
+        cached = _Summer(weights, threshold, exact)
+        _SUMMERS.clear()  # one pass at a time needs one summer; never grows
+        _SUMMERS[key] = cached
+    return cached
+
+
 class _Summer:
-    """``rows @ weights`` through a reused buffer of the weights' type (no buffer when
-    the rows already have that type), pixels below ``threshold`` as zero."""
+    """``rows @ weights`` in the compiled kernel, a cache-sized sub-block at a time, with
+    the checks of :func:`pattern_sums` (non-finite pixels, exact float32 counts)."""
 
-    def __init__(self, weights: np.ndarray, threshold: float | None, rows: int) -> None:
-        self.weights, self.threshold, self.rows = weights, threshold, rows
-        self.buffer: np.ndarray | None = None  # made on first use
+    def __init__(self, weights: np.ndarray, threshold: float | None, exact: int) -> None:
+        self.source, self.threshold, self.exact = weights, threshold, exact
+        self.weights_t = np.ascontiguousarray(weights)
+        self.wide_t: np.ndarray | None = None  # float64 weights, made when first needed
+        self.step = max(4, _SUB_BLOCK_BYTES // (weights.shape[1] * weights.dtype.itemsize))
 
-    def __call__(self, rows: np.ndarray, finite: bool = False) -> np.ndarray:
-        direct = (self.threshold is None and not finite and rows.dtype == self.weights.dtype
-                  and rows.flags.c_contiguous)
-        if direct:  # already the working type: no copy needed
-            sub = rows
-        else:
-            if self.buffer is None:
-                self.buffer = np.empty((self.rows, self.weights.shape[0]), self.weights.dtype)
-            sub = self.buffer[:len(rows)]
-            np.copyto(sub, rows, casting="unsafe")
-        if finite:
-            sub[~np.isfinite(sub)] = 0
-        if self.threshold is not None:
-            np.multiply(sub, sub >= self.threshold, out=sub)
+    def run(self, flat: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out`` (patterns, columns) for ``flat`` (patterns, pixels)."""
+        n_out = out.shape[1]
+        weights_t = self.weights_t
+        limit = EXACT_FLOAT32 - flat.shape[1]  # float32 sums of n terms >= (1 - n 2^-24) x true
+        for i in range(0, len(flat), self.step):
+            rows, part = flat[i:i + self.step], out[i:i + self.step]
+            part[:] = self.sums(rows, weights_t)[:, :n_out]
+            bad = ~np.isfinite(part).all(axis=1)
+            if bad.any():
+                part[bad] = self.sums(rows[bad], weights_t, finite=True)[:, :n_out]
+            if self.exact and weights_t is self.weights_t:
+                redo = (np.abs(part[:, :self.exact]) >= limit).any(axis=1)
+                if redo.any():
+                    part[redo] = self.sums(rows[redo], self.wide(), finite=True)[:, :n_out]
+                    if redo.mean() > 0.5:
+                        weights_t = self.wide()
+
+    def wide(self) -> np.ndarray:
+        if self.wide_t is None:
+            self.wide_t = self.weights_t.astype(np.float64)
+        return self.wide_t
+
+    def sums(self, rows: np.ndarray, weights_t: np.ndarray, finite: bool = False
+             ) -> np.ndarray:
+        from ..engine import kernels
+
+        if finite or not kernels.reads_directly(rows):
+            rows = rows.astype(weights_t.dtype)  # one sub-block: stays in cache
+            if finite:
+                rows[~np.isfinite(rows)] = 0
+        out = np.empty((len(rows), weights_t.shape[0]), weights_t.dtype)
         with np.errstate(invalid="ignore", over="ignore"):
-            return sub @ self.weights
+            return kernels.weighted_sums(rows, weights_t, out, self.threshold)
+
+
+_SUMMERS: dict[tuple[int, float | None, int], _Summer] = {}
 
 
 def _largest_sum(data: Dataset4D) -> int:

@@ -139,9 +139,9 @@ def virtual_images(data: Any, detectors: Mapping[str, Any] | None = None, *,
     if shift_arr is None:
         masks = [build_mask(detectors[n], ds.pattern_shape, center, ds.calibration, units)
                  for n in names]
-        weights = np.zeros((masks[0].size, -(-len(masks) // 4) * 4), dtype=kernel_dtype(ds))
+        weights = np.zeros((-(-len(masks) // 4) * 4, masks[0].size), dtype=kernel_dtype(ds))
         for i, m in enumerate(masks):
-            weights[:, i] = m.reshape(-1)
+            weights[i] = m.reshape(-1)
         kernel = functools.partial(pattern_sums, weights=weights, columns=len(masks),
                                    exact=exact_columns(ds, len(masks)))
     else:

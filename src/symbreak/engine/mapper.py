@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..arrays import NoCopyView, file_view, release_pages
-from ..progress import DaskProgress
+from ..progress import DaskProgress, track
 from . import budget as _budget
 from . import policy as _policy
 from .cluster import active_client, scatter_array, worker_resources
@@ -34,6 +36,10 @@ if TYPE_CHECKING:  # symbreak.dataset imports the engine
 Kernel = Callable[..., np.ndarray]
 MAX_WORKERS = 4
 """Most local threads that run chunks at once (the kernels are memory bound)."""
+LOCAL_CHUNKS_PER_THREAD = 4
+"""In-memory data and memory maps are cut into at least this many chunks per thread."""
+MIN_LOCAL_CHUNK_BYTES = 4 * 2**20
+"""... each no smaller than this [bytes]: per-chunk overhead stays < 1 %."""
 BLOCKS_AHEAD_EXTRA = 1
 """:func:`computed` on a cluster: blocks computed ahead beyond one per worker thread."""
 _THREADPOOLS: list[ThreadpoolController] = []
@@ -46,9 +52,19 @@ def single_threaded_blas() -> Any:
     return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: ``taskset``, a batch system's
+    allocation), not every CPU of the machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def n_workers() -> int:
-    """Threads that process chunks at the same time."""
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    """Threads that process chunks at the same time: the usable CPUs, at most
+    :data:`MAX_WORKERS`."""
+    return min(usable_cpus(), MAX_WORKERS)
 
 
 def chunk_shape(data: Dataset4D) -> tuple[int, int, int, int]:
@@ -95,17 +111,78 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     With ``extra`` (an array (scan_y, scan_x, ...) of per-pattern values) the kernel is
     called as ``kernel(block, extra[rows, cols])``. Chunks come from :func:`chunk_shape`.
     """
+    client = active_client()
+    if client is None and not data.is_lazy:
+        return _map_local(data.array, kernel, n_out, dtype, extra, progress, desc)
     arr = as_chunked(data)
     # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
     out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
                          chunks=arr.chunks[:2] + ((1,), (n_out,)))
-    client = active_client()
     if client is not None:
         result = out.compute(scheduler=client)
     else:
         with single_threaded_blas(), DaskProgress(desc, progress):
             result = out.compute(scheduler="threads", num_workers=n_workers())
     return np.asarray(result)[:, :, 0, :]
+
+
+def _map_local(array: np.ndarray, kernel: Kernel, n_out: int, dtype: type,
+               extra: np.ndarray | None, progress: bool | None, desc: str) -> np.ndarray:
+    """:func:`map_patterns` of an array in memory or a memory map, in this process: the
+    same kernel on the same kind of chunks, run straight from a thread pool (building and
+    scheduling a dask graph costs milliseconds, as long as the kernels take on 100 MB)."""
+    ny, nx = array.shape[:2]
+    rows, cols = local_chunks(array.shape, array.dtype.itemsize)[:2]
+    out = np.empty((ny, nx, n_out), dtype=dtype)
+    tiles = [(y, x) for y in range(0, ny, rows) for x in range(0, nx, cols)]
+
+    def run(tile: tuple[int, int]) -> None:
+        y, x = tile
+        where = (slice(y, y + rows), slice(x, x + cols))
+        block = array[where]
+        out[where] = kernel(block) if extra is None else kernel(block, extra[where])
+        release_pages(block)
+
+    with single_threaded_blas():
+        for _ in track(_run_all(run, tiles), total=len(tiles), desc=desc, progress=progress,
+                       unit="chunk"):
+            pass
+    return out
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+_IN_POOL = threading.local()
+
+
+def _run_all(run: Callable[[Any], None], items: list) -> Iterator[None]:
+    """``run`` on every item, in a thread pool kept for the process (starting threads
+    costs milliseconds on a busy machine); inline for one item, one thread, or when
+    called from a pool thread (which must not wait on its own pool)."""
+    threads = n_workers()
+    if len(items) == 1 or threads == 1 or getattr(_IN_POOL, "active", False):
+        yield from map(run, items)
+        return
+    if threads not in _POOL:
+        _POOL.clear()
+        _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="symbreak-kernel",
+                                            initializer=_mark_pool_thread)
+    yield from _POOL[threads].map(run, items)
+
+
+def _mark_pool_thread() -> None:
+    _IN_POOL.active = True
+
+
+def local_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
+    """Chunks for :func:`_map_local`: those of :func:`chunk_shape`, cut further so that
+    every thread gets several (a thread left with the last big chunk alone would hold
+    up the others), but not below :data:`MIN_LOCAL_CHUNK_BYTES`."""
+    total = _budget.budget_bytes()
+    copies = _policy.kernel_copies(n_workers())
+    data_bytes = int(np.prod(shape)) * max(itemsize, 4)
+    wanted = max(data_bytes // (LOCAL_CHUNKS_PER_THREAD * n_workers()), MIN_LOCAL_CHUNK_BYTES)
+    return _policy.chunks_within(shape, max(itemsize, 4), total, copies,
+                                 min(_policy.MAX_CHUNK_BYTES, wanted))
 
 
 def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
