@@ -205,7 +205,9 @@ class Dataset4D:
             block = tuple(n if c == -1 else c for c, n in
                           zip(np.broadcast_to(np.asarray(chunks, dtype=object), 4), self.shape))
             return scatter_array(client, np.asarray(self.array), block)
-        return da.from_array(NoCopyView(self.array), chunks=chunks, asarray=True, name=False)
+        # a memory map travels as its file description: inline it in every chunk's task
+        return da.from_array(NoCopyView(self.array), chunks=chunks, asarray=True, name=False,
+                             inline_array=file_view(self.array) is not None)
 
     def coords(self) -> dict[str, tuple[np.ndarray, str]]:
         """Axis coordinates with units: scan in Å (or px), detector in mrad (or 1/Å, px)."""

@@ -92,7 +92,8 @@ def as_chunked(data: Dataset4D) -> da.Array:
     client = active_client()
     if client is not None and file_view(data.array) is None:
         return scatter_array(client, np.asarray(data.array), chunks)
-    return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False)
+    return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False,
+                         inline_array=file_view(data.array) is not None)
 
 
 def _within(current: tuple[tuple[int, ...], ...], target: tuple[int, int, int, int]) -> bool:

@@ -90,7 +90,10 @@ def as_dask(array: Any, chunks: Any, lock: Any = False) -> da.Array:
         array = H5Dataset(array)
     elif isinstance(array, np.memmap):
         array = ReleasingMemmap(array)
-    return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False)
+    # inline: each chunk's task carries the (small) file description itself, so a
+    # worker never waits for another to send it the source object
+    return da.from_array(array, chunks=chunks, lock=lock, asarray=True, name=False,
+                         inline_array=True)
 
 
 def lazy_array(array: Any, chunks: Any = "auto") -> da.Array:
