@@ -4,10 +4,13 @@ Each job runs in a fresh subprocess (so peak RSS is its own):
 * symbreak: ``symbreak.simulate(preset, out=<tmp>.zarr)`` -- lazy graph, streamed to zarr;
 * abTEM direct: the same atoms, grid, probe, scan and detector built with abTEM's API and
   computed in memory with ``.compute()`` (how abTEM is usually run).
-Printed: seconds and peak RSS [MiB] of each, and the ratios symbreak / abTEM.
+Both plan FFTs alike (importing symbreak.simulation sets abTEM's FFTW planning to
+FFTW_ESTIMATE in both children): the same work. The two run in turn, ``--repeats`` rounds,
+so a busy machine slows both alike. Printed per job: the fastest and slowest seconds and
+the peak RSS [MiB] of each, and the per-round ratios symbreak / abTEM (min-max).
 
-    python bench/bench_simulate.py                   # all presets
-    python bench/bench_simulate.py graphene-vacancy  # one preset
+    python bench/bench_simulate.py                   # the demo's preset, 3 rounds
+    python bench/bench_simulate.py --all             # every preset
     python bench/bench_simulate.py --big             # + 128 x 128 probes of 128 x 128 px
 """
 
@@ -94,8 +97,10 @@ def measure(mode: str, name: str, workdir: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("presets", nargs="*")
+    parser.add_argument("presets", nargs="*", help="default: graphene-vacancy")
+    parser.add_argument("--all", action="store_true", help="every preset")
     parser.add_argument("--big", action="store_true", help="also 128 x 128 x 128 x 128")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--no-reference", action="store_true", help="skip abTEM direct")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -104,28 +109,43 @@ def main() -> int:
         return 0
     from symbreak.simulation.presets import PRESETS
 
-    names = args.presets or list(PRESETS)
+    names = list(PRESETS) if args.all else (args.presets or ["graphene-vacancy"])
     if args.big:
         names.append("big-128")
-    print(f"{'job':26s} {'shape':>20s} {'symbreak s':>10s} {'MiB':>7s} "
-          f"{'abTEM s':>8s} {'MiB':>7s} {'time x':>7s} {'mem x':>6s}")
+    print(f"{os.cpu_count()} CPU(s), {args.repeats} interleaved rounds per job")
+    print(f"{'job':26s} {'shape':>18s} {'symbreak s':>12s} {'MiB':>6s} "
+          f"{'abTEM s':>12s} {'MiB':>6s} {'time x':>11s} {'mem x':>6s}")
     for name in names:
-        with tempfile.TemporaryDirectory() as workdir:
-            ours = measure("symbreak", name, workdir)
-            ref = {} if args.no_reference else measure("abtem", name, workdir)
-        if "error" in ours:
-            print(f"{name:26s} symbreak failed: {ours['error']}")
-            continue
-        shape = "x".join(str(n) for n in ours["shape"])
-        line = f"{name:26s} {shape:>20s} {ours['seconds']:10.1f} {ours['peak_mib']:7.0f}"
-        if ref and "error" not in ref:
-            line += (f" {ref['seconds']:8.1f} {ref['peak_mib']:7.0f} "
-                     f"{ours['seconds'] / ref['seconds']:7.2f} "
-                     f"{ours['peak_mib'] / ref['peak_mib']:6.2f}")
-        elif ref:
-            line += f"  abTEM failed: {ref['error']}"
-        print(line + f"   (imports: {ours['baseline_mib']:.0f} MiB)", flush=True)
+        print(compare(name, args.repeats, not args.no_reference), flush=True)
     return 0
+
+
+def compare(name: str, repeats: int, reference: bool) -> str:
+    """One line: symbreak and (if ``reference``) abTEM, run in turn ``repeats`` times."""
+    ours, refs = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as workdir:
+            ours.append(measure("symbreak", name, workdir))
+            if reference:
+                refs.append(measure("abtem", name, workdir))
+    failed = [r["error"] for r in ours + refs if "error" in r]
+    if failed:
+        return f"{name:26s} failed: {failed[0]}"
+    shape = "x".join(str(n) for n in ours[0]["shape"])
+    line = f"{name:26s} {shape:>18s} {span([r['seconds'] for r in ours]):>12s} " \
+           f"{max(r['peak_mib'] for r in ours):6.0f}"
+    if refs:
+        ratios = [o["seconds"] / r["seconds"] for o, r in zip(ours, refs)]
+        memory = max(r["peak_mib"] for r in ours) / max(r["peak_mib"] for r in refs)
+        line += (f" {span([r['seconds'] for r in refs]):>12s} "
+                 f"{max(r['peak_mib'] for r in refs):6.0f} {span(ratios, '.2f'):>11s} "
+                 f"{memory:6.2f}")
+    return line + f"   (imports: {ours[0]['baseline_mib']:.0f} MiB)"
+
+
+def span(values: list[float], fmt: str = ".1f") -> str:
+    """'min-max' of ``values``."""
+    return f"{min(values):{fmt}}-{max(values):{fmt}}"
 
 
 if __name__ == "__main__":
