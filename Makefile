@@ -67,7 +67,7 @@ $(FIELDENV)/.built: pyproject.toml $(CONSTRAINTS)
 
 fieldenv: $(FIELDENV)/.built
 
-bench: $(STAMP)
+bench: $(STAMP) refenvs
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:

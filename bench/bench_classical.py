@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import machine_line
 
 import symbreak
 from symbreak.classical import com, virtual_images
@@ -166,25 +167,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtypes", default="uint16,float32")
     args = parser.parse_args()
-    print(f"CPU: {cpu_name()}; {n_workers()} usable CPU(s); numba "
-          f"{importlib.metadata.version('numba')}, numpy {np.__version__}")
+    print(f"{machine_line()}; numba {importlib.metadata.version('numba')}, "
+          f"numpy {np.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in args.dtypes.split(","):
             run_dtype(dtype, args, Path(tmp))
-
-
-def cpu_name() -> str:
-    """The CPU model and its vector extensions (from /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                  if line.startswith("model name")), "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model} ({', '.join(wanted) or 'no AVX2'})"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_classical import interleaved_rates, make_data
+from _machine import machine_line
 
 import symbreak
 from symbreak.engine import budget_bytes, budget_scope, use_cluster
@@ -77,6 +78,7 @@ def main() -> None:
         paths = {"npy memmap": Path(tmp) / "bench.npy", "zarr": Path(tmp) / "bench.zarr"}
         np.save(paths["npy memmap"], data)
         symbreak.save(data, paths["zarr"], progress=False)
+        print(machine_line())
         print(f"data: {data.shape} uint16, {gb:.3f} GB, {os.cpu_count()} CPU(s), memory "
               f"budget {budget_bytes() / 2**20:.0f} MiB (per worker), best of "
               f"{args.repeats} interleaved rounds")

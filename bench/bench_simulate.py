@@ -112,7 +112,9 @@ def main() -> int:
     names = list(PRESETS) if args.all else (args.presets or ["graphene-vacancy"])
     if args.big:
         names.append("big-128")
-    print(f"{os.cpu_count()} CPU(s), {args.repeats} interleaved rounds per job")
+    from _machine import machine_line
+
+    print(f"{machine_line()}; {args.repeats} interleaved rounds per job")
     print(f"{'job':26s} {'shape':>18s} {'symbreak s':>12s} {'MiB':>6s} "
           f"{'abTEM s':>12s} {'MiB':>6s} {'time x':>11s} {'mem x':>6s}")
     for name in names:
