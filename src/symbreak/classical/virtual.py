@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
+from ..arrays import pattern_rows
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..engine import map_patterns, takes_budget
@@ -75,20 +76,21 @@ def _resolve_shifts(ds: Dataset4D, shifts: Any, center: tuple[float, float],
 def shifted_ring_sums(block: np.ndarray, shifts: np.ndarray, center: tuple[float, float],
                       rings: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
     """Kernel: sums of each pattern over annuli ``rings`` (n_det, 2) centred at
-    ``center + shift`` of that pattern; radii in the units of ``sampling``."""
+    ``center + shift`` of that pattern; radii in the units of ``sampling``. Compiled
+    (:func:`symbreak.engine.kernels.ring_sums`); NaN/inf pixels count as 0."""
+    from ..engine import kernels
+
     a, b, ky, kx = block.shape
-    out = np.empty((a, b, len(rings)))
-    yy = np.arange(ky) - center[0]
-    xx = np.arange(kx) - center[1]
-    for i in range(a):
-        for j in range(b):
-            dy, dx = shifts[i, j]
-            r = np.hypot(((yy - dy) * sampling[0])[:, None], ((xx - dx) * sampling[1])[None, :])
-            pattern = np.nan_to_num(block[i, j].astype(np.float64), nan=0.0, posinf=0.0,
-                                    neginf=0.0)
-            for d, (inner, outer) in enumerate(rings):
-                out[i, j, d] = pattern[(r >= inner) & (r < outer)].sum()
-    return out
+    out = np.empty((a * b, len(rings)))
+    shifts = np.ascontiguousarray(shifts, dtype=np.float64).reshape(a * b, 2)
+    rings = np.ascontiguousarray(rings, dtype=np.float64)
+    for start, rows in pattern_rows(block):
+        if not kernels.reads_directly(rows):
+            rows = rows.astype(np.float64)
+        stop = start + len(rows)
+        kernels.ring_sums(rows, shifts[start:stop], (ky, kx), center, rings, sampling,
+                          out[start:stop])
+    return out.reshape(a, b, len(rings))
 
 
 @takes_budget

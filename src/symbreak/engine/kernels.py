@@ -64,6 +64,34 @@ def add_patterns(rows: np.ndarray, total: np.ndarray) -> np.ndarray:
     return total
 
 
+def ring_sums(rows: np.ndarray, shifts: np.ndarray, shape: tuple[int, int],
+              center: tuple[float, float], rings: np.ndarray, sampling: tuple[float, float],
+              out: np.ndarray) -> np.ndarray:
+    """Sums of each pattern over annuli centred on its own (shifted) beam.
+
+    Parameters
+    ----------
+    rows
+        (patterns, ky*kx) C-contiguous array of a type in :data:`SUPPORTED`.
+    shifts
+        (patterns, 2) float64 (dy, dx) [px] of each pattern's centre from ``center``.
+    shape
+        (ky, kx) of a pattern.
+    center
+        (cy, cx) [px] of the unshifted centre.
+    rings
+        (detectors, 2) float64 (inner, outer) radii [units of ``sampling``];
+        ``inner <= r < outer``.
+    sampling
+        (y, x) size of a pixel in the radii's units.
+    out
+        (patterns, detectors) float64, filled and returned. NaN/inf pixels count as 0.
+    """
+    _ring_sums(rows, shifts, shape[0], shape[1], float(center[0]), float(center[1]),
+               rings * rings, float(sampling[0]), float(sampling[1]), out)
+    return out
+
+
 _jit = numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
 
 
@@ -153,3 +181,29 @@ def _add_patterns(x, total):  # pragma: no cover - compiled
         for p in range(npix):
             total[p] += np.float64(xa[p])
         j += 1
+
+
+@_jit
+def _ring_sums(x, shifts, ky, kx, cy, cx, rings2, sy, sx, out):  # pragma: no cover
+    n = x.shape[0]
+    n_det = rings2.shape[0]
+    acc = np.zeros(n_det)
+    for j in range(n):
+        acc[:] = 0.0
+        y0 = cy + shifts[j, 0]
+        x0 = cx + shifts[j, 1]
+        xj = x[j]
+        for r in range(ky):
+            dy2 = ((r - y0) * sy) ** 2
+            row = r * kx
+            for d in range(n_det):
+                part = 0.0
+                inner, outer = rings2[d, 0], rings2[d, 1]
+                for c in range(kx):
+                    v = np.float64(xj[row + c])
+                    rr = dy2 + ((c - x0) * sx) ** 2
+                    keep = (rr >= inner) & (rr < outer) & (abs(v) < np.inf)
+                    part += v if keep else 0.0
+                acc[d] += part
+        for d in range(n_det):
+            out[j, d] = acc[d]
