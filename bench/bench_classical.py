@@ -114,7 +114,7 @@ def on_one_cpu(fn):
     return run
 
 
-def kernel_jobs(data: np.ndarray, path: Path, center, detectors) -> dict:
+def kernel_jobs(data: np.ndarray, path: Path, center, detectors, ring) -> dict:
     """numpy's sum and symbreak's kernels on ``data`` and on its memory map at ``path``."""
     sources = {"in memory": symbreak.as_dataset(data, detector_center=center, angular_sampling=1.0),
                "memmap": symbreak.as_dataset(np.load(path, mmap_mode="r"),
@@ -127,37 +127,70 @@ def kernel_jobs(data: np.ndarray, path: Path, center, detectors) -> dict:
         for name, fn in kernels.items():
             jobs[f"{name}, {where}, 1 CPU"] = on_one_cpu(fn)
             jobs[f"{name}, {where}, {n_workers()} threads"] = fn
+    in_memory = sources["in memory"]
+    jobs["virtual (1 det.), in memory"] = lambda: virtual_images(in_memory, {"ring": ring},
+                                                                 units="px")
     return jobs
 
 
-def run_dtype(dtype: str, args, tmp: Path) -> dict[str, float]:
+def interleaved_times(jobs: dict, repeats: int, between=None) -> dict[str, list[float]]:
+    """Seconds of every job in each of ``repeats`` rounds that run every job once in turn;
+    ``between()``, if given, runs at the end of each round and returns more {name: s}."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, fn in jobs.items():
+            times[name].append(best_of(fn, 1))
+        for name, seconds in (between() if between else {}).items():
+            times.setdefault(name, []).append(seconds)
+    return times
+
+
+def print_rates(times: dict[str, list[float]], gb: float, reference: str) -> None:
+    """Best GB/s of each job and the range over rounds of its speed / the reference's in
+    the same round."""
+    for name, seconds in times.items():
+        ratios = [r / s for r, s in zip(times[reference], seconds)]
+        print(f"  {name:36s} {gb / min(seconds):7.2f} GB/s   {min(ratios):5.2f}-"
+              f"{max(ratios):5.2f} x {reference}")
+
+
+def run_dtype(dtype: str, args, tmp: Path) -> dict[str, list[float]]:
     data = make_data(args.scan, args.detector).astype(dtype, copy=False)
     gb, n = data.nbytes / 1e9, args.detector
     center = ((n - 1) / 2, (n - 1) / 2)
     detectors = {"bf": (0, n / 6), "abf": (n / 12, n / 6), "adf": (n / 6, n / 3),
                  "haadf": (n / 3, np.inf)}
+    ring = (n / 6, n / 3)
     path = tmp / f"bench_{dtype}.npy"
     np.save(path, data)
-    jobs = kernel_jobs(data, path, center, detectors)
+    jobs = kernel_jobs(data, path, center, detectors, ring)
     for fn in jobs.values():  # compile and import outside the timed rounds
         fn()
-    rates = interleaved_rates(jobs, gb, args.repeats)
-    print(f"\n{dtype}: {data.shape}, {gb:.3f} GB, best of {args.repeats} interleaved rounds")
-    for name, rate in rates.items():
-        print(f"  {name:34s} {rate:7.2f} GB/s   {rate / rates['numpy sum']:6.2f} x numpy sum")
-    if dtype == "uint16":
-        ring = (n / 6, n / 3)
-        ref = py4dstem_times(path, center, ring, args.repeats)
-        if ref is not None:
-            print(f"  py4DSTEM {ref['version']} (its own process, timed right after; different "
-                  "work: its COM also converts and fits a plane)")
-            for what, key in (("DPC COM", "com_s"), ("virtual (1 det.)", "virtual_s")):
-                rate = gb / ref[key]
-                print(f"  {'py4DSTEM ' + what:34s} {rate:7.2f} GB/s   "
-                      f"{rate / rates['numpy sum']:6.2f} x numpy sum")
-            ds = symbreak.as_dataset(data, detector_center=center, angular_sampling=1.0)
-            print(f"  values vs py4DSTEM: {compare_values(path, ds, center, ring)}")
-    return rates
+    reference = None
+    if dtype == "uint16" and not args.no_py4dstem:
+        reference = lambda: py4dstem_round(path, center, ring)  # noqa: E731
+        if reference() is None:
+            reference = None
+    times = interleaved_times(jobs, args.repeats, reference)
+    print(f"\n{dtype}: {data.shape}, {gb:.3f} GB; {args.repeats} rounds, each running every "
+          "job in turn (page cache warm for the memory map)")
+    print_rates(times, gb, "numpy sum")
+    if reference is not None:
+        print("  (py4DSTEM in its own process, once per round: its COM is different work, it "
+              "also converts to float and fits a plane; its annulus is the same work as the "
+              "1-detector line)")
+        ds = symbreak.as_dataset(data, detector_center=center, angular_sampling=1.0)
+        print(f"  values vs py4DSTEM: {compare_values(path, ds, center, ring)}")
+    return times
+
+
+def py4dstem_round(path: Path, center, ring) -> dict[str, float] | None:
+    """One timing of py4DSTEM's DPC COM and annulus (None when it is not installed)."""
+    ref = py4dstem_times(path, center, ring, 1)
+    if ref is None:
+        return None
+    return {f"py4DSTEM {ref['version']} DPC COM": ref["com_s"],
+            f"py4DSTEM {ref['version']} annulus (1 det.)": ref["virtual_s"]}
 
 
 def main() -> None:
@@ -166,6 +199,7 @@ def main() -> None:
     parser.add_argument("--detector", type=int, default=128, help="detector pixels per side")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtypes", default="uint16,float32")
+    parser.add_argument("--no-py4dstem", action="store_true", help="skip the py4DSTEM rounds")
     args = parser.parse_args()
     print(f"{machine_line()}; numba {importlib.metadata.version('numba')}, "
           f"numpy {np.__version__}")

@@ -21,7 +21,7 @@ from .calibration import Calibration
 from .classical.decompose import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
-from .engine import chunk_shape
+from .engine import chunk_shape, sum_over_chunks
 from .errors import DataError, SettingsError
 from .progress import DaskProgress
 from .sanitize import replace_nonfinite
@@ -31,8 +31,8 @@ FLOAT = np.float32
 PREPROCESS_STEP = "preprocess"  # the provenance entry that marks preprocessed data
 
 
-def _block_sum(block: np.ndarray) -> np.ndarray:
-    """Sum (1, 1, ky, kx) of a block's patterns in float64 (compiled, reading each pixel
+def _pattern_sum(block: np.ndarray) -> np.ndarray:
+    """Sum (ky, kx) of a block's patterns in float64 (compiled, reading each pixel
     once: no float64 copy of the block); NaN/inf pixels count as 0, found only when the
     sum is not finite."""
     from .engine import kernels
@@ -47,18 +47,13 @@ def _block_sum(block: np.ndarray) -> np.ndarray:
     if block.dtype.kind == "f" and not np.isfinite(total).all():
         total = np.where(np.isfinite(block), block, 0).sum(axis=(0, 1), dtype=np.float64)
         total = total.reshape(-1)
-    return total.reshape(1, 1, ky, kx)
+    return total.reshape(ky, kx)
 
 
 def mean_pattern(data: Dataset4D, progress: bool | None = None) -> np.ndarray:
     """Mean diffraction pattern (ky, kx) [counts], summed chunk by chunk in float64;
     NaN/inf pixels count as 0."""
-    array = data.array if data.is_lazy else data.to_dask(chunks=chunk_shape(data))
-    ky, kx = data.pattern_shape
-    chunks = (((1,) * len(array.chunks[0]), (1,) * len(array.chunks[1]), (ky,), (kx,)))
-    sums = array.map_blocks(_block_sum, chunks=chunks, dtype=np.float64)
-    with DaskProgress("mean pattern", progress):
-        total = np.asarray(sums.sum(axis=(0, 1)).compute())
+    total = sum_over_chunks(data, _pattern_sum, progress=progress, desc="mean pattern")
     return total / (data.shape[0] * data.shape[1])
 
 

@@ -113,3 +113,17 @@ def test_com_of_a_memory_map_equals_in_memory(tmp_path) -> None:
     held = com(symbreak.as_dataset(data, **center), reference="center")
     for name in ("com_x", "com_y", "intensity"):
         np.testing.assert_array_equal(mapped[name].values, held[name].values)
+
+
+def test_mean_pattern_in_memory_and_lazy_equal_numpy() -> None:
+    from symbreak.preprocess import mean_pattern
+
+    data = _scan().astype(np.float32)
+    data[3, 4, 5, 6] = np.nan
+    expected = np.nan_to_num(data, nan=0).astype(np.float64).mean(axis=(0, 1))
+    with budget_scope("64KB"):
+        held = mean_pattern(symbreak.as_dataset(data), progress=False)
+        lazy = mean_pattern(symbreak.as_dataset(da.from_array(data, chunks=(5, 3, 16, 16))),
+                            progress=False)
+    np.testing.assert_allclose(held, expected, rtol=1e-12)
+    np.testing.assert_allclose(lazy, expected, rtol=1e-12)

@@ -10,8 +10,9 @@ Stages say *what* they hold per chunk (a named ``COPIES_*`` constant of
   :func:`fits_in_memory`, :func:`fits_budget`, :func:`items_within`,
   :func:`shuffle_buffer_patterns`;
 * :mod:`~symbreak.engine.cluster`: :func:`use_cluster`, :func:`active_client`;
-* :mod:`~symbreak.engine.mapper`: :func:`map_patterns`, :func:`lazy_map_patterns`,
-  :func:`as_chunked`, :func:`chunk_shape`, :func:`computed`.
+* :mod:`~symbreak.engine.mapper`: :func:`map_patterns`, :func:`sum_over_chunks`,
+  :func:`lazy_map_patterns`, :func:`as_chunked`, :func:`chunk_shape`, :func:`computed`;
+* :mod:`~symbreak.engine.kernels`: the compiled streaming kernels (imported lazily).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .budget import (DEFAULT_FRACTION, ENV_VAR, available_memory, budget_bytes, 
                      limit_heap_growth, parse_size, takes_budget)
 from .cluster import active_client, scatter_array, use_cluster, worker_resources
 from .mapper import (as_chunked, chunk_shape, computed, lazy_map_patterns, map_patterns,
-                     n_workers, single_threaded_blas)
+                     n_workers, single_threaded_blas, sum_over_chunks)
 from .policy import (COPIES_DECOMPRESSED, COPIES_ENCODE, COPIES_GRAM,
                      COPIES_IN_MEMORY_DECOMPOSE, COPIES_KERNEL_PER_THREAD, COPIES_KERNEL_SPARE,
                      COPIES_MULTISLICE, COPIES_READ, COPIES_WRITE, IN_MEMORY_SHARE,
@@ -37,5 +38,6 @@ __all__ = [
     "chunk_shape", "chunks_within", "computed", "fits_budget", "fits_in_memory",
     "items_within", "kernel_copies", "lazy_map_patterns", "limit_heap_growth", "map_patterns",
     "n_workers", "parse_size", "scan_chunks", "scatter_array", "shuffle_buffer_patterns",
-    "single_threaded_blas", "takes_budget", "use_cluster", "worker_resources",
+    "single_threaded_blas", "sum_over_chunks", "takes_budget", "use_cluster",
+    "worker_resources",
 ]

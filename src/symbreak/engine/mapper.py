@@ -174,6 +174,52 @@ def _mark_pool_thread() -> None:
     _IN_POOL.active = True
 
 
+def sum_over_chunks(data: Dataset4D, kernel: Kernel, *, progress: bool | None = None,
+                    desc: str = "") -> np.ndarray:
+    """The sum over all scan chunks of ``kernel(block)``, a (ky, kx) float64 array for
+    each (a, b, ky, kx) block (e.g. the block's pattern sum): a reduction over the
+    patterns in one pass, with the chunks of :func:`map_patterns`."""
+    client = active_client()
+    if client is None and not data.is_lazy:
+        return _sum_local(data.array, kernel, progress, desc)
+    arr = as_chunked(data)
+    ky, kx = data.pattern_shape
+    chunks = ((1,) * len(arr.chunks[0]), (1,) * len(arr.chunks[1]), (ky,), (kx,))
+    pieces = arr.map_blocks(_pattern_shaped, kernel=kernel, chunks=chunks, dtype=np.float64)
+    total = pieces.sum(axis=(0, 1))
+    if client is not None:
+        return np.asarray(total.compute(scheduler=client))
+    with single_threaded_blas(), DaskProgress(desc, progress):
+        return np.asarray(total.compute(scheduler="threads", num_workers=n_workers()))
+
+
+def _pattern_shaped(block: np.ndarray, kernel: Kernel) -> np.ndarray:
+    result = np.asarray(kernel(block), dtype=np.float64)
+    release_pages(block)
+    return result[None, None]
+
+
+def _sum_local(array: np.ndarray, kernel: Kernel, progress: bool | None,
+               desc: str) -> np.ndarray:
+    rows, cols = local_chunks(array.shape, array.dtype.itemsize)[:2]
+    tiles = [(y, x) for y in range(0, array.shape[0], rows)
+             for x in range(0, array.shape[1], cols)]
+    lock, total = threading.Lock(), np.zeros(array.shape[2:])
+
+    def run(tile: tuple[int, int]) -> None:
+        block = array[tile[0]:tile[0] + rows, tile[1]:tile[1] + cols]
+        part = kernel(block)
+        release_pages(block)
+        with lock:
+            total[...] += part
+
+    with single_threaded_blas():
+        for _ in track(_run_all(run, tiles), total=len(tiles), desc=desc, progress=progress,
+                       unit="chunk"):
+            pass
+    return total
+
+
 def local_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
     """Chunks for :func:`_map_local`: those of :func:`chunk_shape`, cut further so that
     every thread gets several (a thread left with the last big chunk alone would hold
