@@ -21,7 +21,7 @@ from .calibration import Calibration
 from .classical.decompose import pca_denoise
 from .convert import as_dataset
 from .dataset import Dataset4D
-from .engine import chunk_shape, sum_over_chunks
+from .engine import sum_over_chunks
 from .errors import DataError, SettingsError
 from .progress import DaskProgress
 from .sanitize import replace_nonfinite

@@ -14,7 +14,7 @@ import pytest
 import symbreak
 from symbreak.arrays import release_pages
 from symbreak.classical import com
-from symbreak.engine import budget_scope, map_patterns, mapper
+from symbreak.engine import budget_scope, local, map_patterns
 
 
 def _scan(shape=(12, 10, 16, 16), seed=0) -> np.ndarray:
@@ -32,22 +32,22 @@ def test_in_memory_and_lazy_give_the_same_sums_over_many_chunks() -> None:
     data = _scan()
     names: set = set()
     with budget_scope("64KB"):  # many small chunks
-        local = map_patterns(symbreak.as_dataset(data), _kernel_with_thread_names(names), 1)
+        held = map_patterns(symbreak.as_dataset(data), _kernel_with_thread_names(names), 1)
         lazy = map_patterns(symbreak.as_dataset(da.from_array(data, chunks=(3, 10, 16, 16))),
                             lambda b: b.sum(axis=(2, 3), dtype=np.float64)[..., None], 1)
     expected = data.sum(axis=(2, 3), dtype=np.float64)
-    np.testing.assert_array_equal(local[..., 0], expected)
+    np.testing.assert_array_equal(held[..., 0], expected)
     np.testing.assert_array_equal(lazy[..., 0], expected)
-    if mapper.n_workers() > 1:
+    if local.n_workers() > 1:
         assert any(name.startswith("symbreak-kernel") for name in names)
 
 
 def test_every_thread_gets_several_chunks() -> None:
     shape = (64, 64, 128, 128)  # 128 MiB in float32
-    rows, cols = mapper.local_chunks(shape, 2)[:2]
+    rows, cols = local.local_chunks(shape, 2)[:2]
     chunks = -(-shape[0] // rows) * -(-shape[1] // cols)
-    assert chunks >= mapper.LOCAL_CHUNKS_PER_THREAD * mapper.n_workers()
-    assert rows * cols * 128 * 128 * 4 >= mapper.MIN_LOCAL_CHUNK_BYTES
+    assert chunks >= local.LOCAL_CHUNKS_PER_THREAD * local.n_workers()
+    assert rows * cols * 128 * 128 * 4 >= local.MIN_LOCAL_CHUNK_BYTES
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
@@ -55,13 +55,13 @@ def test_threads_follow_the_affinity_mask() -> None:
     old = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {min(old)})
-        assert mapper.n_workers() == 1
+        assert local.n_workers() == 1
         names: set = set()
         map_patterns(symbreak.as_dataset(_scan()), _kernel_with_thread_names(names), 1)
         assert names == {threading.current_thread().name}  # inline, no pool
     finally:
         os.sched_setaffinity(0, old)
-    assert mapper.n_workers() == min(len(old), mapper.MAX_WORKERS)
+    assert local.n_workers() == min(len(old), local.MAX_WORKERS)
 
 
 def test_a_kernel_that_maps_again_does_not_deadlock() -> None:

@@ -1,11 +1,11 @@
 """Run a per-chunk kernel over every pattern of a data set, in memory or out of core.
 
 A kernel maps a block (a, b, ky, kx) of patterns to a block (a, b, n_out) of numbers and
-depends on nothing else. numpy arrays and memory maps are wrapped (not copied) in dask
-with chunks from the memory budget, so every input runs through the same ``map_blocks``
-call and gives the same numbers. Chunks run in a few threads (numpy releases the GIL),
-each with single-threaded BLAS: the kernels are memory bound and nested BLAS threads
-only fight over the cores. When a dask.distributed client is active
+depends on nothing else. numpy arrays and memory maps run in this process from a thread
+pool (:mod:`symbreak.engine.local`); lazy data go through dask's ``map_blocks`` with
+chunks from the memory budget; both give the same numbers. Chunks run in a few threads
+(the kernels release the GIL), each with single-threaded BLAS: the kernels are memory
+bound and nested BLAS threads only fight over the cores. When a dask.distributed client is active
 (:func:`symbreak.engine.use_cluster`), the chunks run on its workers instead, sized to
 the workers' memory limit; memory maps reach the workers as file descriptions, arrays in
 memory as blocks scattered once.
@@ -14,57 +14,25 @@ memory as blocks scattered once.
 from __future__ import annotations
 
 import collections
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ..arrays import NoCopyView, file_view, release_pages
-from ..progress import DaskProgress, track
+from ..progress import DaskProgress
 from . import budget as _budget
 from . import policy as _policy
 from .cluster import active_client, scatter_array, worker_resources
+from .local import map_local, n_workers, single_threaded_blas, sum_local
 
 if TYPE_CHECKING:  # symbreak.dataset imports the engine
     from ..dataset import Dataset4D
 
 Kernel = Callable[..., np.ndarray]
-MAX_WORKERS = 4
-"""Most local threads that run chunks at once (the kernels are memory bound)."""
-LOCAL_CHUNKS_PER_THREAD = 4
-"""In-memory data and memory maps are cut into at least this many chunks per thread."""
-MIN_LOCAL_CHUNK_BYTES = 4 * 2**20
-"""... each no smaller than this [bytes]: per-chunk overhead stays < 1 %."""
 BLOCKS_AHEAD_EXTRA = 1
 """:func:`computed` on a cluster: blocks computed ahead beyond one per worker thread."""
-_THREADPOOLS: list[ThreadpoolController] = []
-
-
-def single_threaded_blas() -> Any:
-    """Context manager limiting BLAS to one thread (the library scan is done once)."""
-    if not _THREADPOOLS:
-        _THREADPOOLS.append(ThreadpoolController())
-    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask: ``taskset``, a batch system's
-    allocation), not every CPU of the machine."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def n_workers() -> int:
-    """Threads that process chunks at the same time: the usable CPUs, at most
-    :data:`MAX_WORKERS`."""
-    return min(usable_cpus(), MAX_WORKERS)
 
 
 def chunk_shape(data: Dataset4D) -> tuple[int, int, int, int]:
@@ -114,7 +82,7 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     """
     client = active_client()
     if client is None and not data.is_lazy:
-        return _map_local(data.array, kernel, n_out, dtype, extra, progress, desc)
+        return map_local(data.array, kernel, n_out, dtype, extra, progress, desc)
     arr = as_chunked(data)
     # keep four dimensions: with drop_axis dask concatenates (copies) every input chunk
     out = arr.map_blocks(_apply, kernel=kernel, extra=extra, dtype=dtype,
@@ -127,53 +95,6 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     return np.asarray(result)[:, :, 0, :]
 
 
-def _map_local(array: np.ndarray, kernel: Kernel, n_out: int, dtype: type,
-               extra: np.ndarray | None, progress: bool | None, desc: str) -> np.ndarray:
-    """:func:`map_patterns` of an array in memory or a memory map, in this process: the
-    same kernel on the same kind of chunks, run straight from a thread pool (building and
-    scheduling a dask graph costs milliseconds, as long as the kernels take on 100 MB)."""
-    ny, nx = array.shape[:2]
-    rows, cols = local_chunks(array.shape, array.dtype.itemsize)[:2]
-    out = np.empty((ny, nx, n_out), dtype=dtype)
-    tiles = [(y, x) for y in range(0, ny, rows) for x in range(0, nx, cols)]
-
-    def run(tile: tuple[int, int]) -> None:
-        y, x = tile
-        where = (slice(y, y + rows), slice(x, x + cols))
-        block = array[where]
-        out[where] = kernel(block) if extra is None else kernel(block, extra[where])
-        release_pages(block)
-
-    with single_threaded_blas():
-        for _ in track(_run_all(run, tiles), total=len(tiles), desc=desc, progress=progress,
-                       unit="chunk"):
-            pass
-    return out
-
-
-_POOL: dict[int, ThreadPoolExecutor] = {}
-_IN_POOL = threading.local()
-
-
-def _run_all(run: Callable[[Any], None], items: list) -> Iterator[None]:
-    """``run`` on every item, in a thread pool kept for the process (starting threads
-    costs milliseconds on a busy machine); inline for one item, one thread, or when
-    called from a pool thread (which must not wait on its own pool)."""
-    threads = n_workers()
-    if len(items) == 1 or threads == 1 or getattr(_IN_POOL, "active", False):
-        yield from map(run, items)
-        return
-    if threads not in _POOL:
-        _POOL.clear()
-        _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="symbreak-kernel",
-                                            initializer=_mark_pool_thread)
-    yield from _POOL[threads].map(run, items)
-
-
-def _mark_pool_thread() -> None:
-    _IN_POOL.active = True
-
-
 def sum_over_chunks(data: Dataset4D, kernel: Kernel, *, progress: bool | None = None,
                     desc: str = "") -> np.ndarray:
     """The sum over all scan chunks of ``kernel(block)``, a (ky, kx) float64 array for
@@ -181,7 +102,7 @@ def sum_over_chunks(data: Dataset4D, kernel: Kernel, *, progress: bool | None = 
     patterns in one pass, with the chunks of :func:`map_patterns`."""
     client = active_client()
     if client is None and not data.is_lazy:
-        return _sum_local(data.array, kernel, progress, desc)
+        return sum_local(data.array, kernel, progress, desc)
     arr = as_chunked(data)
     ky, kx = data.pattern_shape
     chunks = ((1,) * len(arr.chunks[0]), (1,) * len(arr.chunks[1]), (ky,), (kx,))
@@ -197,39 +118,6 @@ def _pattern_shaped(block: np.ndarray, kernel: Kernel) -> np.ndarray:
     result = np.asarray(kernel(block), dtype=np.float64)
     release_pages(block)
     return result[None, None]
-
-
-def _sum_local(array: np.ndarray, kernel: Kernel, progress: bool | None,
-               desc: str) -> np.ndarray:
-    rows, cols = local_chunks(array.shape, array.dtype.itemsize)[:2]
-    tiles = [(y, x) for y in range(0, array.shape[0], rows)
-             for x in range(0, array.shape[1], cols)]
-    lock, total = threading.Lock(), np.zeros(array.shape[2:])
-
-    def run(tile: tuple[int, int]) -> None:
-        block = array[tile[0]:tile[0] + rows, tile[1]:tile[1] + cols]
-        part = kernel(block)
-        release_pages(block)
-        with lock:
-            total[...] += part
-
-    with single_threaded_blas():
-        for _ in track(_run_all(run, tiles), total=len(tiles), desc=desc, progress=progress,
-                       unit="chunk"):
-            pass
-    return total
-
-
-def local_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, int, int, int]:
-    """Chunks for :func:`_map_local`: those of :func:`chunk_shape`, cut further so that
-    every thread gets several (a thread left with the last big chunk alone would hold
-    up the others), but not below :data:`MIN_LOCAL_CHUNK_BYTES`."""
-    total = _budget.budget_bytes()
-    copies = _policy.kernel_copies(n_workers())
-    data_bytes = int(np.prod(shape)) * max(itemsize, 4)
-    wanted = max(data_bytes // (LOCAL_CHUNKS_PER_THREAD * n_workers()), MIN_LOCAL_CHUNK_BYTES)
-    return _policy.chunks_within(shape, max(itemsize, 4), total, copies,
-                                 min(_policy.MAX_CHUNK_BYTES, wanted))
 
 
 def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
