@@ -13,7 +13,7 @@ Prints GB/s of raw data processed, on the same array in the same interleaved rou
            such: its COM also converts and fits a plane.
 Target: every symbreak kernel >= 0.85 x numpy's sum on one CPU.
 
-    python bench/bench_classical.py [--scan 64] [--detector 128] [--repeats 5]
+    python bench/bench_classical.py [--scan 128] [--detector 128] [--repeats 5]
         [--dtypes uint16,float32]
 """
 
@@ -195,7 +195,7 @@ def py4dstem_round(path: Path, center, ring) -> dict[str, float] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scan", type=int, default=64, help="scan positions per side")
+    parser.add_argument("--scan", type=int, default=128, help="scan positions per side")
     parser.add_argument("--detector", type=int, default=128, help="detector pixels per side")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtypes", default="uint16,float32")
