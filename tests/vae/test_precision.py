@@ -111,3 +111,22 @@ def test_forced_bf16_fit_gives_the_float32_latents():
     assert v16 == v32
     assert circular_agreement(a16, a32) > 0.999        # same angles up to one offset
     assert abs(np.corrcoef(z16, z32)[0, 1]) > 0.99     # same content ordering
+
+
+def test_blocked_bf16_path_as_accurate_as_autocast():
+    torch.manual_seed(0)
+    dec = SpatialDecoder((32, 32), 2)
+    z, angle = torch.randn(5, 2, requires_grad=True), torch.randn(5, requires_grad=True)
+    wrt = [z, angle, *dec.parameters()]
+    ref = dec._forward_autograd(z, angle, None)
+    g = torch.randn_like(ref)
+    exact = torch.autograd.grad(ref, wrt, g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert dec._blocked(z)
+        plain, blocked = dec._forward_autograd(z, angle, None), dec._forward_blocked(z, angle, None)
+    assert blocked.dtype == plain.dtype == torch.bfloat16
+    for out in (plain, blocked):
+        assert (out.float() - ref).abs().max() <= 0.01 * ref.abs().max()
+        for a, b in zip(exact, torch.autograd.grad(out, wrt, g.to(out.dtype))):
+            assert b.dtype == torch.float32
+            assert (a - b).abs().max() <= 0.05 * a.abs().max()

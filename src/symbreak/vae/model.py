@@ -114,10 +114,12 @@ class SpatialDecoder(nn.Module):
         return _activate(y, self.output).reshape(-1, *self.shape)
 
     def _blocked(self, z: torch.Tensor) -> bool:
-        """The cache-blocked CPU path: float32 on the CPU without autocast (bf16/fp16
-        autocast and CUDA run the plain autograd version)."""
-        return (z.device.type == "cpu" and self.fc_coord.weight.dtype == torch.float32
-                and not torch.is_autocast_enabled("cpu"))
+        """The cache-blocked CPU path: float32, or bf16 under CPU autocast (CUDA, fp16
+        and other dtypes run the plain autograd version)."""
+        if z.device.type != "cpu" or self.fc_coord.weight.dtype != torch.float32:
+            return False
+        return (not torch.is_autocast_enabled("cpu")
+                or torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
     def _forward_autograd(self, z: torch.Tensor, angle: torch.Tensor,
                           shift: torch.Tensor | None) -> torch.Tensor:
@@ -148,7 +150,10 @@ class SpatialDecoder(nn.Module):
         y_row = self.coords[::nx, 1]
         X = x_col[None, :, None] * M[:, None, 0] + c[:, None]       # (B, kx, H)
         Y = y_row[None, :, None] * M[:, None, 1]                     # (B, ky, H)
-        return pixel_mlp(X, Y, self.out, self.hidden).unsqueeze(1)
+        if torch.is_autocast_enabled("cpu"):
+            X = X.to(torch.get_autocast_dtype("cpu"))
+        with torch.autocast("cpu", enabled=False):
+            return pixel_mlp(X, Y, self.out, self.hidden).unsqueeze(1)
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
         """The unrotated, unshifted pattern (angle 0)."""

@@ -136,32 +136,47 @@ class PixelMLP(torch.autograd.Function):
         w_out, hidden, acts = saved[0], saved[1:], ctx.acts
         width = w_out.shape[1]
         grad_y = grad_y.contiguous()
-        g_X = grad_y.new_zeros(batch, shape[1], width)
-        g_Y = grad_y.new_zeros(batch, shape[0], width)
-        g_hidden = [torch.zeros_like(p) for p in hidden]
+        f32 = dict(dtype=torch.float32, device=grad_y.device)  # sums over blocks
+        g_X = torch.zeros(batch, shape[1], width, **f32)
+        g_Y = torch.zeros(batch, shape[0], width, **f32)
+        g_hidden = [torch.zeros(p.shape, **f32) for p in hidden]
         g_w_out = torch.mv(acts[-1].t(), grad_y).unsqueeze(0)
-        g_b_out = grad_y.sum().reshape(1)
+        g_b_out = grad_y.float().sum().reshape(1)
         for (b0, b1, r0, r1), rows in _spans(batch, shape):
             g = torch.outer(grad_y[rows], w_out[0])
             for k in range(n_hidden, 0, -1):
                 g = torch.ops.aten.tanh_backward(g, acts[k][rows])
-                w_grad = g_hidden[2 * k - 2]   # out= form: counted by FlopCounterMode
-                torch.addmm(w_grad, g.t(), acts[k - 1][rows], out=w_grad)
+                _add_product(g_hidden[2 * k - 2], g.t(), acts[k - 1][rows])
                 g_hidden[2 * k - 1].add_(g.sum(0))
                 g = torch.mm(g, hidden[2 * k - 2])
             g = torch.ops.aten.tanh_backward(g, acts[0][rows])
             g = g.view(b1 - b0, r1 - r0, shape[1], width)
             g_X[b0:b1] += g.sum(1)
             g_Y[b0:b1, r0:r1] += g.sum(2)
+        dtype = grad_y.dtype
+        g_hidden = [g.to(dtype) for g in g_hidden]
+        g_X, g_Y, g_b_out = g_X.to(dtype), g_Y.to(dtype), g_b_out.to(dtype)
         ctx.owner.release()
         return (g_X, g_Y, g_w_out, g_b_out, *g_hidden)
 
 
+def _add_product(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """acc += a @ b; acc is float32, a and b float32 or bf16 (then the block's product is
+    rounded to bf16 once, as under autocast, and summed over blocks in float32)."""
+    if a.dtype == acc.dtype:
+        torch.addmm(acc, a, b, out=acc)   # out= form: counted by FlopCounterMode
+    else:
+        acc.add_(torch.mm(a, b))
+
+
 def pixel_mlp(X: torch.Tensor, Y: torch.Tensor, out: torch.nn.Linear,
               hidden: Sequence[torch.nn.Linear]) -> torch.Tensor:
-    """Apply :class:`PixelMLP` with the weights of the given layers (see there)."""
-    params = [t for layer in hidden for t in (layer.weight, layer.bias)]
-    return PixelMLP.apply(X.contiguous(), Y.contiguous(), out.weight, out.bias, *params)
+    """Apply :class:`PixelMLP` with the weights of the given layers (see there), in the
+    dtype of ``X`` (bf16 under CPU autocast: products and tanh in bf16, as autocast would)."""
+    dtype = X.dtype
+    params = [t.to(dtype) for layer in hidden for t in (layer.weight, layer.bias)]
+    return PixelMLP.apply(X.contiguous(), Y.to(dtype).contiguous(), out.weight.to(dtype),
+                          out.bias.to(dtype), *params)
 
 
 __all__ = ["BLOCK_ROWS", "blocks", "PixelMLP", "pixel_mlp"]
