@@ -126,7 +126,7 @@ def test_blocked_bf16_path_as_accurate_as_autocast():
         plain, blocked = dec._forward_autograd(z, angle, None), dec._forward_blocked(z, angle, None)
     assert blocked.dtype == plain.dtype == torch.bfloat16
     for out in (plain, blocked):
-        assert (out.float() - ref).abs().max() <= 0.01 * ref.abs().max()
+        assert (out.float() - ref).abs().max() <= 0.02 * ref.abs().max()  # bf16: 8-bit mantissa
         for a, b in zip(exact, torch.autograd.grad(out, wrt, g.to(out.dtype))):
             assert b.dtype == torch.float32
             assert (a - b).abs().max() <= 0.05 * a.abs().max()
