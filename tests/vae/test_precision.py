@@ -106,6 +106,7 @@ def test_forced_bf16_fit_gives_the_float32_latents():
         out[precision] = (ds.latent_angle.values, np.ravel(ds.latent_z.values),
                           model.diagnostics_.verdict)
         assert model.settings_["precision"] == precision
+        assert model.settings_["cpu"] == cpu.cpu_capability()   # provenance
         assert circular_agreement(ds.latent_angle.values, angle) > 0.99
     (a32, z32, v32), (a16, z16, v16) = out["float32"], out["bf16"]
     assert v16 == v32
@@ -130,3 +131,11 @@ def test_blocked_bf16_path_as_accurate_as_autocast():
         for a, b in zip(exact, torch.autograd.grad(out, wrt, g.to(out.dtype))):
             assert b.dtype == torch.float32
             assert (a - b).abs().max() <= 0.05 * a.abs().max()
+
+
+def test_fit_hands_back_the_pooled_activations():
+    from symbreak.vae import pixel_mlp
+
+    X = dipole_patterns(np.linspace(-3, 3, 40), np.linspace(0, 1, 40), size=12)
+    RotationalVAE(decoder="spatial", epochs=1, n_threads=1, restarts=0).fit(X)
+    assert pixel_mlp.BUFFERS.free == {}
