@@ -88,9 +88,15 @@ class _Owner:
         self.key, self.acts, self.done = key, acts, False
 
     def release(self) -> None:
+        """After the backward pass: back to the pool for the next training step."""
         if not self.done:
             self.done = True
             BUFFERS.give(self.key, self.acts)
+
+    def drop(self) -> None:
+        """Graph dropped without a backward (not a training step): leave the set to the
+        allocator."""
+        self.done = True
 
 
 class PixelMLP(torch.autograd.Function):
@@ -129,7 +135,7 @@ class PixelMLP(torch.autograd.Function):
             ctx.save_for_backward(w_out, *hidden)
             ctx.acts, ctx.layout = acts, (batch, shape, len(hidden) // 2)
             ctx.owner = _Owner(key, acts)
-            weakref.finalize(ctx, ctx.owner.release)   # graph dropped without a backward
+            weakref.finalize(ctx, ctx.owner.drop)   # graph dropped without a backward
         return y
 
     @staticmethod
