@@ -16,7 +16,7 @@ cross-checked with ``torch.utils.flop_counter.FlopCounterMode``. Printed per cas
 reference GFLOP/s and their ratio, min-max over the rounds (step and reference products are
 called alternately, so that a loaded machine slows both alike); the CPU model, its
 bf16/AMX flags and torch's thread count. Defaults: the run documented in README.md (about
-2 minutes); the default thread count is 1 because the project's machine is a shared 2-core
+a minute); the default thread count is 1 because the project's machine is a shared 2-core
 one.
 """
 
