@@ -38,7 +38,7 @@ COLLAPSE_GAIN = 0.03      # an attempt that has cut the mean-pattern loss by les
                           # share (scaled down when PCA shows the data are mostly noise) ...
                           # after COLLAPSE_EPOCHS epochs is ended as collapsed
 _NOT_SHAPE_KEYS = ("epochs", "max_time", "early_stopping", "device", "precision", "n_threads",
-                   "streaming", "loader_workers")
+                   "streaming", "loader_workers", "cpu")
 
 
 @dataclasses.dataclass

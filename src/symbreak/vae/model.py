@@ -15,6 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .geometry import canvas_size, coordinate_grid, inverse_transform, pixel_unit, sample_patterns
+from .pixel_mlp import pixel_mlp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,22 @@ class SpatialDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, angle: torch.Tensor,
                 shift: torch.Tensor | None = None) -> torch.Tensor:
+        if self._blocked(z):
+            y = self._forward_blocked(z, angle, shift)
+        else:
+            y = self._forward_autograd(z, angle, shift)
+        return _activate(y, self.output).reshape(-1, *self.shape)
+
+    def _blocked(self, z: torch.Tensor) -> bool:
+        """The cache-blocked CPU path: float32, or bf16 under CPU autocast (CUDA, fp16
+        and other dtypes run the plain autograd version)."""
+        if z.device.type != "cpu" or self.fc_coord.weight.dtype != torch.float32:
+            return False
+        return (not torch.is_autocast_enabled("cpu")
+                or torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+    def _forward_autograd(self, z: torch.Tensor, angle: torch.Tensor,
+                          shift: torch.Tensor | None) -> torch.Tensor:
         q = inverse_transform(self.coords, angle, shift)            # (B, P, 2)
         h = self.fc_coord(q)
         if self.fc_latent is not None:
@@ -114,8 +131,29 @@ class SpatialDecoder(nn.Module):
         h = torch.tanh_(h).reshape(-1, h.shape[-1])
         for layer in self.hidden:
             h = torch.tanh_(F.linear(h, layer.weight, layer.bias))
-        y = F.linear(h, self.out.weight, self.out.bias)
-        return _activate(y, self.output).reshape(-1, *self.shape)
+        return F.linear(h, self.out.weight, self.out.bias)
+
+    def _forward_blocked(self, z: torch.Tensor, angle: torch.Tensor,
+                         shift: torch.Tensor | None) -> torch.Tensor:
+        """First layer split into column and row terms, rest in cache-sized blocks
+        (:mod:`symbreak.vae.pixel_mlp`); the same function as :meth:`_forward_autograd`."""
+        ny, nx = self.shape
+        basis = torch.eye(2, dtype=angle.dtype, device=angle.device)
+        rot = inverse_transform(basis, angle)                       # (B, 2, 2): q = r @ rot
+        M = rot @ self.fc_coord.weight.t()                          # (B, 2, H)
+        c = self.fc_coord.bias.expand(angle.shape[0], -1)
+        if shift is not None:
+            c = c - (shift.unsqueeze(1) @ M)[:, 0]
+        if self.fc_latent is not None:
+            c = c + self.fc_latent(z)
+        x_col = self.coords[:nx, 0]
+        y_row = self.coords[::nx, 1]
+        X = x_col[None, :, None] * M[:, None, 0] + c[:, None]       # (B, kx, H)
+        Y = y_row[None, :, None] * M[:, None, 1]                     # (B, ky, H)
+        if torch.is_autocast_enabled("cpu"):
+            X = X.to(torch.get_autocast_dtype("cpu"))
+        with torch.autocast("cpu", enabled=False):
+            return pixel_mlp(X, Y, self.out, self.hidden).unsqueeze(1)
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
         """The unrotated, unshifted pattern (angle 0)."""

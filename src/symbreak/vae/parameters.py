@@ -133,8 +133,9 @@ class VAEParameters:
     device: str = setting("auto", choices=DEVICES, help="where to train (auto: CUDA when "
                           "available)")
     precision: str = setting("auto", choices=PRECISIONS,
-                             help="arithmetic (auto: bf16 on GPUs that support it, else "
-                             "float32)")
+                             help="arithmetic (auto: bf16 autocast on GPUs that support it "
+                             "and for the spatial decoder on CPUs with native bf16, "
+                             "AVX512-BF16 or AMX; else float32)")
     random_state: int = setting(0, minimum=0, maximum=MAX_SEED, flag="--seed",
                                 help="random seed of the split, the weights and the sampling")
     n_threads: int | None = setting(None, kind=int, minimum=1, flag="--threads",

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import SettingsError
 from ..options import settings_fields
+from .cpu import cpu_capability
 from .parameters import DEVICES, PRECISIONS, RECIPES, VAEParameters
 
 __all__ = ["FitSettings", "fit_settings", "resolve_device", "resolve_precision", "RECIPES"]
@@ -50,6 +51,7 @@ class FitSettings:
     random_state: int
     n_threads: int | None = None
     angle_warmup: int = 0
+    cpu: dict[str, Any] | None = None  # the CPU detected (model, flags, native bf16)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -71,12 +73,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_precision(precision: str, device: str) -> str:
+# decoders whose CPU training step bf16 autocast speeds up at equal fit quality, measured
+# with bench/bench_rvae_roofline.py and tests/vae/test_precision.py (see docs/vae.md)
+BF16_CPU_DECODERS = ("spatial",)
+
+
+def resolve_precision(precision: str, device: str, decoder: str = "rotate",
+                      native_bf16: bool | None = None) -> str:
+    """The arithmetic of a fit: ``"auto"`` is bf16 autocast on CUDA GPUs that support it
+    and, on CPUs with native bf16 (AVX512-BF16 or AMX, detected at run time), for the
+    decoders in ``BF16_CPU_DECODERS``; float32 otherwise. ``native_bf16`` None: detect."""
     _choice("precision", precision, PRECISIONS)
     if precision == "auto":
-        if device == "cuda" and torch.cuda.is_bf16_supported():
-            return "bf16"
-        return "float32"
+        if device == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "float32"
+        if native_bf16 is None:
+            native_bf16 = bool(cpu_capability()["native_bf16"])
+        return "bf16" if native_bf16 and decoder in BF16_CPU_DECODERS else "float32"
     if precision == "fp16" and device != "cuda":
         raise SettingsError("precision='fp16' needs device='cuda'; use 'bf16' or 'float32'")
     return precision
@@ -100,9 +113,10 @@ def fit_settings(params: Mapping[str, Any]) -> FitSettings:
 
     early = base["early_stopping"] if p.early_stopping == "auto" else p.early_stopping
     device = resolve_device(p.device)
+    decoder = pick("decoder")
     return FitSettings(
         latent_dim=p.latent_dim, translation=p.translation, encoder=pick("encoder"),
-        decoder=pick("decoder"), hidden=p.hidden, output=p.output,
+        decoder=decoder, hidden=p.hidden, output=p.output,
         angle_head=pick("angle_head"), likelihood=p.likelihood,
         beta=1.0 if p.beta == "auto" else p.beta,  # "auto" is set from the data at fit
         rotation_prior=p.rotation_prior, translation_prior=p.translation_prior,
@@ -110,7 +124,7 @@ def fit_settings(params: Mapping[str, Any]) -> FitSettings:
         learning_rate=float(pick("learning_rate")), schedule=base["schedule"],
         warmup_epochs=base["warmup_epochs"], consistency=float(pick("consistency")),
         validation_fraction=p.validation_fraction, early_stopping=early or None,
-        max_time=p.max_time, device=device, precision=resolve_precision(p.precision, device),
+        max_time=p.max_time, device=device, precision=resolve_precision(p.precision, device, decoder),
         random_state=p.random_state, n_threads=p.n_threads,
-        angle_warmup=pick("angle_warmup"),
+        angle_warmup=pick("angle_warmup"), cpu=dict(cpu_capability()),
     )

@@ -32,6 +32,7 @@ from .geometry import coordinate_grid, rotate_patterns
 from .loss import consistency, negative_elbo
 from .model import RotationalVAEModule
 from .parallel import Parallel
+from .pixel_mlp import release_buffers
 from .settings import FitSettings
 
 VALIDATION_BATCH = 256
@@ -196,7 +197,10 @@ class Trainer:
         bar = self._bar(start)
         t0 = time.perf_counter() - elapsed
         with cpu_threads(default_threads(s)):
-            self._loop(data, start, bar, t0)
+            try:
+                self._loop(data, start, bar, t0)
+            finally:
+                release_buffers()   # the spatial decoder's pooled activations
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history
