@@ -127,3 +127,19 @@ def test_mean_pattern_in_memory_and_lazy_equal_numpy() -> None:
                             progress=False)
     np.testing.assert_allclose(held, expected, rtol=1e-12)
     np.testing.assert_allclose(lazy, expected, rtol=1e-12)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_populate_pages_maps_only_the_chunk_it_is_given(tmp_path) -> None:
+    from symbreak.arrays import populate_pages
+
+    path = tmp_path / "scan.npy"
+    np.save(path, _scan((64, 16, 64, 64)))  # 8 MiB
+    mapped = np.load(path, mmap_mode="r")
+    before = _resident_mib()
+    populate_pages(mapped[:32])  # half, without reading it
+    half = _resident_mib() - before
+    if half < 1:
+        pytest.skip("MADV_POPULATE_READ needs Linux >= 5.14")
+    assert 3.5 < half < 6.5
+    populate_pages(np.zeros(10))  # arrays in memory: nothing to do

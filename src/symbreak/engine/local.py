@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..arrays import release_pages
+from ..arrays import populate_pages, release_pages
 from ..progress import track
 from . import budget as _budget
 from . import policy as _policy
@@ -102,6 +102,7 @@ def _each_local_chunk(array: np.ndarray, run: Callable[[tuple[slice, slice], np.
 
     def one(where: tuple[slice, slice]) -> None:
         block = array[where]
+        populate_pages(block)
         run(where, block)
         release_pages(block)
 

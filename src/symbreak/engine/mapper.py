@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 
-from ..arrays import NoCopyView, file_view, release_pages
+from ..arrays import NoCopyView, file_view, populate_pages, release_pages
 from ..progress import DaskProgress
 from . import budget as _budget
 from . import policy as _policy
@@ -115,6 +115,7 @@ def sum_over_chunks(data: Dataset4D, kernel: Kernel, *, progress: bool | None = 
 
 
 def _pattern_shaped(block: np.ndarray, kernel: Kernel) -> np.ndarray:
+    populate_pages(block)
     result = np.asarray(kernel(block), dtype=np.float64)
     release_pages(block)
     return result[None, None]
@@ -122,6 +123,7 @@ def _pattern_shaped(block: np.ndarray, kernel: Kernel) -> np.ndarray:
 
 def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
            block_info: dict | None = None) -> np.ndarray:
+    populate_pages(block)
     if extra is None:
         result = kernel(block)
     else:
