@@ -65,3 +65,21 @@ def test_encode_block_runs_with_one_torch_thread(fitted, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_buffers_are_reused_while_any_thread_encodes_then_the_limit_returns(monkeypatch):
+    from symbreak.engine import budget
+
+    calls = []
+    monkeypatch.setattr(budget, "_mallopt", lambda param, value: calls.append(value) or True)
+    monkeypatch.setattr(budget, "_HEAP_LIMITED", [True])
+    with budget.reused_buffers():
+        with budget.reused_buffers():  # a second thread's chunk overlapping the first
+            pass
+        assert calls == [budget.REUSE_MMAP_THRESHOLD]  # still raised for the first
+    assert calls == [budget.REUSE_MMAP_THRESHOLD, budget.MMAP_THRESHOLD]
+    monkeypatch.setattr(budget, "_HEAP_LIMITED", [False])
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    with budget.reused_buffers():  # glibc's own threshold is left alone
+        pass
+    assert len(calls) == 2

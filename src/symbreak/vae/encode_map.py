@@ -16,7 +16,7 @@ import dask.array as da
 import numpy as np
 import torch
 
-from ..engine import COPIES_ENCODE, active_client, scan_chunks
+from ..engine import COPIES_ENCODE, active_client, reused_buffers, scan_chunks
 from ..progress import DaskProgress
 from .loss import mean_from_output
 from .model import Architecture, Posterior, RotationalVAEModule
@@ -136,8 +136,9 @@ def encode_block(block: np.ndarray, spec: EncoderSpec) -> np.ndarray:
     flat = block.reshape(a * b, *block.shape[2:])
     if torch.get_num_threads() != 1:  # a dask.distributed worker: its threads run chunks
         torch.set_num_threads(1)
-    out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior,
-                          copies=spec.copies)
+    with reused_buffers():  # batch activations: reused heap, not a mapping each
+        out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior,
+                              copies=spec.copies)
     return out.reshape(a, b, 1, spec.n_out)
 
 
