@@ -165,7 +165,7 @@ def encode_chunks(shape4: tuple[int, int, int, int], source_rows: int | None,
 
 
 def _source_rows(array: Any) -> int | None:
-    """Scan rows per stored chunk of a zarr/dask array (None when unknown or uneven)."""
+    """Scan rows of the first stored chunk of a zarr/dask array (None when unknown)."""
     chunks = getattr(array, "chunks", None)
     if not chunks:
         return None
@@ -174,6 +174,7 @@ def _source_rows(array: Any) -> int | None:
 
 
 def _threads() -> int:
+    """Threads that encode chunks at once: the cluster's, else one per core."""
     client = active_client()
     if client is not None:
         return max(1, sum(client.nthreads().values()))
