@@ -2,8 +2,9 @@
 
 Prints, each against a reference measured in the same run:
   encoding   patterns/s of ``RotationalVAE.transform`` as a chunked dask map on a zarr
-             store: local threads, a LocalCluster of 1 and of 2 worker processes; the
-             reference is ``transform`` of the same patterns held in memory;
+             store (streamed under ``--budget``): local threads, a LocalCluster of 1 and
+             of 2 worker processes; the reference is ``transform`` of the same patterns
+             held in memory, measured just before;
   training   patterns/s of ``symbreak train`` with 1 process and under
              ``torchrun --nproc_per_node 2`` (DDP, gloo), same global batch; the reference
              is the single process;
@@ -52,21 +53,26 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_encoding(model: RotationalVAE, patterns: np.ndarray, folder: Path) -> None:
+def bench_encoding(model: RotationalVAE, patterns: np.ndarray, folder: Path,
+                   budget: str) -> None:
     store = zarr.create_array(str(folder / "pre.zarr"), shape=patterns.shape,
                               chunks=(2048, *patterns.shape[1:]), dtype=np.float32)
     store[:] = patterns
     n = patterns.shape[0]
-    reference = timed(lambda: model.transform(patterns))
-    print(f"encoding: in memory {n / reference:9.0f} patterns/s (reference 1.00)")
-    with budget_scope("1KB"):  # stream anything: 1 KB keeps nothing in memory (a bare 1 is 100 %)
-        local = timed(lambda: model.transform(store))
-    print(f"encoding: dask threads {n / local:7.0f} patterns/s ({reference / local:.2f}x)")
-    for workers in (1, 2):
-        with use_cluster(workers=workers):
-            model.transform(store[:4096])  # ships the model and warms the workers
-            t = timed(lambda: model.transform(store))
-        print(f"encoding: {workers} worker(s) {n / t:7.0f} patterns/s ({reference / t:.2f}x)")
+    # the default --budget 256MB: the patterns (184 MB at the defaults) exceed its
+    # in-memory quarter, so they are streamed in chunks of whole stored chunks (a budget
+    # of a few KB would make one-pattern chunks and time dask's per-task overhead)
+    for mode in ("dask threads", "1 worker(s)", "2 worker(s)"):
+        reference = timed(lambda: model.transform(patterns))  # interleaved: just before
+        if mode == "dask threads":
+            with budget_scope(budget):
+                t = timed(lambda: model.transform(store))
+        else:
+            with use_cluster(workers=int(mode[0])):
+                model.transform(store[:4096])  # ships the model and warms the workers
+                t = timed(lambda: model.transform(store))
+        print(f"encoding: {mode:12s} {n / t:7.0f} patterns/s = {reference / t:.2f} x "
+              f"in-memory transform ({n / reference:.0f} patterns/s just before)", flush=True)
 
 
 def bench_training(patterns: np.ndarray, folder: Path, epochs: int) -> None:
@@ -142,7 +148,7 @@ def main() -> None:
         folder = Path(tmp)
         if "encoding" in parts:
             model = RotationalVAE(epochs=1, progress=False).fit(patterns[:4000])
-            bench_encoding(model, patterns, folder)
+            bench_encoding(model, patterns, folder, args.budget)
         if "training" in parts:
             bench_training(patterns, folder, args.epochs)
         if "memory" in parts:

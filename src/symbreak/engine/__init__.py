@@ -18,7 +18,7 @@ Stages say *what* they hold per chunk (a named ``COPIES_*`` constant of
 from __future__ import annotations
 
 from .budget import (DEFAULT_FRACTION, ENV_VAR, available_memory, budget_bytes, budget_scope,
-                     limit_heap_growth, parse_size, takes_budget)
+                     limit_heap_growth, parse_size, reused_buffers, takes_budget)
 from .cluster import active_client, scatter_array, use_cluster, worker_resources
 from .mapper import (as_chunked, chunk_shape, computed, lazy_map_patterns, map_patterns,
                      n_workers, single_threaded_blas, sum_over_chunks)
@@ -37,7 +37,7 @@ __all__ = [
     "active_client", "as_chunked", "available_memory", "budget_bytes", "budget_scope",
     "chunk_shape", "chunks_within", "computed", "fits_budget", "fits_in_memory",
     "items_within", "kernel_copies", "lazy_map_patterns", "limit_heap_growth", "map_patterns",
-    "n_workers", "parse_size", "scan_chunks", "scatter_array", "shuffle_buffer_patterns",
-    "single_threaded_blas", "sum_over_chunks", "takes_budget", "use_cluster",
-    "worker_resources",
+    "n_workers", "parse_size", "reused_buffers", "scan_chunks", "scatter_array",
+    "shuffle_buffer_patterns", "single_threaded_blas", "sum_over_chunks", "takes_budget",
+    "use_cluster", "worker_resources",
 ]

@@ -13,6 +13,7 @@ import contextvars
 import functools
 import inspect
 import os
+import threading
 from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import SettingsError
@@ -176,3 +177,55 @@ def limit_heap_growth() -> bool:
         os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(TRIM_THRESHOLD))
     _HEAP_LIMITED.append(applied)
     return applied
+
+
+REUSE_MMAP_THRESHOLD = 32 * 2**20
+"""Inside :func:`reused_buffers`: allocations up to this size [bytes] come from the heap."""
+_REUSE_LOCK = threading.Lock()
+_REUSE_USERS = [0]
+
+
+def _mallopt(param: int, value: int) -> bool:
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(param, value))
+    except (OSError, AttributeError):
+        return False
+
+
+def _limited_threshold() -> int | None:
+    """The mmap threshold [bytes] set by :func:`limit_heap_growth` here or inherited
+    through ``MALLOC_MMAP_THRESHOLD_`` (a dask worker), else None."""
+    if _HEAP_LIMITED and _HEAP_LIMITED[0]:
+        return MMAP_THRESHOLD
+    text = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
+    return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def reused_buffers() -> Iterator[None]:
+    """Inside the block, freed buffers up to :data:`REUSE_MMAP_THRESHOLD` are reused.
+
+    Work that allocates and frees the same few-MiB buffers thousands of times (a neural
+    network's activations, batch after batch) pays a fresh mapping and its page faults
+    for each under :func:`limit_heap_growth`'s 1 MiB threshold (measured: rrVAE encoding
+    in a worker thread at 0.65-0.75 x the speed of the same encoding without it). While
+    any thread is inside, the threshold is raised; the last one out restores it. A no-op
+    where heap growth is not limited.
+    """
+    limited = _limited_threshold()
+    if limited is None:
+        yield
+        return
+    with _REUSE_LOCK:
+        _REUSE_USERS[0] += 1
+        if _REUSE_USERS[0] == 1:
+            _mallopt(M_MMAP_THRESHOLD, REUSE_MMAP_THRESHOLD)
+    try:
+        yield
+    finally:
+        with _REUSE_LOCK:
+            _REUSE_USERS[0] -= 1
+            if _REUSE_USERS[0] == 0:
+                _mallopt(M_MMAP_THRESHOLD, limited)

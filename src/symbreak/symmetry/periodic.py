@@ -62,16 +62,26 @@ def solve(X: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
           ) -> np.ndarray:
     """Coefficients (p, c) of the weighted least-squares fit of every column of
     ``values`` (n, c), by the normal equations with a tiny ridge (1e-10 of the mean
-    diagonal) that keeps aliased harmonics of a commensurate scan well posed."""
+    diagonal) that keeps aliased harmonics of a commensurate scan well posed.
+
+    Weights must be >= 0: each weighted column is solved as the ordinary fit of
+    ``sqrt(w) X`` to ``sqrt(w) v``, whose Gram matrix ``Xs.T @ Xs`` BLAS forms as a
+    symmetric rank-k update (half the work of ``(X w).T @ X``; the same equations).
+    """
+    if weights is None:
+        return _normal_solve(X, values)
     coefs = []
-    columns = range(values.shape[1]) if weights is not None else [None]
-    for j in columns:
-        Xw = X if j is None else X * weights[:, j:j + 1]
-        A = Xw.T @ X
-        A[np.diag_indices_from(A)] += 1e-10 * np.trace(A) / len(A) + 1e-300
-        rhs = Xw.T @ (values if j is None else values[:, j])
-        coefs.append(np.linalg.solve(A, rhs))
-    return coefs[0] if weights is None else np.stack(coefs, axis=1)
+    for j in range(values.shape[1]):
+        root = np.sqrt(weights[:, j:j + 1])
+        coefs.append(_normal_solve(X * root, values[:, j] * root[:, 0]))
+    return np.stack(coefs, axis=1)
+
+
+def _normal_solve(X: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of ``values`` on ``X`` by the ridged normal equations."""
+    A = X.T @ X  # the same buffer on both sides: a symmetric rank-k update
+    A[np.diag_indices_from(A)] += 1e-10 * np.trace(A) / len(A) + 1e-300
+    return np.linalg.solve(A, X.T @ values)
 
 
 def fit(X: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

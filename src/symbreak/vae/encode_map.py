@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
 import dask.array as da
 import numpy as np
 import torch
 
-from ..engine import COPIES_ENCODE, active_client, scan_chunks
+from ..engine import COPIES_ENCODE, active_client, reused_buffers, scan_chunks
 from ..progress import DaskProgress
 from .loss import mean_from_output
 from .model import Architecture, Posterior, RotationalVAEModule
@@ -23,6 +24,9 @@ from .train import cpu_threads
 
 _MODELS: dict[str, RotationalVAEModule] = {}
 BATCH = 512
+"""Patterns encoded at once (the network's activations are held for one batch)."""
+TASKS_PER_THREAD = 4
+"""Encoding chunks per thread at least (while they hold at least :data:`BATCH` patterns)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,22 +130,66 @@ def encode_patterns(model: RotationalVAEModule, patterns: np.ndarray, likelihood
 
 def encode_block(block: np.ndarray, spec: EncoderSpec) -> np.ndarray:
     """(a, b, ky, kx) patterns -> (a, b, 1, n_out) encodings (keeps four axes so dask
-    does not concatenate input chunks)."""
+    does not concatenate input chunks). Runs with one PyTorch thread: the chunks are
+    the parallelism (nested intra-op threads only fight the other chunks for the cores)."""
     a, b = block.shape[:2]
     flat = block.reshape(a * b, *block.shape[2:])
-    out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior,
-                          copies=spec.copies)
+    if torch.get_num_threads() != 1:  # a dask.distributed worker: its threads run chunks
+        torch.set_num_threads(1)
+    with reused_buffers():  # batch activations: reused heap, not a mapping each
+        out = encode_patterns(spec.model(), flat, spec.likelihood, spec.translation_prior,
+                              copies=spec.copies)
     return out.reshape(a, b, 1, spec.n_out)
+
+
+def encode_chunks(shape4: tuple[int, int, int, int], source_rows: int | None,
+                  threads: int) -> tuple[int, int, int, int]:
+    """Chunk shape (rows, cols, ky, kx) for encoding a (scan_y, scan_x, ky, kx) array.
+
+    The memory budget sets the largest chunk (:data:`~symbreak.engine.COPIES_ENCODE`
+    working copies per thread). Within it, chunks are made smaller so that every one
+    of ``threads`` threads gets at least :data:`TASKS_PER_THREAD` of them (one large
+    chunk per thread leaves threads idle at the end; never below :data:`BATCH`
+    patterns), and, when a chunk spans at least one stored chunk of ``source_rows``
+    scan rows, a whole multiple of those (no stored chunk is read twice).
+    """
+    rows, cols, ky, kx = scan_chunks(shape4, 4, copies=COPIES_ENCODE)
+    ny, nx = shape4[:2]
+    if cols < nx:  # the budget allows less than one scan row per chunk
+        return rows, cols, ky, kx
+    balanced = math.ceil(ny * nx / (TASKS_PER_THREAD * max(1, threads)))
+    rows = min(rows, max(1, math.ceil(max(balanced, BATCH) / nx)))
+    if source_rows and rows >= source_rows:
+        rows = rows // source_rows * source_rows
+    return rows, nx, ky, kx
+
+
+def _source_rows(array: Any) -> int | None:
+    """Scan rows of the first stored chunk of a zarr/dask array (None when unknown)."""
+    chunks = getattr(array, "chunks", None)
+    if not chunks:
+        return None
+    first = chunks[0]
+    return int(first[0]) if isinstance(first, tuple) else int(first)
+
+
+def _threads() -> int:
+    """Threads that encode chunks at once: the cluster's, else one per core."""
+    client = active_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return max(1, os.cpu_count() or 1)
 
 
 def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> np.ndarray:
     """Encode a lazy (scan_y, scan_x, ky, kx) or (n, ky, kx) array chunk by chunk.
 
     Runs on the active dask.distributed client if there is one, else on local threads
-    (each with one PyTorch thread). Returns (n, n_out) in scan order.
+    (one per core, each with one PyTorch thread). Returns (n, n_out) in scan order.
     """
     shape4 = tuple(array.shape) if array.ndim == 4 else (array.shape[0], 1, *array.shape[1:])
-    chunks = scan_chunks(shape4, 4, copies=COPIES_ENCODE)
+    threads = _threads()
+    chunks = encode_chunks(shape4, _source_rows(array), threads)
     if isinstance(array, da.Array):
         x = array if array.ndim == 4 else array[:, None]
         x = x.rechunk(chunks)
@@ -156,5 +204,5 @@ def encode_lazy(array: Any, spec: EncoderSpec, progress: bool | None = None) -> 
             result = out.compute()
         else:
             with cpu_threads(1):  # one PyTorch thread in each dask thread
-                result = out.compute(scheduler="threads")
+                result = out.compute(scheduler="threads", num_workers=threads)
     return np.asarray(result).reshape(-1, spec.n_out)
