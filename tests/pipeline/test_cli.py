@@ -4,6 +4,7 @@ calibration overrides from the command line, settings from a config file."""
 import hashlib
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from symbreak.cli import main
@@ -51,3 +52,22 @@ def test_analyze_hdf5_with_two_datasets_needs_dataset(scan, tmp_path, capsys):
     assert (r.sizes["scan_y"], r.sizes["scan_x"]) == (8, 5)
     assert r.attrs["input_checksum"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     assert r.attrs["input_file"] == str(path.resolve())
+
+
+def test_checksum_of_a_folder_and_a_large_file_in_the_background(tmp_path):
+    """The reused-buffer reader and the background thread give hashlib's digest, across
+    reads that do not end on a block boundary; errors reach the caller."""
+    from symbreak.analysis import inputs
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(np.random.default_rng(0).bytes(inputs.CHECKSUM_BLOCK + 12345))
+    expected = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    assert inputs.BackgroundChecksum(None, big).result() == expected
+    folder = tmp_path / "store"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "x").write_bytes(b"12")
+    (folder / "y").write_bytes(b"3")
+    digest = hashlib.sha256(b"a/x" + b"12" + b"y" + b"3").hexdigest()
+    assert inputs.file_checksum(folder) == "sha256:" + digest
+    with pytest.raises(AttributeError):  # not a data set: the thread's error is re-raised
+        inputs.BackgroundChecksum(object(), None).result()

@@ -136,7 +136,7 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     s.preprocess.check_pattern_shape(data.pattern_shape)
     timer = StageTimer(progress)
     data = timer.run("reading data", inputs.in_memory, data, progress)
-    digest = timer.run("checksum", inputs.checksum, data, path)
+    digest = inputs.BackgroundChecksum(data, path)  # overlaps the stages' passes
     data = timer.run("input checks", check_input, data, stage="analyze", progress=progress)
     raw_mean = timer.run("mean pattern", pp.mean_pattern, data, progress)
     planned = plan(s, describe(data, raw_mean))
@@ -148,6 +148,7 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     for stage in planned.stages:
         parts.append(stage.check(timer.run(stage.name, stage.run, ctx)))
     X = ctx.products.get("patterns", data)
+    digest = timer.run("checksum (wait)", digest.result)
     results = xr.merge(parts, combine_attrs="drop_conflicts").assign_coords(
         _coords(data, X, results_dims(parts)))
     # stages may leave attributes (the rrVAE its fit diagnostics); provenance comes on top
