@@ -131,3 +131,34 @@ def test_shifted_ring_sums_equal_a_per_pattern_reference(dtype) -> None:
     expected = _rings_reference(chunk, shifts[1:4, 2:6], center, rings, sampling)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("threshold", [None, 25.0])
+def test_moment_sums_equal_the_weighted_sums(dtype, threshold) -> None:
+    rows = _patterns(dtype, n=11, shape=(9, 7))  # groups of 4 and a tail of 3
+    weights = moment_weights((9, 7), None, np.float64, padded=True)
+    x, y = weights[1, :7].copy(), weights[2, ::7].copy()
+    got = kernels.moment_sums(rows, y, x, np.empty((11, 4)), threshold)
+    kept = rows.astype(np.float64)
+    if threshold is not None:
+        kept = np.where(kept >= threshold, kept, 0)
+    np.testing.assert_allclose(got, kept @ weights.T, rtol=1e-13, atol=1e-9)
+
+
+def test_unmasked_com_uses_the_coordinates_and_agrees_with_the_masked_path() -> None:
+    from symbreak.classical import com
+
+    scan = _patterns(np.uint16, n=30, shape=(16, 18)).reshape(5, 6, 16, 18)
+    everywhere = np.ones((16, 18), bool)
+    center = dict(detector_center=(7.5, 8.5))
+    plain = com(symbreak_dataset(scan, center), reference="center")
+    masked = com(symbreak_dataset(scan, center), reference="center", mask=everywhere)
+    for name in ("com_x", "com_y", "intensity"):
+        np.testing.assert_allclose(plain[name].values, masked[name].values, rtol=1e-6)
+
+
+def symbreak_dataset(array, calibration):
+    import symbreak
+
+    return symbreak.as_dataset(array, **calibration)

@@ -1,9 +1,10 @@
 """Centre of mass (COM / DPC) of every diffraction pattern, chunk by chunk.
 
-The kernel multiplies each chunk, reshaped to (patterns, ky*kx), by a (ky*kx, 3) matrix
-whose columns are the mask, mask * kx and mask * ky: one BLAS pass gives the total
-intensity and both first moments of every pattern. The same kernel serves numpy arrays,
-memory maps (a loop over scan chunks) and dask arrays (``map_blocks``).
+One pass of a compiled kernel (:mod:`symbreak.engine.kernels`) gives the total intensity
+and both first moments of every pattern: weighted by three images (the mask, mask * kx
+and mask * ky), or, without a mask, from the pixel coordinates alone. The same kernel
+serves numpy arrays and memory maps (chunks on local threads) and dask arrays
+(``map_blocks``, also on a dask.distributed cluster).
 
 Sign and axes: ``com_x`` is along kx (detector columns, right), ``com_y`` along ky
 (detector rows, *down*), both measured from a reference (by default the COM of the mean
@@ -65,7 +66,8 @@ def pad_outputs(weights: np.ndarray) -> np.ndarray:
 
 
 def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None = None,
-                 columns: int | None = None, exact: int = 0) -> np.ndarray:
+                 columns: int | None = None, exact: int = 0, moments: bool = False
+                 ) -> np.ndarray:
     """Kernel: (a, b, ky, kx) patterns -> (a, b, n) sums weighted by each row of
     ``weights`` (n, ky*kx).
 
@@ -82,18 +84,20 @@ def pattern_sums(block: np.ndarray, weights: np.ndarray, threshold: float | None
     a, b, ky, kx = block.shape
     n_out = columns or weights.shape[0]
     out = np.empty((a * b, n_out))
-    summer = _summer(pad_outputs(weights), threshold, exact if weights.dtype == np.float32 else 0)
+    summer = _summer(pad_outputs(weights), threshold, exact if weights.dtype == np.float32 else 0,
+                     (ky, kx) if moments else None)
     for start, rows in pattern_rows(block):
         summer.run(rows, out[start:start + len(rows)])
     return out.reshape(a, b, n_out)
 
 
-def _summer(weights: np.ndarray, threshold: float | None, exact: int) -> _Summer:
+def _summer(weights: np.ndarray, threshold: float | None, exact: int,
+            moments: tuple[int, int] | None) -> _Summer:
     """A :class:`_Summer` for these (padded) weights, reused by the chunks of one pass."""
-    key = (id(weights), threshold, exact)
+    key = (id(weights), threshold, exact, moments)
     cached = _SUMMERS.get(key)
     if cached is None or cached.source is not weights:
-        cached = _Summer(weights, threshold, exact)
+        cached = _Summer(weights, threshold, exact, moments)
         _SUMMERS.clear()  # one pass at a time needs one summer; never grows
         _SUMMERS[key] = cached
     return cached
@@ -103,9 +107,11 @@ class _Summer:
     """``rows @ weights`` in the compiled kernel, a cache-sized sub-block at a time, with
     the checks of :func:`pattern_sums` (non-finite pixels, exact float32 counts)."""
 
-    def __init__(self, weights: np.ndarray, threshold: float | None, exact: int) -> None:
+    def __init__(self, weights: np.ndarray, threshold: float | None, exact: int,
+                 moments: tuple[int, int] | None = None) -> None:
         self.source, self.threshold, self.exact = weights, threshold, exact
         self.weights_t = np.ascontiguousarray(weights)
+        self.moments = moments  # (ky, kx) when the weights are unmasked moments
         self.wide_t: np.ndarray | None = None  # float64 weights, made when first needed
         self.step = max(4, _SUB_BLOCK_BYTES // (weights.shape[1] * weights.dtype.itemsize))
 
@@ -141,11 +147,16 @@ class _Summer:
             if finite:
                 rows[~np.isfinite(rows)] = 0
         out = np.empty((len(rows), weights_t.shape[0]), weights_t.dtype)
+        if self.moments is not None:
+            ky, kx = self.moments
+            x, y = weights_t[1, :kx], weights_t[2, ::kx]  # the coordinates, from the weights
+            return kernels.moment_sums(rows, np.ascontiguousarray(y), np.ascontiguousarray(x),
+                                       out, self.threshold)
         with np.errstate(invalid="ignore", over="ignore"):
             return kernels.weighted_sums(rows, weights_t, out, self.threshold)
 
 
-_SUMMERS: dict[tuple[int, float | None, int], _Summer] = {}
+_SUMMERS: dict[tuple[int, float | None, int, tuple[int, int] | None], _Summer] = {}
 
 
 def _largest_sum(data: Dataset4D) -> int:
@@ -179,7 +190,7 @@ def moments_kernel(data: Dataset4D, mask: np.ndarray | None, threshold: float | 
     """The kernel giving (intensity, kx moment, ky moment) of every pattern of ``data``."""
     weights = moment_weights(data.pattern_shape, mask, kernel_dtype(data), padded=True)
     return functools.partial(pattern_sums, weights=weights, threshold=threshold, columns=3,
-                             exact=exact_columns(data, 1))
+                             exact=exact_columns(data, 1), moments=mask is None)
 
 
 @takes_budget
