@@ -181,6 +181,11 @@ def limit_heap_growth() -> bool:
 
 REUSE_MMAP_THRESHOLD = 32 * 2**20
 """Inside :func:`reused_buffers`: allocations up to this size [bytes] come from the heap."""
+REUSE_MIN_BUDGET = 4 * 2**30
+"""... only under a memory budget of at least this [bytes]: the heap then keeps freed
+buffers in every thread's arena, which a 256 MiB budget inside a 1 GiB memory cgroup could
+not afford (the out-of-core analysis was killed while encoding, even with the arenas
+trimmed afterwards)."""
 _REUSE_LOCK = threading.Lock()
 _REUSE_USERS = [0]
 
@@ -192,6 +197,18 @@ def _mallopt(param: int, value: int) -> bool:
         return bool(ctypes.CDLL("libc.so.6").mallopt(param, value))
     except (OSError, AttributeError):
         return False
+
+
+def _malloc_trim() -> None:
+    """Give the free pages of every glibc arena back to the OS (``malloc_trim(0)``): the
+    buffers reused inside :func:`reused_buffers` would otherwise stay resident (a 1 GiB
+    memory cgroup killed an out-of-core analysis after encoding without it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _limited_threshold() -> int | None:
@@ -215,7 +232,7 @@ def reused_buffers() -> Iterator[None]:
     where heap growth is not limited.
     """
     limited = _limited_threshold()
-    if limited is None:
+    if limited is None or budget_bytes() < REUSE_MIN_BUDGET:
         yield
         return
     with _REUSE_LOCK:
@@ -229,3 +246,4 @@ def reused_buffers() -> Iterator[None]:
             _REUSE_USERS[0] -= 1
             if _REUSE_USERS[0] == 0:
                 _mallopt(M_MMAP_THRESHOLD, limited)
+                _malloc_trim()  # the reused buffers' pages, in every thread's arena, go back
