@@ -109,9 +109,7 @@ def read_once(path: Path) -> float:
               "    while fh.readinto(buf):\n"
               "        pass\n"
               "print(time.perf_counter() - t)\n")
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                          text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    return _timed_script(script, path)
 
 
 def dask_pass(path: Path) -> float:
@@ -121,6 +119,11 @@ def dask_pass(path: Path) -> float:
               "t = time.perf_counter()\n"
               "symbreak.load(sys.argv[1]).to_dask().sum(dtype=np.uint64).compute()\n"
               "print(time.perf_counter() - t)\n")
+    return _timed_script(script, path)
+
+
+def _timed_script(script: str, path: Path) -> float:
+    """Run ``script`` on ``path`` in a fresh process; the seconds it prints last."""
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
                           text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])

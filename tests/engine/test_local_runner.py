@@ -77,6 +77,13 @@ def test_a_kernel_that_maps_again_does_not_deadlock() -> None:
     np.testing.assert_array_equal(out[..., 0], data.sum(axis=(2, 3), dtype=np.float64))
 
 
+def _mapped_scan(tmp_path) -> np.ndarray:
+    """An 8 MiB scan saved as .npy and memory-mapped, none of it read yet."""
+    path = tmp_path / "scan.npy"
+    np.save(path, _scan((64, 16, 64, 64)))
+    return np.load(path, mmap_mode="r")
+
+
 def _resident_mib() -> float:
     with open("/proc/self/status") as fh:
         line = next(line for line in fh if line.startswith("VmRSS"))
@@ -85,9 +92,8 @@ def _resident_mib() -> float:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
 def test_release_pages_drops_only_the_chunk_it_is_given(tmp_path) -> None:
+    mapped = _mapped_scan(tmp_path)
     path = tmp_path / "scan.npy"
-    np.save(path, _scan((64, 16, 64, 64)))  # 8 MiB
-    mapped = np.load(path, mmap_mode="r")
     before = _resident_mib()
     int(mapped.sum())  # touch every page
     full = _resident_mib() - before
@@ -133,9 +139,7 @@ def test_mean_pattern_in_memory_and_lazy_equal_numpy() -> None:
 def test_populate_pages_maps_only_the_chunk_it_is_given(tmp_path) -> None:
     from symbreak.arrays import populate_pages
 
-    path = tmp_path / "scan.npy"
-    np.save(path, _scan((64, 16, 64, 64)))  # 8 MiB
-    mapped = np.load(path, mmap_mode="r")
+    mapped = _mapped_scan(tmp_path)
     before = _resident_mib()
     populate_pages(mapped[:32])  # half, without reading it
     half = _resident_mib() - before

@@ -112,6 +112,7 @@ class _Summer:
         self.source, self.threshold, self.exact = weights, threshold, exact
         self.weights_t = np.ascontiguousarray(weights)
         self.moments = moments  # (ky, kx) when the weights are unmasked moments
+        self.coordinates: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # by weights' type
         self.wide_t: np.ndarray | None = None  # float64 weights, made when first needed
         self.step = max(4, _SUB_BLOCK_BYTES // (weights.shape[1] * weights.dtype.itemsize))
 
@@ -133,6 +134,14 @@ class _Summer:
                     if redo.mean() > 0.5:
                         weights_t = self.wide()
 
+    def pixel_coordinates(self, weights_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y, x) pixel coordinates, read once from the moment weights of this type."""
+        if weights_t.dtype not in self.coordinates:
+            kx = self.moments[1]
+            self.coordinates[weights_t.dtype] = (np.ascontiguousarray(weights_t[2, ::kx]),
+                                                 np.ascontiguousarray(weights_t[1, :kx]))
+        return self.coordinates[weights_t.dtype]
+
     def wide(self) -> np.ndarray:
         if self.wide_t is None:
             self.wide_t = self.weights_t.astype(np.float64)
@@ -148,10 +157,8 @@ class _Summer:
                 rows[~np.isfinite(rows)] = 0
         out = np.empty((len(rows), weights_t.shape[0]), weights_t.dtype)
         if self.moments is not None:
-            ky, kx = self.moments
-            x, y = weights_t[1, :kx], weights_t[2, ::kx]  # the coordinates, from the weights
-            return kernels.moment_sums(rows, np.ascontiguousarray(y), np.ascontiguousarray(x),
-                                       out, self.threshold)
+            y, x = self.pixel_coordinates(weights_t)
+            return kernels.moment_sums(rows, y, x, out, self.threshold)
         with np.errstate(invalid="ignore", over="ignore"):
             return kernels.weighted_sums(rows, weights_t, out, self.threshold)
 
