@@ -2,5 +2,36 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("SYMBREAK_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# `make test-all` (and so CI) sets SYMBREAK_REQUIRE_REFENVS: a cross-check that would skip
+# because its reference environment (make refenvs / make fieldenv) is missing fails
+# instead, and so does the browser test without Chromium when CI is set (CI runs as root,
+# where `make browser` installs it).
+REQUIRED_SKIPS = {"make refenvs": "SYMBREAK_REQUIRE_REFENVS",
+                  "make fieldenv": "SYMBREAK_REQUIRE_REFENVS",
+                  "no Chromium found": "CI"}
+
+
+def _required_but_missing(reason: str) -> str | None:
+    for words, variable in REQUIRED_SKIPS.items():
+        if words in reason and os.environ.get(variable, "").lower() not in ("", "0", "false"):
+            return variable
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return
+    reason = str(report.longrepr[2])
+    variable = _required_but_missing(reason)
+    if variable:
+        report.outcome = "failed"
+        report.longrepr = (f"{reason}; ${variable} is set, so this cross-check is required: "
+                           "its environment must be built")
