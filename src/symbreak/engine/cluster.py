@@ -112,9 +112,11 @@ def active_client() -> Any:
     """The dask.distributed client active in this process (``Client.as_current()`` or
     the default client), else None; also None inside
     ``dask.config.set(scheduler="threads")`` (or any other local scheduler)."""
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
+    if sys.modules.get("distributed") is None:
         return None
+    # another thread may be importing it (dask does in the checksum thread): the import
+    # statement waits for that import to finish, a look in sys.modules would not
+    import distributed
     chosen = dask.config.get("scheduler", None)
     if isinstance(chosen, str) and chosen not in ("dask.distributed", "distributed"):
         return None
