@@ -2,8 +2,8 @@
 
 Input steps (read, checksum, input checks, mean pattern), then :func:`~.plan.plan`, then
 the planned stages (:data:`~.plan.STAGES`: virtual images, COM, preprocessing, PCA, rrVAE,
-explorer, symmetry, site classes, ground truth); their outputs are merged into one ``xarray.Dataset`` and, with ``out``, written by
-:mod:`~symbreak.analysis.run`.
+explorer, symmetry, site classes, ground truth); their outputs are merged into one
+``xarray.Dataset`` and, with ``out``, written by :mod:`~symbreak.analysis.run`.
 """
 
 from __future__ import annotations
