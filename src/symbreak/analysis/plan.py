@@ -21,19 +21,20 @@ from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..settings import AnalyzeSettings
-from . import explorer_stage, sites_stage, stages, symmetry_stage
+from . import explorer_stage, sites_stage, symmetry_stage
+from . import stages as core
 from .context import Stage
 
 STAGES: tuple[Stage, ...] = (
-    stages.VIRTUAL,
-    stages.COM,
-    stages.PREPROCESSING,
-    stages.PCA,
-    stages.RRVAE,
+    core.VIRTUAL,
+    core.COM,
+    core.PREPROCESSING,
+    core.PCA,
+    core.RRVAE,
     explorer_stage.STAGE,
     symmetry_stage.STAGE,
     sites_stage.STAGE,
-    stages.TRUTH,
+    core.TRUTH,
 )
 """The analysis, in the order its stages run."""
 
