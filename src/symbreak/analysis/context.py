@@ -67,10 +67,10 @@ class Context:
     resume: bool = False
     progress: bool | None = None
     outputs: list[xr.Dataset] = dataclasses.field(default_factory=list)
-    patterns: Dataset4D | None = None
-    store: Any | None = None
-    model: RotationalVAE | None = None
-    fit: FitDiagnostics | None = None
+    patterns: Dataset4D | None = dataclasses.field(default=None, metadata={"product": True})
+    store: Any | None = dataclasses.field(default=None, metadata={"product": True})
+    model: RotationalVAE | None = dataclasses.field(default=None, metadata={"product": True})
+    fit: FitDiagnostics | None = dataclasses.field(default=None, metadata={"product": True})
 
     @property
     def pattern_unit(self) -> str:
@@ -84,7 +84,8 @@ class Context:
         return xr.merge(self.outputs, combine_attrs="drop_conflicts")
 
 
-PRODUCTS = ("patterns", "store", "model", "fit")  # the Context fields stages may set
+PRODUCTS = tuple(f.name for f in dataclasses.fields(Context) if f.metadata.get("product"))
+"""The :class:`Context` fields that stages set for later stages."""
 
 
 @dataclasses.dataclass(frozen=True)
