@@ -1,14 +1,17 @@
-"""The analysis as planned stages: a new map is one stage + one schema entry, and it
-reaches results.zarr and the report without touching anything else."""
+"""The analysis as planned stages: a new map is one stage module, its schema entries and
+its place in the stage list, and it reaches results.zarr and the report without touching
+anything else; the plan refuses stages whose needs no earlier stage makes."""
+
+import json
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import symbreak
-from symbreak.analysis import Stage, register, schema, unregister
-from symbreak.analysis.plan import DataDescription, plan, with_data_defaults
-from symbreak.analysis.stages import analysis_stages
+from symbreak.analysis import Stage, schema
+from symbreak.analysis import stages as builtin
+from symbreak.analysis.plan import STAGES, DataDescription, check_order, plan, with_data_defaults
 from symbreak.calibration import Calibration
 from symbreak.errors import SettingsError
 from symbreak.settings import AnalyzeSettings
@@ -17,9 +20,10 @@ TOY = "toy_total_intensity"
 
 
 @pytest.fixture
-def toy_stage():
-    """A stage that maps the total intensity of every pattern (an independent truth:
-    numpy's sum over the detector axes)."""
+def toy_stages():
+    """The default stage list with a stage that maps the total intensity of every pattern
+    after the COM (an independent truth: numpy's sum over the detector axes), as a new
+    stage module would add it: a schema entry, a Stage, its place in the list."""
     schema.register(schema.Variable(TOY, schema.SCAN, "counts", "total intensity per pattern",
                                     "Toy maps"))
 
@@ -27,45 +31,106 @@ def toy_stage():
         total = np.asarray(ctx.data.to_numpy(), dtype=np.float64).sum(axis=(2, 3))
         return xr.Dataset({TOY: schema.make(TOY, total)})
 
-    register(Stage("toy", (TOY,), run), after="COM")
-    yield
-    unregister("toy")
+    toy = Stage("toy", run, variables=(TOY,))
+    at = STAGES.index(builtin.COM) + 1
+    yield STAGES[:at] + (toy,) + STAGES[at:]
     schema.unregister(TOY)
 
 
-def test_toy_stage_reaches_results_and_report(scan, tmp_path, toy_stage):
-    results = symbreak.analyze(scan, out=tmp_path / "out", epochs=1, progress=False)
+def test_toy_stage_reaches_results_and_report(scan, tmp_path, toy_stages):
+    results = symbreak.analyze(scan, out=tmp_path / "out", epochs=1, progress=False,
+                               stages=toy_stages)
     expected = np.asarray(scan.to_numpy(), dtype=np.float64).sum(axis=(2, 3))
     saved = xr.open_zarr(tmp_path / "out" / "results.zarr")
     np.testing.assert_allclose(saved[TOY].values, expected, rtol=1e-12)
     assert saved[TOY].attrs == {"units": "counts", "long_name": "total intensity per pattern"}
-    assert "toy" in results.attrs["timings"]
+    ran = list(json.loads(results.attrs["timings"]))
+    assert ran.index("toy") == ran.index("COM") + 1
     page = symbreak.report(tmp_path / "out").read_text()
     # a scan map: wrapped for the pattern explorer (its cross-hair overlay)
     assert '<section id="toy-maps"><h2>Toy maps</h2><figure><div class="sb-map"><img' in page
     assert (tmp_path / "out" / "figures" / "toy-maps.png").stat().st_size > 1000
 
 
-def test_undeclared_variable_is_refused(scan, toy_stage):
-    def sneaky(ctx):
-        return xr.Dataset({TOY: schema.make(TOY, np.zeros(ctx.data.scan_shape)),
-                           "other": (schema.SCAN, np.zeros(ctx.data.scan_shape))})
+def test_a_stage_reads_the_products_it_needs(scan):
+    """A stage that needs the preprocessed patterns gets them from the context, and the
+    default analysis is unchanged by it."""
+    def run(ctx):
+        mean = np.asarray(ctx.patterns.to_numpy()).mean(axis=(2, 3))
+        return xr.Dataset({TOY: schema.make(TOY, mean)})
 
-    register(Stage("sneaky", (TOY,), sneaky))
+    schema.register(schema.Variable(TOY, schema.SCAN, "1", "mean preprocessed intensity"))
     try:
-        with pytest.raises(SettingsError, match=r"stage 'sneaky' returned undeclared .*'other'"):
-            symbreak.analyze(scan, epochs=1, progress=False)
+        toy = Stage("toy", run, variables=(TOY,), needs=("patterns",))
+        results = symbreak.analyze(scan, epochs=1, progress=False,
+                                   stages=STAGES[:3] + (toy,))
     finally:
-        unregister("sneaky")
+        schema.unregister(TOY)
+    assert list(json.loads(results.attrs["timings"]))[-5:] == [
+        "virtual images", "COM", "preprocessing", "toy", "checksum (wait)"]
+    assert "latent_z" not in results and "pca_scores" not in results
+    # the preprocessed patterns are cropped, subtracted and normalised: not the raw ones
+    assert results[TOY].shape == scan.scan_shape
+    assert not np.allclose(results[TOY].values,
+                           np.asarray(scan.to_numpy(), float).mean(axis=(2, 3)))
 
 
-def test_register_refuses_duplicates_and_unknown_anchor():
-    with pytest.raises(SettingsError, match="already registered"):
-        register(Stage("COM", (), lambda ctx: xr.Dataset()))
-    with pytest.raises(SettingsError, match="no stage named 'nope'"):
-        register(Stage("x", (), lambda ctx: xr.Dataset()), after="nope")
+def test_a_need_not_made_earlier_is_refused(scan, tmp_path):
+    """The plan is checked when it is built: a stage whose need comes from no earlier
+    stage is refused in one line naming the stage and the missing product, before any
+    output is written."""
+    explorer = next(s for s in STAGES if s.name == "explorer")
+    without_preprocessing = [s for s in STAGES if s.name not in ("preprocessing", "PCA",
+                                                                 "rrVAE")]
+    with pytest.raises(SettingsError, match=r"^stage 'explorer' needs 'patterns', which no "
+                                            r"earlier stage produces; [^\n]*$"):
+        check_order(without_preprocessing)
+    with pytest.raises(SettingsError, match="stage 'explorer' needs 'patterns'"):
+        symbreak.analyze(scan, out=tmp_path / "out", epochs=1, progress=False,
+                         stages=without_preprocessing)
+    assert not (tmp_path / "out").exists()
+    too_early = [explorer] + [s for s in STAGES if s is not explorer]
+    with pytest.raises(SettingsError, match="stage 'explorer' reads 'patterns', which stage "
+                                            "'preprocessing' makes after it"):
+        plan(AnalyzeSettings(), _description(), too_early)
+    site_classes = next(s for s in STAGES if s.name == "site classes")
+    with pytest.raises(SettingsError, match="stage 'site classes' reads 'symmetry_lattice', "
+                                            "which stage 'symmetry' makes after it"):
+        check_order([s for s in STAGES if s is not site_classes][:-2] + [site_classes]
+                    + list(STAGES[-3:-1]))
+    # what a stage only uses may be missing: the explorer draws patterns without a model
+    assert check_order(STAGES[:3] + (explorer,))[-1] is explorer
+
+
+def test_a_stage_list_is_refused_when_it_is_not_one():
+    with pytest.raises(SettingsError, match="two stages are named 'COM'"):
+        check_order(STAGES + (builtin.COM,))
+    with pytest.raises(SettingsError, match="holds 'COM', not a Stage"):
+        check_order(("COM",))
+    with pytest.raises(SettingsError, match=r"produces \['modle'\], which are not context "
+                                            "products"):
+        Stage("x", lambda ctx: xr.Dataset(), produces=("modle",))
     with pytest.raises(SettingsError, match="already in the schema"):
         schema.register(schema.Variable(schema.BF, schema.SCAN, "1", "not the BF image"))
+
+
+def test_undeclared_variable_or_product_is_refused(scan):
+    def sneaky(ctx):
+        return xr.Dataset({schema.BF: schema.make(schema.BF, np.zeros(ctx.data.scan_shape),
+                                                  units="counts"),
+                           "other": (schema.SCAN, np.zeros(ctx.data.scan_shape))})
+
+    with pytest.raises(SettingsError, match=r"stage 'sneaky' returned undeclared .*'other'"):
+        symbreak.analyze(scan, epochs=1, progress=False,
+                         stages=[Stage("sneaky", sneaky, variables=(schema.BF,))])
+
+    def setter(ctx):
+        ctx.model = object()
+        return xr.Dataset()
+
+    with pytest.raises(SettingsError, match=r"stage 'setter' set undeclared products "
+                                            r"\['model'\]; add them to its `produces`"):
+        symbreak.analyze(scan, epochs=1, progress=False, stages=[Stage("setter", setter)])
 
 
 def test_make_checks_dims_and_units():
@@ -92,7 +157,7 @@ def test_plan_is_pure_and_derives_the_defaults():
     assert s.detectors.detector_units == "mrad"
     assert s.detectors.bf == (0.0, 20.0)
     assert s.detectors.adf == (30.0, 60.0)  # edge 31.5 px * 2 mrad/px = 63 > 3 alpha
-    assert [st.name for st in planned.stages] == [st.name for st in analysis_stages()]
+    assert planned.stages == STAGES
     px = with_data_defaults(AnalyzeSettings(), _description())
     assert px.detectors.detector_units == "px" and px.detectors.bf == (0.0, 10.0)
     assert px.detectors.adf == (15.0, 30.0)
@@ -109,17 +174,27 @@ def test_every_results_variable_is_in_the_schema(scan):
             assert results[name].attrs.get("units") not in (None, schema.DATA_UNITS), name
 
 
-@pytest.mark.parametrize("module", ["symmetry_stage", "sites_stage", "explorer_stage", "stages"])
+def test_the_analysis_order():
+    """The one stage list: the classical maps first, the rrVAE after the patterns it fits,
+    the symmetry stages after every map they compare, the ground truth last."""
+    assert [s.name for s in STAGES] == ["virtual images", "COM", "preprocessing", "PCA",
+                                        "rrVAE", "explorer", "symmetry", "site classes",
+                                        "ground truth"]
+    assert check_order(STAGES) == STAGES
+
+
+@pytest.mark.parametrize("module", ["symmetry_stage", "sites_stage", "explorer_stage",
+                                    "stages", "context", "plan"])
 def test_any_stage_module_can_be_imported_first(module):
     """No circular-import failure whichever stage module a user or test imports first, and
-    the same stages in every case."""
+    the same stage list in every case."""
     import subprocess
     import sys
 
     code = (f"import symbreak.analysis.{module}\n"
-            "from symbreak.analysis.stages import analysis_stages\n"
-            "print(sorted(s.name for s in analysis_stages()))")
+            "from symbreak.analysis.plan import STAGES\n"
+            "print([s.name for s in STAGES])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
-    assert "'site classes'" in out.stdout and "'symmetry'" in out.stdout
+    assert "'rrVAE', 'explorer', 'symmetry', 'site classes', 'ground truth']" in out.stdout

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from symbreak.analysis import stages  # noqa: F401  (imports the stage modules in order)
 from symbreak.analysis.symmetry_stage import shot_noise_counts
 from symbreak.symmetry import Lattice, gauss_reduce
 from symbreak.symmetry.api import Descriptor, symmetry_breaking

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from symbreak.analysis import sites_stage as T
+from symbreak.analysis.context import Context
 from symbreak.reporting import sites as R
 
 from . import synth
@@ -20,7 +21,8 @@ def _context(results: xr.Dataset, verdict: str = "ok", metadata=None):
     fit = SimpleNamespace(verdict=verdict, content_drift_interpolated=0.05)
     data = SimpleNamespace(calibration=SimpleNamespace(scan_step=(STEP, STEP)),
                            metadata=metadata or {})
-    return SimpleNamespace(data=data, products={"outputs": [results], "fit": fit})
+    return Context(data=data, settings=None, raw_mean=None, work=None, checkpoints=None,
+                   outputs=[results], fit=fit)
 
 
 def _results(adf, z, lattice=None):

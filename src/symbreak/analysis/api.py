@@ -1,9 +1,9 @@
 """``analyze``: one call from a 4D-STEM data set to every map symbreak makes.
 
 Input steps (read, checksum, input checks, mean pattern), then :func:`~.plan.plan`, then
-the planned stages (virtual images, COM, preprocessing, PCA, rrVAE, ground truth); their
-outputs are merged into one ``xarray.Dataset`` and, with ``out``, written by
-:mod:`~symbreak.analysis.run`.
+the planned stages (:data:`~.plan.STAGES`: virtual images, COM, preprocessing, PCA, rrVAE,
+explorer, symmetry, site classes, ground truth); their outputs are merged into one
+``xarray.Dataset`` and, with ``out``, written by :mod:`~symbreak.analysis.run`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -27,10 +27,10 @@ from ..sanitize import check_input, check_shape
 from ..settings import AnalyzeSettings
 from ..vae import world_size
 from . import inputs
-from .plan import describe, plan
+from .context import Context, Stage
+from .plan import STAGES, check_order, describe, plan
 from .provenance import StageTimer, results_attrs
 from .run import CHECKPOINTS, check_out_dir, locked_output, write_results
-from .stages import Context
 
 
 def settings_from(settings: Any, options: Mapping[str, Any]) -> AnalyzeSettings:
@@ -55,7 +55,8 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
             calibration: Mapping[str, Any] | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool | None = None,
             memory_budget: str | int | float | None = None, scheduler: str | None = None,
-            workers: int | None = None, **options: Any) -> xr.Dataset:
+            workers: int | None = None, stages: Iterable[Stage] | None = None,
+            **options: Any) -> xr.Dataset:
     """Analyse a 4D-STEM data set: virtual images, COM, PCA and the rrVAE.
 
     Parameters
@@ -85,6 +86,9 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
     scheduler, workers
         Run the array stages on the dask.distributed scheduler at this address, or on an
         in-process cluster of ``workers`` worker processes.
+    stages
+        The stages to run, in order (default :data:`~.plan.STAGES`); each one's needs must
+        be made by an earlier one.
     **options
         Flat settings overriding ``settings`` (``crop=78``, ``epochs=50``, ...); see
         :mod:`symbreak.settings`.
@@ -96,6 +100,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         truth (``truth_*``) when known; settings, versions, input and checksum in attrs.
     """
     s = settings_from(settings, options)
+    order = check_order(STAGES if stages is None else stages)
     if world_size() > 1:
         raise SettingsError("analyze runs once, not in every torchrun process: run "
                             "`symbreak train` under torchrun, or analyze with --workers / "
@@ -110,7 +115,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         stack.enter_context(_cluster(scheduler, workers))
         work = out_dir / CHECKPOINTS if out_dir is not None else Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="symbreak-analyze-")))
-        return _run(data, s, out_dir, work, calibration or {}, resume, progress)
+        return _run(data, s, out_dir, work, calibration or {}, resume, progress, order)
 
 
 def _sources(data: Any) -> list[str]:
@@ -130,7 +135,8 @@ def _cluster(scheduler: str | None, workers: int | None) -> Any:
 
 
 def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
-         calibration: Mapping[str, Any], resume: bool, progress: bool | None) -> xr.Dataset:
+         calibration: Mapping[str, Any], resume: bool, progress: bool | None,
+         order: tuple[Stage, ...] = STAGES) -> xr.Dataset:
     data, source, path = inputs.open_input(data, calibration)
     check_shape(data, "analyze")
     s.preprocess.check_pattern_shape(data.pattern_shape)
@@ -139,22 +145,21 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     digest = inputs.BackgroundChecksum(data, path)  # overlaps the stages' passes
     data = timer.run("input checks", check_input, data, stage="analyze", progress=progress)
     raw_mean = timer.run("mean pattern", pp.mean_pattern, data, progress)
-    planned = plan(s, describe(data, raw_mean))
+    planned = plan(s, describe(data, raw_mean), order)
     ctx = Context(data, planned.settings, raw_mean, work,
                   checkpoints=None if out_dir is None else out_dir / CHECKPOINTS,
                   resume=resume, progress=progress)
-    parts: list[xr.Dataset] = []
-    ctx.products["outputs"] = parts  # what earlier stages returned (the symmetry stage reads it)
+    parts = ctx.outputs  # what earlier stages returned (later stages read them)
     for stage in planned.stages:
-        parts.append(stage.check(timer.run(stage.name, stage.run, ctx)))
-    X = ctx.products.get("patterns", data)
+        parts.append(timer.run(stage.name, stage.apply, ctx))
+    X = ctx.patterns if ctx.patterns is not None else data
     digest = timer.run("checksum (wait)", digest.result)
     results = xr.merge(parts, combine_attrs="drop_conflicts").assign_coords(
         _coords(data, X, results_dims(parts)))
     # stages may leave attributes (the rrVAE its fit diagnostics); provenance comes on top
     results.attrs = {**results.attrs, **results_attrs(data, X, planned.settings, source,
                                                       digest, timer)}
-    model = ctx.products.get("model")
+    model = ctx.model
     if model is not None:
         results.attrs["rrvae_streamed"] = int(model.streamed_)
     if out_dir is not None:

@@ -6,7 +6,8 @@ Both are quantised to 8 bits on one common scale (``value = low + q / 255 * (hig
 low)``, ``low``/``high`` in the attributes) so that a pattern and its reconstruction are
 drawn alike. Scans larger than :data:`MAX_BYTES` keep every ``stride``-th probe position
 in y and x (the ``stride`` attribute); the report says so. Importing this module
-registers the stage and its schema entries.
+registers its schema entries; :mod:`symbreak.analysis.plan` puts :data:`STAGE` in the
+analysis order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from . import schema as S
-from .stages import Context, Stage, register
+from .context import Context, Stage
 
 EXPLORER_DIMS = ("explorer_y", "explorer_x")
 MAX_BYTES = 6 * 2**20  # patterns + reconstructions, 8 bits each, before compression
@@ -66,10 +67,10 @@ def dequantise(q: Any, attrs: dict[str, Any]) -> np.ndarray:
 
 
 def _explorer(ctx: Context) -> xr.Dataset:
-    X = ctx.products.get("patterns")
+    X = ctx.patterns
     if X is None:
         return xr.Dataset()
-    model = ctx.products.get("model")
+    model = ctx.model
     stride = scan_stride(X.scan_shape, X.pattern_shape, 1 if model is None else 2)
     patterns = np.asarray(X.array[::stride, ::stride], dtype=np.float32)
     arrays = [patterns] + ([np.asarray(model.reconstruct(patterns), dtype=np.float32)]
@@ -85,4 +86,4 @@ def _explorer(ctx: Context) -> xr.Dataset:
     return xr.Dataset(out, coords=coords)
 
 
-register(Stage("explorer", NAMES, _explorer), after="rrVAE")
+STAGE = Stage("explorer", _explorer, variables=NAMES, needs=("patterns",), uses=("model",))

@@ -1,22 +1,42 @@
 """Planning: settings + a description of the data -> the resolved plan. Pure: no I/O.
 
+:data:`STAGES` is the order of the analysis, the one place that lists its stages.
 ``describe`` measures what the defaults need from the data (disk radius, centre and the
 largest full circle on the detector, from the mean pattern); :func:`plan` fills every
-setting left to the data and lists the stages to run.
+setting left to the data and checks that each stage's needs are made by earlier stages.
+
+Adding a stage: write its module (its schema entries and a :class:`~.context.Stage` that
+declares what it needs, produces and returns) and put the stage in :data:`STAGES`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from .. import preprocess as pp
 from ..calibration import Calibration
 from ..dataset import Dataset4D
+from ..errors import SettingsError
 from ..settings import AnalyzeSettings
-from .stages import Stage, analysis_stages
+from . import explorer_stage, sites_stage, symmetry_stage
+from . import stages as core
+from .context import Stage
+
+STAGES: tuple[Stage, ...] = (
+    core.VIRTUAL,
+    core.COM,
+    core.PREPROCESSING,
+    core.PCA,
+    core.RRVAE,
+    explorer_stage.STAGE,
+    symmetry_stage.STAGE,
+    sites_stage.STAGE,
+    core.TRUTH,
+)
+"""The analysis, in the order its stages run."""
 
 ADF_INNER_PER_ALPHA = 1.5  # ADF inner angle [semi-angles], at most halfway to the outer
 ADF_OUTER_PER_ALPHA = 3.0  # ADF outer angle [semi-angles], capped at the detector edge
@@ -60,16 +80,47 @@ def describe(data: Dataset4D, mean: np.ndarray) -> DataDescription:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Resolved settings (nothing left to the data) and the stages to run, in order."""
+    """Resolved settings (nothing left to the data) and the stages to run, in order
+    (checked by :func:`check_order` when the plan is made)."""
 
     settings: AnalyzeSettings
     stages: tuple[Stage, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", check_order(self.stages))
 
-def plan(settings: AnalyzeSettings, description: DataDescription) -> Plan:
-    """Fill in settings left to the data: the crop from the disk, the detectors from the
-    semi-angle (mrad when the detector is calibrated, else px)."""
-    return Plan(with_data_defaults(settings, description), analysis_stages())
+
+def plan(settings: AnalyzeSettings, description: DataDescription,
+         stages: Iterable[Stage] = STAGES) -> Plan:
+    """Fill in settings left to the data (the crop from the disk, the detectors from the
+    semi-angle: mrad when the detector is calibrated, else px) and check the order of
+    ``stages`` (default :data:`STAGES`)."""
+    return Plan(with_data_defaults(settings, description), tuple(stages))
+
+
+def check_order(stages: Iterable[Stage]) -> tuple[Stage, ...]:
+    """``stages`` as a tuple if each has a name of its own and everything it needs or
+    uses is made by an earlier stage; else a one-line error naming the stage and what it
+    lacks."""
+    order = tuple(stages)
+    wrong = [s for s in order if not isinstance(s, Stage)]
+    if wrong:
+        raise SettingsError(f"the stage list holds {wrong[0]!r}, not a Stage")
+    names = [s.name for s in order]
+    for i, stage in enumerate(order):
+        if stage.name in names[:i]:
+            raise SettingsError(f"two stages are named {stage.name!r}; give each its own name")
+        for need in stage.needs + stage.uses:
+            if any(earlier.makes(need) for earlier in order[:i]):
+                continue
+            later = [s.name for s in order[i + 1:] if s.makes(need)]
+            if later:
+                raise SettingsError(f"stage {stage.name!r} reads {need!r}, which stage "
+                                    f"{later[0]!r} makes after it; put {stage.name!r} later")
+            if need in stage.needs:
+                raise SettingsError(f"stage {stage.name!r} needs {need!r}, which no earlier "
+                                    "stage produces; add a stage that makes it before it")
+    return order
 
 
 def with_data_defaults(settings: AnalyzeSettings, d: DataDescription) -> AnalyzeSettings:

@@ -4,8 +4,8 @@ equivalent, judged by the rrVAE's rotation-invariant content latents
 
 Runs after the symmetry stage and folds into its lattice (or, for a scan of exactly one
 periodic cell, into the field of view). Nothing is computed from the latents of a fit
-judged ``failed``. Importing this module registers the stage and its schema entries
-(``symbreak.analysis.stages`` imports it).
+judged ``failed``. Importing this module registers its schema entries;
+:mod:`symbreak.analysis.plan` puts :data:`STAGE` in the analysis order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..symmetry.lattice import Lattice
 from ..symmetry.sites import SiteClasses, site_classes
 from . import schema as S
 from . import symmetry_stage as Y
-from .stages import Context, Stage, register
+from .context import Context, Stage
 
 SECTION = S.SYMMETRY_SECTION  # drawn inside the symmetry section
 NOISE_UNIT = "latent noise"
@@ -81,10 +81,10 @@ def invariance_error(fit: Any, latents: np.ndarray) -> np.ndarray:
 
 
 def _sites(ctx: Context) -> xr.Dataset:
-    results = Y._outputs(ctx)
+    results = ctx.results()
     if S.LATENT_Z not in results or S.ADF not in results:
         return xr.Dataset()
-    fit = ctx.products.get("fit")
+    fit = ctx.fit
     if getattr(fit, "verdict", None) == "failed":
         warnings.warn("the rrVAE fit failed: site classes are not computed from its "
                       "latents (a collapsed model's latents are no evidence)")
@@ -158,4 +158,5 @@ def _dataset(found: SiteClasses, results: xr.Dataset, lattice: Lattice) -> xr.Da
     })
 
 
-register(Stage("site classes", NAMES, _sites), after="symmetry")
+STAGE = Stage("site classes", _sites, variables=NAMES, needs=("fit", S.LATENT_Z, S.ADF),
+              uses=(Y.LATTICE, Y.ANOMALY_Y, Y.ANOMALY_X))

@@ -1,19 +1,13 @@
-"""The analysis stages. Each declares the results variables it makes and runs on a
-:class:`Context`; :func:`register` adds a stage (a new map is one stage + its schema
-entries, see :mod:`symbreak.analysis.schema`).
-
-Stages read what earlier stages left in ``Context.products`` (``"patterns"``: the
-preprocessed :class:`Dataset4D`, ``"store"``: its zarr copy when it was streamed,
-``"model"``: the fitted :class:`RotationalVAE`) and return an ``xarray.Dataset`` of
-schema variables.
+"""The built-in analysis stages: virtual images, COM, preprocessing, PCA, rrVAE and the
+ground truth. Each is a :class:`~.context.Stage` that declares the context products it
+needs and produces and the results variables it returns; :mod:`symbreak.analysis.plan`
+lists them, with the stages of their own modules, in the order they run.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -23,68 +17,14 @@ from .. import preprocess as pp
 from ..classical.com import com as center_of_mass
 from ..classical.decompose import decompose
 from ..classical.virtual import virtual_images
-from ..dataset import Dataset4D
 from ..engine import fits_in_memory
-from ..errors import SettingsError
 from ..jsonable import jsonable
-from ..settings import AnalyzeSettings
 from ..vae import (RotationalVAE, diagnostics_dict, diagnostics_with_com, has_checkpoint,
                    stage_patterns)
 from . import schema as S
+from .context import Context, Stage
 
 PREPROCESSED = "preprocessed.zarr"
-
-
-@dataclasses.dataclass
-class Context:
-    """What a stage may read: the input, the resolved settings, where to work, and the
-    intermediate products of earlier stages."""
-
-    data: Dataset4D
-    settings: AnalyzeSettings
-    raw_mean: np.ndarray
-    work: Path
-    checkpoints: Path | None
-    resume: bool = False
-    progress: bool | None = None
-    products: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def pattern_unit(self) -> str:
-        """Unit of the input's intensities (:func:`~.schema.data_units`)."""
-        return S.data_units(self.data.dtype, self.data.metadata)
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """One analysis stage.
-
-    Parameters
-    ----------
-    name
-        Label for progress, timings and peak memory.
-    produces
-        Names of the schema variables it may return (a name ending in ``*`` is a family,
-        e.g. ``history_*``).
-    run
-        ``run(context) -> xarray.Dataset`` of those variables (and their coordinates).
-    """
-
-    name: str
-    produces: tuple[str, ...]
-    run: Callable[[Context], xr.Dataset]
-
-    def check(self, out: xr.Dataset) -> xr.Dataset:
-        """``out`` if it holds only declared variables; else an error naming the others."""
-        undeclared = [n for n in out.data_vars if not self.declares(str(n))]
-        if undeclared:
-            raise SettingsError(f"stage {self.name!r} returned undeclared results variables "
-                                f"{undeclared}; add them to its `produces` and the schema")
-        return out
-
-    def declares(self, name: str) -> bool:
-        return any(name == p or (p.endswith("*") and name.startswith(p[:-1]))
-                   for p in self.produces)
 
 
 # --------------------------------------------------------------------------- stages
@@ -128,7 +68,7 @@ def _preprocess(ctx: Context) -> xr.Dataset:
         ctx.work.mkdir(parents=True, exist_ok=True)
         store = stage_patterns(out.to_dask(), ctx.work / PREPROCESSED, ctx.progress)
         out = out.replace(array=da.from_zarr(store))
-    ctx.products.update(patterns=out, store=store)
+    ctx.patterns, ctx.store = out, store
     return xr.Dataset({
         S.RAW_MEAN_PATTERN: S.make(S.RAW_MEAN_PATTERN, ctx.raw_mean, units=ctx.pattern_unit),
         S.MEAN_PATTERN: S.make(S.MEAN_PATTERN, mean, units=ctx.pattern_unit),
@@ -136,7 +76,7 @@ def _preprocess(ctx: Context) -> xr.Dataset:
 
 
 def _pca(ctx: Context) -> xr.Dataset:
-    X = ctx.products["patterns"]
+    X = ctx.patterns
     n = min(ctx.settings.pca.pca_components, int(np.prod(X.scan_shape)))
     pca = decompose(X, method="pca", n_components=n)
     ratio = np.asarray(pca["explained_variance_ratio"])
@@ -157,11 +97,10 @@ def _rrvae(ctx: Context) -> xr.Dataset:
                           progress=ctx.progress, **options)
     # a run interrupted before the rrVAE started has nothing to resume: start it afresh
     resume = ctx.resume and ctx.checkpoints is not None and has_checkpoint(ctx.checkpoints)
-    store = ctx.products.get("store")
-    X = ctx.products["patterns"]
-    patterns = X.array if store is None else store
+    X = ctx.patterns
+    patterns = X.array if ctx.store is None else ctx.store
     model.fit(patterns, resume=resume)
-    ctx.products["model"] = model
+    ctx.model = model
     latent = model.transform(patterns)
     names = [S.LATENT_ANGLE, S.LATENT_ANGLE_SD, S.LATENT_Z, S.LATENT_Z_SD,
              S.RECONSTRUCTION_ERROR, S.LATENT_ANGLE_UNWRAPPED]
@@ -176,13 +115,13 @@ def _rrvae(ctx: Context) -> xr.Dataset:
 
 def _fit_quality(ctx: Context, model: RotationalVAE, latents: xr.Dataset) -> Any:
     """The fit's diagnostics, with the agreement of the angle latent map and the COM angle
-    map of the whole scan when the COM stage ran; kept in ``products["fit"]``."""
+    map of the whole scan when the COM stage ran; kept in ``ctx.fit``."""
     diag = model.diagnostics_
-    com = [part for part in ctx.products.get("outputs", []) if S.COM_ANGLE in part]
+    com = [part for part in ctx.outputs if S.COM_ANGLE in part]
     if com:
         diag = diagnostics_with_com(diag, latents[S.LATENT_ANGLE].values,
                                     com[0][S.COM_ANGLE].values)
-    ctx.products["fit"] = diag
+    ctx.fit = diag
     return diag
 
 
@@ -229,39 +168,16 @@ def _truth(ctx: Context) -> xr.Dataset:
     return renamed.assign_attrs({})
 
 
-_REGISTRY: list[Stage] = [
-    Stage("virtual images", (S.BF, S.ADF), _virtual),
-    Stage("COM", (S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE), _com),
-    Stage("preprocessing", (S.RAW_MEAN_PATTERN, S.MEAN_PATTERN), _preprocess),
-    Stage("PCA", (S.PCA_SCORES, S.PCA_COMPONENTS, S.PCA_EXPLAINED), _pca),
-    Stage("rrVAE", (S.LATENT_ANGLE, S.LATENT_ANGLE_SD, S.LATENT_ANGLE_UNWRAPPED, S.LATENT_Z,
-                    S.LATENT_Z_SD, S.RECONSTRUCTION_ERROR, S.MANIFOLD, S.HISTORY_PREFIX + "*"),
-          _rrvae),
-    Stage("ground truth", (S.TRUTH_PREFIX + "*",), _truth),
-]
-
-
-def analysis_stages() -> tuple[Stage, ...]:
-    """The registered stages, in the order they run."""
-    return tuple(_REGISTRY)
-
-
-def register(stage: Stage, *, after: str | None = None) -> None:
-    """Add ``stage`` after the stage named ``after`` (default: before the ground truth)."""
-    if any(s.name == stage.name for s in _REGISTRY):
-        raise SettingsError(f"a stage named {stage.name!r} is already registered")
-    names = [s.name for s in _REGISTRY]
-    if after is not None and after not in names:
-        raise SettingsError(f"no stage named {after!r}; stages: {names}")
-    index = names.index(after) + 1 if after is not None else len(_REGISTRY) - 1
-    _REGISTRY.insert(index, stage)
-
-
-def unregister(name: str) -> None:
-    """Remove the stage called ``name`` (a no-op when there is none)."""
-    _REGISTRY[:] = [s for s in _REGISTRY if s.name != name]
-
-
-from . import symmetry_stage as _symmetry_stage  # noqa: E402,F401  registers the symmetry stage
-# (and, once it is registered, the site classes that follow it)
-from . import explorer_stage as _explorer_stage  # noqa: E402,F401  registers the explorer stage
+VIRTUAL = Stage("virtual images", _virtual, variables=(S.BF, S.ADF))
+COM = Stage("COM", _com, variables=(S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE))
+PREPROCESSING = Stage("preprocessing", _preprocess,
+                      variables=(S.RAW_MEAN_PATTERN, S.MEAN_PATTERN),
+                      produces=("patterns", "store"))
+PCA = Stage("PCA", _pca, variables=(S.PCA_SCORES, S.PCA_COMPONENTS, S.PCA_EXPLAINED),
+            needs=("patterns",))
+RRVAE = Stage("rrVAE", _rrvae,
+              variables=(S.LATENT_ANGLE, S.LATENT_ANGLE_SD, S.LATENT_ANGLE_UNWRAPPED,
+                         S.LATENT_Z, S.LATENT_Z_SD, S.RECONSTRUCTION_ERROR, S.MANIFOLD,
+                         S.HISTORY_PREFIX + "*"),
+              needs=("patterns", "store"), uses=(S.COM_ANGLE,), produces=("model", "fit"))
+TRUTH = Stage("ground truth", _truth, variables=(S.TRUTH_PREFIX + "*",))

@@ -3,8 +3,8 @@
 Finds the scan's lattice from the BF/ADF/COM maps (or takes ``settings.symmetry.lattice``
 [Å] when it is given), compares every descriptor with its lattice-equivalent
 positions (:mod:`symbreak.symmetry`) and writes the scores, the threshold, the anomalies
-and example patterns to the results. Importing this module registers the stage and its
-schema entries (``symbreak.analysis.stages`` imports it).
+and example patterns to the results. Importing this module registers its schema
+entries; :mod:`symbreak.analysis.plan` puts :data:`STAGE` in the analysis order.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..symmetry import find_lattice, lattice_from_setting
 from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaking
 from ..symmetry.reference import design_bytes, folded_neighbours
 from . import schema as S
-from .stages import Context, Stage, register
+from .context import Context, Stage
 
 SECTION = S.SYMMETRY_SECTION
 MAP_DIM = "symmetry_map"
@@ -47,11 +47,9 @@ REFERENCE_PATTERN = S.define("symmetry_reference_pattern", ("example",) + S.RAW_
                              "positions elsewhere in the scan", SECTION)
 NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY_PATTERN,
          REFERENCE_PATTERN)
-
-
-def _outputs(ctx: Context) -> xr.Dataset:
-    parts = ctx.products.get("outputs", [])
-    return xr.merge(parts, combine_attrs="drop_conflicts") if parts else xr.Dataset()
+# the maps :func:`descriptors` reads, each when an earlier stage made it
+DESCRIPTOR_MAPS = (S.BF, S.ADF, S.COM_X, S.COM_Y, S.COM_ANGLE, S.LATENT_Z, S.LATENT_ANGLE,
+                   S.RECONSTRUCTION_ERROR)
 
 
 def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
@@ -103,8 +101,8 @@ def _step(ctx: Context) -> tuple[float, float]:
 
 
 def _symmetry(ctx: Context) -> xr.Dataset:
-    results = _outputs(ctx)
-    found = _trusted(descriptors(results), ctx.products.get("fit"))
+    results = ctx.results()
+    found = _trusted(descriptors(results), ctx.fit)
     step = _step(ctx)
     if periodic_scan(ctx.data.metadata):
         warnings.warn("the scan is one periodic unit cell: every position is its own "
@@ -197,6 +195,4 @@ def _example_patterns(result: SymmetryResult, ctx: Context, step: tuple[float, f
     return np.stack(anomaly), np.stack(reference)
 
 
-register(Stage("symmetry", NAMES, _symmetry), after="rrVAE")
-
-from . import sites_stage as _sites_stage  # noqa: E402,F401  registers the site classes after it
+STAGE = Stage("symmetry", _symmetry, variables=NAMES, uses=("fit",) + DESCRIPTOR_MAPS)
