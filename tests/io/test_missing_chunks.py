@@ -247,3 +247,15 @@ def test_region_names_detector_ranges_only_when_a_chunk_splits_the_pattern():
     array = zarr.create_array(store={}, shape=SHAPE, chunks=(2, 3, 4, 8), dtype=np.uint8)
     assert zarr_chunks._region(array, (1, 1, 1, 0), zarr_chunks.SCAN_AXES) == \
         "scan_y 2-3, scan_x 3-5, ky 4-7"
+
+
+def test_chunks_behind_links_count_as_stored_and_a_link_loop_ends(tmp_path):
+    """zarr follows links: a store assembled from linked folders is complete."""
+    store = symbreak.save(_data(), tmp_path / "s.zarr", chunks=CHUNKS)
+    moved = tmp_path / "elsewhere"
+    (store / "data" / "c" / "1").rename(moved)
+    (store / "data" / "c" / "1").symlink_to(moved, target_is_directory=True)
+    (moved / "loop").symlink_to(store / "data", target_is_directory=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(load(store).to_numpy(), _data())

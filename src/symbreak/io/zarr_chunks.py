@@ -64,8 +64,16 @@ def _grid(array: Any) -> tuple[int, ...]:
 
 
 def _stored_in_folder(folder: Path) -> set[str]:
+    """Every file below ``folder`` (links followed, as zarr follows them; each folder
+    visited once, so a link loop ends), relative to it."""
     keys: set[str] = set()
-    for root, _, files in os.walk(folder):
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        info = os.stat(root)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
         prefix = Path(root).relative_to(folder).as_posix()
         keys.update(f if prefix == "." else f"{prefix}/{f}" for f in files)
     return keys
