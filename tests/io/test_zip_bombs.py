@@ -213,3 +213,53 @@ def test_metadata_json_bomb_is_refused_before_it_is_read(tmp_path):
     with pytest.raises(FormatError) as exc:
         load(tmp_path / "j.ndata1")
     one_line(exc, "j.ndata1", "'metadata.json'", "209,715,201 bytes of metadata")
+
+
+# ------------------------------------------------------------ compressed zarr chunks
+def _store_with_codec(tmp_path: Path, codec) -> Path:
+    import zarr
+
+    path = tmp_path / "g.zarr"
+    array = zarr.create_array(str(path), shape=(4, 4, 8, 8), chunks=(2, 2, 8, 8), dtype="u2",
+                              compressors=[codec], zarr_format=3)
+    array[:] = np.arange(4 * 4 * 8 * 8, dtype="u2").reshape(4, 4, 8, 8)
+    return path
+
+
+def test_gzip_chunk_inflating_to_far_more_than_a_chunk_is_refused(tmp_path):
+    """A 64 kB gzip chunk holding 64 MiB of zeros, for a chunk of 512 bytes: numcodecs
+    inflated all of it before zarr noticed the size; now inflation stops at the bound."""
+    from zarr.codecs import GzipCodec
+
+    path = _store_with_codec(tmp_path, GzipCodec())
+    np.testing.assert_array_equal(load(path).to_numpy().ravel(), np.arange(1024))
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(BLOCK)
+    (path / "c" / "1" / "0" / "0" / "0").write_bytes(
+        b"".join(packer.compress(block) for _ in range(4)) + packer.flush())
+    with pytest.raises(FormatError) as exc:
+        load(path).to_numpy()
+    one_line(exc, "g.zarr", "gzip chunk decompresses to more than 1049600 bytes",
+             "decompression bomb")
+
+
+def test_zstd_chunk_declaring_far_more_than_a_chunk_is_refused(tmp_path):
+    from numcodecs import Zstd
+    from zarr.codecs import ZstdCodec
+
+    path = _store_with_codec(tmp_path, ZstdCodec())
+    np.testing.assert_array_equal(load(path).to_numpy().ravel(), np.arange(1024))
+    (path / "c" / "1" / "0" / "0" / "0").write_bytes(Zstd(level=3).encode(bytes(BLOCK * 4)))
+    with pytest.raises(FormatError) as exc:
+        load(path).to_numpy()
+    one_line(exc, "g.zarr", "zstd chunk declares 67108864 bytes decompressed")
+
+
+def test_zstd_frame_header_sizes_are_read_as_the_format_defines():
+    from numcodecs import Zstd
+
+    from symbreak.io.blosc_guard import zstd_declared
+
+    for size in (0, 1, 255, 256, 300, 65791, 65792, 10**6):
+        assert zstd_declared(Zstd(level=1).encode(bytes(size))) == size
+    assert zstd_declared(b"not zstd at all") is None
