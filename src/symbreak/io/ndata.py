@@ -5,9 +5,11 @@ uncompressed (Nion Swift's default): its data offset is the local file header of
 30 + name length + extra length, plus the .npy header. A deflated member is read into
 memory if it fits the memory budget: decompressed block by block into an array of the size
 its .npy header declares, and refused when the archive declares a different size (a zip
-bomb: a small header in front of gigabytes of deflated zeros) or the data end early. Calibration comes from ``dimensional_calibrations``
-(or the older ``spatial_calibrations``): scan axes in nm / Å, detector axes in rad /
-mrad / 1/nm; beam energy from a ``high_tension`` [V] entry of the metadata.
+bomb: a small header in front of gigabytes of deflated zeros) or the data end early.
+
+Calibration comes from ``dimensional_calibrations`` (or the older
+``spatial_calibrations``): scan axes in nm / Å, detector axes in rad / mrad / 1/nm; beam
+energy from a ``high_tension`` [V] entry of the metadata.
 """
 
 from __future__ import annotations
