@@ -37,6 +37,9 @@ MIN_PATTERN_SIDE = {"analyze": 2}
 MAX_POSITIONS = 10  # pattern positions listed per finding
 # per-pattern statistics computed by the kernel, in this order
 STATS = ("nonfinite", "negative", "saturated", "zero", "min", "max")
+# what symbreak.io.load records of zarr chunks missing from the store (io/zarr_chunks.py)
+MISSING_CHUNK_KEYS = ("missing_chunks", "chunks_expected", "first_missing_chunk",
+                      "missing_read_as")
 
 
 class InputWarning(UserWarning):
@@ -122,6 +125,8 @@ def _keep_earlier(checks: dict[str, Any], earlier: Any) -> dict[str, Any]:
                     "nonfinite_positions"):
             if key in earlier:
                 checks[key] = earlier[key]
+    if isinstance(earlier, dict):  # zarr chunks missing from the store the data came from
+        checks.update({k: earlier[k] for k in MISSING_CHUNK_KEYS if k in earlier})
     return checks
 
 

@@ -14,6 +14,7 @@ from .common import existing_path
 from .hdf5_probe import looks_like_hdf5, probe
 from .registry import FORMATS, format_for, writer_for
 from .spec import InputSpec
+from .zarr_chunks import check_mode
 from .stream import write_output
 
 __all__ = ["load", "save", "formats"]
@@ -46,6 +47,7 @@ def load(
     chunks: Any = "auto",
     scan_shape: tuple[int, int] | None = None,
     allow_external: bool = False,
+    missing_chunks: str | None = None,
     **calibration: Any,
 ) -> Dataset4D:
     """Open a 4D-STEM file lazily.
@@ -70,6 +72,13 @@ def load(
         Follow references to other files in HDF5 files (external links, virtual
         datasets, external raw storage). Off by default: a file from elsewhere could
         otherwise make symbreak read any file this user can read.
+    missing_chunks
+        zarr stores: what to do with chunks missing from the store. ``"auto"`` (default)
+        refuses a store symbreak wrote (it stores every chunk: a missing one is lost data)
+        and reads other stores' missing chunks as the fill value with a warning (zarr
+        leaves out chunks equal to the fill value); ``"refuse"`` refuses any store with a
+        missing chunk; ``"zeros"`` reads them as the fill value (zero patterns), warned and
+        counted in ``metadata["input_checks"]``.
     **calibration
         Calibration values that override the file's (``energy`` [eV], ``semiangle``
         [mrad], ``scan_step`` [Å], ``angular_sampling`` [mrad/px], ``k_sampling``
@@ -84,16 +93,19 @@ def load(
     """
     if isinstance(path, InputSpec):
         return _load_spec(path, dataset=dataset, format=format, chunks=chunks,
-                          scan_shape=scan_shape, allow_external=allow_external, **calibration)
+                          scan_shape=scan_shape, allow_external=allow_external,
+                          missing_chunks=missing_chunks, **calibration)
+    missing = check_mode(missing_chunks)
     path = existing_path(path)
     if path.is_file() and looks_like_hdf5(path):
         probe(path)  # before any h5py call here: a damaged file can crash libhdf5
     fmt = format_for(path, format)
     if path.is_dir() and fmt.name not in ("zarr", "zspy"):
         raise SettingsError(f"{path} is a directory; {fmt.name} data is a file: give the file")
+    extra = {"missing_chunks": missing} if fmt.module == "zarr_store" else {}
     data = fmt.reader().read(path, format=fmt.name, dataset=dataset, chunks=chunks,
                              scan_shape=_scan_shape(scan_shape),
-                             allow_external=bool(allow_external))
+                             allow_external=bool(allow_external), **extra)
     step = {"step": "load", "path": str(path), "format": fmt.name}
     if dataset is not None:
         step["dataset"] = dataset
@@ -102,12 +114,14 @@ def load(
 
 
 def _load_spec(spec: InputSpec, *, dataset: str | None, format: str | None, chunks: Any,
-               scan_shape: Any, allow_external: bool, **calibration: Any) -> Dataset4D:
+               scan_shape: Any, allow_external: bool, missing_chunks: str | None,
+               **calibration: Any) -> Dataset4D:
     """:func:`load` of an :class:`InputSpec`; keywords given to load take precedence."""
     return load(spec.path, dataset=dataset if dataset is not None else spec.dataset,
                 format=format or spec.format, chunks=chunks,
                 scan_shape=scan_shape if scan_shape is not None else spec.scan_shape,
                 allow_external=allow_external or spec.allow_external,
+                missing_chunks=missing_chunks or spec.missing_chunks,
                 **{**spec.calibration.given(), **calibration})
 
 

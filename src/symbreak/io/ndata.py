@@ -3,14 +3,17 @@
 ``data.npy`` is memory-mapped straight from the archive when the member is stored
 uncompressed (Nion Swift's default): its data offset is the local file header offset +
 30 + name length + extra length, plus the .npy header. A deflated member is read into
-memory if it fits the memory budget. Calibration comes from ``dimensional_calibrations``
-(or the older ``spatial_calibrations``): scan axes in nm / Å, detector axes in rad /
-mrad / 1/nm; beam energy from a ``high_tension`` [V] entry of the metadata.
+memory if it fits the memory budget: decompressed block by block into an array of the size
+its .npy header declares, and refused when the archive declares a different size (a zip
+bomb: a small header in front of gigabytes of deflated zeros) or the data end early.
+
+Calibration comes from ``dimensional_calibrations`` (or the older
+``spatial_calibrations``): scan axes in nm / Å, detector axes in rad / mrad / 1/nm; beam
+energy from a ``high_tension`` [V] entry of the metadata.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import zipfile
@@ -27,7 +30,7 @@ from . import common
 from .axes import calibration_from_axes
 from .guard import detail, reading
 from .npy import check_size, read_header
-from .untrusted import ZIP_ERRORS, check_zip
+from .untrusted import ZIP_ERRORS, check_zip, fill, read_member
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
@@ -128,18 +131,32 @@ def _array(path: Path, archive: zipfile.ZipFile) -> np.ndarray:
         check_crc(path, start, info)
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                          order="F" if fortran else "C")
-    with archive.open("data.npy") as member:
+    return _inflate(path, archive, info)
+
+
+def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """A compressed ``data.npy``, decompressed into an array of the size its header declares
+    (never more: the archive must declare exactly that header and data)."""
+    with archive.open(info) as member:
         shape, fortran, dtype = read_header(member, path)
-    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if not fits_budget(needed, COPIES_DECOMPRESSED):
-        raise FormatError(f"{path}: data.npy is compressed inside the archive and its "
-                          f"{needed:,} bytes exceed the memory budget; re-zip it stored "
-                          "(zip -0) or raise SYMBREAK_MEMORY_BUDGET")
-    try:
-        return np.load(io.BytesIO(archive.read("data.npy")))
-    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FormatError(f"{path}: data.npy in the archive is corrupt ({detail(exc)}); "
-                          "export it again from Nion Swift") from None
+        header = member.tell()
+        common.check_4d(shape if len(shape) == 4 else (1,) * 4, dtype, path, "data.npy")
+        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if header + needed != info.file_size:
+            raise FormatError(
+                f"{path}: data.npy declares {info.file_size:,} bytes uncompressed but its "
+                f".npy header describes {header + needed:,} (shape {tuple(shape)} {dtype}); "
+                "the archive is corrupt or a zip bomb: export it again from Nion Swift")
+        if not fits_budget(needed, COPIES_DECOMPRESSED):
+            raise FormatError(f"{path}: data.npy is compressed inside the archive and its "
+                              f"{needed:,} bytes exceed the memory budget; re-zip it stored "
+                              "(zip -0) or raise SYMBREAK_MEMORY_BUDGET")
+        raw = np.empty(needed, dtype=np.uint8)
+        fill(member, memoryview(raw), path, "data.npy")
+        if member.read(1):
+            raise FormatError(f"{path}: data.npy holds more than its .npy header declares; "
+                              "the archive is corrupt: export it again from Nion Swift")
+    return raw.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
@@ -151,7 +168,7 @@ def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
 def _read(path: Path, chunks: Any, scan_shape: tuple[int, int] | None) -> Dataset4D:
     with _open(path) as archive:
         try:
-            meta = json.loads(archive.read("metadata.json"))
+            meta = json.loads(read_member(archive, "metadata.json", path))
         except (ValueError, zipfile.BadZipFile) as exc:
             raise FormatError(f"{path}: metadata.json is not valid JSON ({detail(exc)}); "
                               "export it again from Nion Swift") from None

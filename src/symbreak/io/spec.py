@@ -75,6 +75,8 @@ class InputSpec:
     allow_external
         Follow references to other files (HDF5 external links, virtual datasets,
         external raw storage); off: refused.
+    missing_chunks
+        zarr stores: ``"auto"``, ``"refuse"`` or ``"zeros"`` (see :func:`symbreak.io.load`).
     calibration
         Values that replace the file's calibration.
     """
@@ -90,6 +92,10 @@ class InputSpec:
     allow_external: bool = setting(False, help="follow HDF5 external links, virtual "
                                    "datasets and external raw storage that point outside "
                                    "the file (off: refused)")
+    missing_chunks: str = setting("auto", choices=("auto", "refuse", "zeros"),
+                                  help="zarr chunks missing from the store: auto refuses a "
+                                  "store symbreak wrote and warns for others, refuse refuses "
+                                  "any, zeros reads them as zero patterns (warned)")
     calibration: CalibrationOverrides = CalibrationOverrides()
 
     def __post_init__(self) -> None:
@@ -98,7 +104,8 @@ class InputSpec:
     def load_options(self) -> dict[str, Any]:
         """Keywords of :func:`symbreak.io.load` (reader options and calibration)."""
         options = {"format": self.format, "dataset": self.dataset,
-                   "scan_shape": self.scan_shape, "allow_external": self.allow_external}
+                   "scan_shape": self.scan_shape, "allow_external": self.allow_external,
+                   "missing_chunks": self.missing_chunks}
         return {**options, **self.calibration.given()}
 
     def load(self, **options: Any) -> Any:

@@ -40,7 +40,7 @@ from .atomic import (
     remove,
 )
 from .common import default_chunks, lazy_array
-from .zarr_compat import is_zarr_array
+from .zarr_compat import is_zarr_array, writing_every_chunk
 from .safe_output import check_free_space
 
 HDF5_OVERHEAD = 2**20  # bytes of an EMD file beyond its data (metadata, ground truth)
@@ -289,6 +289,6 @@ def _write_zarr(data: Dataset4D, tmp: Path, fmt: Any, chunks: Any, progress: boo
     record = ChunkRecord(tmp / RECORD_NAME, current, previous["grid"], previous["done"])
     total = int(np.prod(record.grid))
     _tell(f"resuming: {len(record.done)} of {total} chunks were already written")
-    target = zarr.open_group(str(tmp), mode="r+")["data"]
+    target = writing_every_chunk(zarr.open_group(str(tmp), mode="r+")["data"])
     with recording(record):
         store(data, target, chunks=None, progress=progress)

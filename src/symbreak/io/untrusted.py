@@ -5,6 +5,10 @@
   the declared uncompressed sizes must be plausible (a zip bomb declares more than deflate
   can give: at most ~1032 times the compressed size), and no member may declare more
   bytes than the memory budget, since a member is decompressed into memory to be read.
+  Members are stored or deflated (bzip2 and LZMA output cannot be bounded while zipfile
+  reads it), and they are decompressed in blocks of at most :data:`ZIP_BLOCK` bytes, never
+  beyond the size the archive declares (:func:`read_member`, :class:`BoundedZipFile`):
+  zipfile's own ``read()`` inflates up to 1 GiB at a time whatever the member declares.
 * HDF5: external links, virtual datasets with sources in other files and datasets with
   external raw storage make h5py read other files; they are refused unless the user passes
   ``allow_external=True``.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import h5py
 
@@ -32,6 +37,10 @@ MAX_ZIP_RATIO = 1100
 # PLAUSIBLE_BYTES) a declared shape is taken for a corrupt header
 MAX_DECLARED_RATIO = 100_000
 PLAUSIBLE_BYTES = 2**30
+ZIP_BLOCK = 1 << 20  # bytes decompressed at a time from a zip member
+MAX_METADATA_BYTES = 64 * 2**20  # a JSON metadata member (zarr.json, metadata.json)
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+METADATA_NAMES = (".json", ".zarray", ".zattrs", ".zgroup", ".zmetadata")
 
 
 def _unsafe_name(name: str) -> bool:
@@ -53,6 +62,8 @@ def check_zip(archive: zipfile.ZipFile, path: Path) -> None:
             raise FormatError(f"{path}: zip member name {info.filename!r} points outside the "
                               "archive (absolute path or '..'); refusing the file: ask its "
                               "author for a clean copy")
+    for info in infos:
+        _check_member(info, path)
     total = sum(i.file_size for i in infos)
     biggest = max(infos, key=lambda i: i.file_size, default=None)
     if biggest is not None and biggest.compress_type != zipfile.ZIP_STORED \
@@ -66,6 +77,101 @@ def check_zip(archive: zipfile.ZipFile, path: Path) -> None:
         raise FormatError(f"{path}: zip archive declares {total:,} bytes uncompressed from "
                           f"{compressed:,} compressed (ratio > {MAX_ZIP_RATIO}); refusing it "
                           "as a zip bomb")
+
+
+def _check_member(info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse a member whose decompression cannot be bounded (bzip2, LZMA: zipfile inflates
+    a whole read of them at once) and a compressed metadata member declaring more than
+    :data:`MAX_METADATA_BYTES`."""
+    if info.compress_type not in ZIP_METHODS and not info.is_dir():
+        raise FormatError(f"{path}: zip member {info.filename!r} is compressed with method "
+                          f"{info.compress_type} (not stored or deflate), whose output symbreak "
+                          "cannot bound while reading; re-zip the data stored (zip -0) or "
+                          "with deflate")
+    if info.compress_type != zipfile.ZIP_STORED and info.filename.endswith(METADATA_NAMES) \
+            and info.file_size > MAX_METADATA_BYTES:
+        raise FormatError(f"{path}: zip member {info.filename!r} declares {info.file_size:,} "
+                          f"bytes of metadata (more than {MAX_METADATA_BYTES:,}); refusing it "
+                          "as a zip bomb")
+
+
+def read_member(archive: zipfile.ZipFile, name: str, path: Path,
+                limit: int = MAX_METADATA_BYTES) -> bytes:
+    """The bytes of member ``name``, decompressed in blocks into a buffer of the size the
+    archive declares (at most ``limit``).
+
+    Raises
+    ------
+    FormatError
+        The member declares more than ``limit`` bytes, or holds fewer than it declares.
+    """
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise FormatError(f"{path}: zip member {name!r} declares {info.file_size:,} bytes, "
+                          f"more than the {limit:,} symbreak reads for it; refusing it as "
+                          "corrupt or a zip bomb")
+    out = bytearray(info.file_size)
+    with archive.open(info) as member:
+        filled = fill(member, memoryview(out), path, name)
+    return bytes(out[:filled])
+
+
+def fill(member: Any, out: memoryview, path: Path, name: str) -> int:
+    """Read ``len(out)`` bytes from the open zip ``member`` into ``out``, block by block;
+    the number of bytes read. A member that ends early is refused."""
+    done = 0
+    while done < len(out):
+        block = member.read(min(ZIP_BLOCK, len(out) - done))
+        if not block:
+            raise FormatError(f"{path}: zip member {name!r} ends after {done:,} of the "
+                              f"{len(out):,} bytes it declares; the file is truncated or "
+                              "corrupt: copy it again")
+        out[done:done + len(block)] = block
+        done += len(block)
+    return done
+
+
+class _BoundedMember:
+    """An open zip member whose ``read()`` of everything goes block by block."""
+
+    def __init__(self, member: Any, size: int) -> None:
+        self._member, self._size = member, size
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is not None and n >= 0:
+            return self._member.read(n)
+        out = bytearray(max(self._size - self._member.tell(), 0))
+        done = 0
+        while done < len(out):
+            block = self._member.read(min(ZIP_BLOCK, len(out) - done))
+            if not block:
+                break
+            out[done:done + len(block)] = block
+            done += len(block)
+        return bytes(out[:done])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._member, name)
+
+    def __enter__(self) -> "_BoundedMember":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._member.close()
+
+
+class BoundedZipFile(zipfile.ZipFile):
+    """A ZipFile whose members read whole (``open(name).read()``, as zarr's ZipStore does)
+    are decompressed :data:`ZIP_BLOCK` bytes at a time into a buffer of the declared size,
+    instead of zipfile's up to 1 GiB at once."""
+
+    def open(self, name: Any, mode: str = "r", pwd: Any = None, *,
+             force_zip64: bool = False) -> Any:
+        member = super().open(name, mode, pwd, force_zip64=force_zip64)
+        if mode != "r":
+            return member
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        return _BoundedMember(member, info.file_size)
 
 
 def check_declared(path: Path, what: str, nbytes: int, stored: int) -> None:

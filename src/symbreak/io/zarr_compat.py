@@ -15,6 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import zarr
+from zarr.storage import ZipStore
+
+from .untrusted import BoundedZipFile
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 WRITE_FORMAT = 3 if ZARR_MAJOR >= 3 else 2
@@ -46,13 +49,15 @@ def blosc(cname: str, clevel: int, shuffle: str, typesize: int | None = None) ->
 def create_array(parent: Any, name: str | None = None, *, shape: Sequence[int], dtype: Any,
                  chunks: Sequence[int] | None = None, compressor: Any = None,
                  dimension_names: Sequence[str] | None = None,
-                 fill_value: Any = None) -> zarr.Array:
+                 fill_value: Any = None, every_chunk: bool = False) -> zarr.Array:
     """A new array ``name`` in the group ``parent``, or a new store at the path ``parent``.
 
     ``compressor=None`` stores the chunks uncompressed; ``chunks=None`` lets zarr choose.
     ``dimension_names`` are what ``xarray.open_zarr`` names the dimensions.
     ``fill_value`` is for format 3 only: in a format 2 store xarray reads the fill value
     as a missing-value marker (zeros would come back as NaN), so none is written there.
+    ``every_chunk`` stores chunks equal to the fill value too (zarr 3 leaves them out by
+    default), so that a chunk missing from the store is known to be lost.
     """
     dtype = np.dtype(dtype)
     if ZARR_MAJOR >= 3:
@@ -60,9 +65,12 @@ def create_array(parent: Any, name: str | None = None, *, shape: Sequence[int], 
                       else tuple(chunks), compressors=None if compressor is None
                       else [compressor], dimension_names=dimension_names,
                       fill_value=fill_value)
+        if every_chunk:
+            kwargs["config"] = {"write_empty_chunks": True}
         if isinstance(parent, (str, Path)):
             return zarr.create_array(str(parent), zarr_format=3, **kwargs)
         return parent.create_array(name, **kwargs)
+    # zarr 2 writes every chunk when there is no fill value to compare with
     kwargs = dict(shape=tuple(shape), dtype=dtype, chunks=True if chunks is None
                   else tuple(chunks), compressor=compressor, fill_value=None)
     if isinstance(parent, (str, Path)):
@@ -118,3 +126,41 @@ def unreadable_format(path: Path) -> str | None:
                 f"{zarr.__version__}); install zarr>=3 where no package pins zarr<3, or "
                 "convert it there to .h5 (symbreak convert IN OUT.h5)")
     return None
+
+
+def writing_every_chunk(array: zarr.Array) -> zarr.Array:
+    """``array`` (opened again to continue a write) storing chunks equal to the fill
+    value too, as :func:`create_array` with ``every_chunk=True``."""
+    if ZARR_MAJOR >= 3:
+        return array.with_config({"write_empty_chunks": True})
+    return array  # zarr 2: no fill value in symbreak's stores, every chunk is written
+
+
+def storage_chunks(array: zarr.Array) -> tuple[int, ...]:
+    """The shape of one stored object of ``array``: its shard (zarr 3 sharding) or chunk."""
+    shards = getattr(array, "shards", None) if ZARR_MAJOR >= 3 else None
+    return tuple(int(c) for c in (shards or array.chunks))
+
+
+def chunk_key(array: zarr.Array, coords: Sequence[int]) -> str:
+    """The store key of the stored object at grid position ``coords``, relative to the
+    array's own folder (``c/0/1/0/0`` in format 3, ``0.1.0.0`` in format 2)."""
+    if ZARR_MAJOR >= 3:
+        return array.metadata.encode_chunk_key(tuple(coords))
+    separator = getattr(array, "_dimension_separator", None) or "."
+    return separator.join(str(int(c)) for c in coords)
+
+
+class BoundedZipStore(ZipStore):  # type: ignore[misc, valid-type]
+    """zarr's read-only ``ZipStore`` reading each member in bounded blocks, never beyond
+    the size the archive declares (:class:`~symbreak.io.untrusted.BoundedZipFile`), also
+    after unpickling on a worker."""
+
+    if ZARR_MAJOR >= 3:
+        def _sync_open(self) -> None:
+            super()._sync_open()
+            self._zf.__class__ = BoundedZipFile
+    else:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.zf.__class__ = BoundedZipFile

@@ -8,8 +8,10 @@ Read: the symbreak layout (below), abTEM's ``to_zarr`` output (``array0`` with
 Layout symbreak writes (zarr format 3 under zarr-python 3, format 2 under zarr-python 2:
 see :mod:`.zarr_compat`; readable with ``xarray.open_zarr``)::
 
-    /            attrs["symbreak"] = {format, version, calibration, metadata, provenance}
-    data         (scan_y, scan_x, ky, kx), dimension names, Blosc-lz4 + bitshuffle, whole-pattern chunks
+    /            attrs["symbreak"] = {format, version, calibration, metadata, provenance,
+                 every_chunk_stored}
+    data         (scan_y, scan_x, ky, kx), dimension names, Blosc-lz4 + bitshuffle, whole-pattern
+                 chunks, every chunk stored (all-zero ones too: a missing chunk is lost data)
     scan_y ...   1-D coordinates [Å or px; mrad, 1/Å or px] with "units" attrs
     ground_truth/   the ground-truth xarray.Dataset written by xarray.to_zarr
 """
@@ -23,7 +25,6 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.storage import ZipStore
 
 from ..calibration import Calibration
 from ..dataset import AXES, Dataset4D
@@ -34,15 +35,17 @@ from .blosc_guard import install as _check_blosc_chunks
 from .guard import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
 from .stream import store, write_chunks
+from .zarr_chunks import ABTEM_AXES, SCAN_AXES, STACK_AXES, check_chunks
 from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
-from .zarr_compat import WRITE_FORMAT, blosc, create_array, members, new_group, \
-    unreadable_format
+from .zarr_compat import WRITE_FORMAT, BoundedZipStore, blosc, create_array, members, \
+    new_group, unreadable_format
 
 _check_blosc_chunks()  # a damaged chunk must not crash c-blosc (see blosc_guard)
 
 LAYOUT = "symbreak-4dstem"
 LAYOUT_VERSION = 1
 TRUTH_GROUP = "ground_truth"
+EVERY_CHUNK = "every_chunk_stored"  # attrs["symbreak"] key: no chunk of "data" left out
 
 
 def _store(path: Path) -> Any:
@@ -55,7 +58,7 @@ def _store(path: Path) -> Any:
                           "zip); copy the file again or pass format=NAME") from None
     with archive:
         check_zip(archive, path)
-    return ZipStore(path, mode="r")
+    return BoundedZipStore(path, mode="r")
 
 
 def open_root(path: Path) -> zarr.Group | zarr.Array:
@@ -199,14 +202,26 @@ def _read_zspy(root: Any, name: str) -> dict[str, Any]:
 
 
 def read(path: Path, *, format: str, dataset: str | None, chunks: Any,
-         scan_shape: tuple[int, int] | None, allow_external: bool = False) -> Dataset4D:
+         scan_shape: tuple[int, int] | None, allow_external: bool = False,
+         missing_chunks: str = "auto") -> Dataset4D:
+    """The 4-D array of the store at ``path``, lazily (``missing_chunks``: see
+    :mod:`.zarr_chunks`)."""
     root = open_root(path)
     with reading(path, "the zarr metadata"):
-        return _read(root, path, format, dataset, chunks, scan_shape)
+        return _read(root, path, format, dataset, chunks, scan_shape, missing_chunks)
+
+
+def _missing(root: Any, path: Path, name: str, array: zarr.Array, abtem: bool,
+             mode: str) -> dict[str, Any] | None:
+    """:func:`~.zarr_chunks.check_chunks` of the array read from the store."""
+    attrs = root.attrs.get("symbreak") if isinstance(root, zarr.Group) else None
+    promised = name == "data" and isinstance(attrs, dict) and attrs.get(EVERY_CHUNK) is True
+    axes = ABTEM_AXES if abtem else STACK_AXES if array.ndim == 3 else SCAN_AXES
+    return check_chunks(path, array, name, mode=mode, promised=promised, axes=axes)
 
 
 def _read(root: Any, path: Path, format: str, dataset: str | None, chunks: Any,
-          scan_shape: tuple[int, int] | None) -> Dataset4D:
+          scan_shape: tuple[int, int] | None, missing_chunks: str = "auto") -> Dataset4D:
     abtem_index = _abtem_index(root, dataset)
     if abtem_index is not None:
         dataset = f"array{abtem_index}"
@@ -219,6 +234,7 @@ def _read(root: Any, path: Path, format: str, dataset: str | None, chunks: Any,
         common.check_4d(array.shape, array.dtype, path, f"array {name}")
         lazy = common.as_dask(_guarded(array, path, name), chunks)
     common.check_4d(lazy.shape, lazy.dtype, path, f"array {name}")
+    missing = _missing(root, path, name, array, abtem_index is not None, missing_chunks)
     if abtem_index is not None:
         info = _read_abtem(root, abtem_index, path)
         lazy = lazy.transpose(1, 0, 3, 2)
@@ -229,6 +245,10 @@ def _read(root: Any, path: Path, format: str, dataset: str | None, chunks: Any,
     else:
         info = {"calibration": Calibration(), "metadata": {}, "provenance": [],
                 "ground_truth": None}
+    if missing is not None:
+        checks = info["metadata"].get("input_checks")
+        info["metadata"] = {**info["metadata"], "input_checks": {
+            **(checks if isinstance(checks, dict) else {}), **missing}}
     return Dataset4D(array=lazy, calibration=info["calibration"], metadata=info["metadata"],
                      provenance=tuple(info["provenance"]), source=str(path),
                      ground_truth=info["ground_truth"])
@@ -249,7 +269,7 @@ def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) ->
     root.attrs["symbreak"] = common.jsonable({
         "format": LAYOUT, "version": LAYOUT_VERSION,
         "calibration": data.calibration.to_dict(), "metadata": dict(data.metadata),
-        "provenance": list(data.provenance), "source": data.source,
+        "provenance": list(data.provenance), "source": data.source, EVERY_CHUNK: True,
     })
     for axis, (values, unit) in data.coords().items():
         coord = create_array(root, axis, shape=values.shape, dtype=values.dtype,
@@ -259,6 +279,7 @@ def write(data: Dataset4D, path: Path, *, chunks: Any, progress: bool | None) ->
     target = create_array(
         root, "data", shape=data.shape, dtype=data.dtype, chunks=chunk_shape,
         compressor=_compressor(data.dtype), dimension_names=AXES, fill_value=0,
+        every_chunk=True,
     )
     target.attrs.update({"long_name": "intensity",
                          "units": "counts" if data.dtype.kind in "biu" else "arb. unit"})
