@@ -53,7 +53,22 @@ RUNNER = textwrap.dedent('''
     from symbreak.cli import main
     from symbreak.io.safe_output import _is_write
 
+    def break_swap():
+        """For the test of the test: a swap in two steps (remove the old, rename the new)."""
+        import shutil
+        import symbreak.io.atomic
+        import symbreak.io.safe_output
+
+        def exchange(new, old):
+            shutil.rmtree(old)
+            os.rename(new, old)
+            os.mkdir(new)  # where the caller removes the old output from
+
+        symbreak.io.safe_output.exchange = symbreak.io.atomic.exchange = exchange
+
     def run(job):
+        if job["broken"]:
+            break_swap()
         os.chdir(job["cwd"])
         os.environ.update(job["env"])
         log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -107,12 +122,13 @@ class Zygote:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)
 
-    def __call__(self, args: list[str], cwd: Path, kill_at: int | None = None) -> Run:
+    def __call__(self, args: list[str], cwd: Path, kill_at: int | None = None,
+                 broken: bool = False) -> Run:
         self.runs += 1
         log, steps = self.logs / f"{self.runs}.log", self.logs / f"{self.runs}.steps"
         env = {KILL_AFTER_ENV: str(kill_at) if kill_at else ""}
         job = {"cwd": str(cwd), "env": env, "args": args, "log": str(log),
-               "steps": str(steps)}
+               "steps": str(steps), "broken": broken}
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         if not select.select([self.process.stdout], [], [], TIMEOUT)[0]:
@@ -238,6 +254,7 @@ class Prepared:
     """One command's start state, its counted steps and its reference output."""
 
     name: str
+    broken: bool  # with a swap that is not atomic (see RUNNER)
     base: Path
     old: str  # tree hash of the earlier output
     steps: list[list[str]]  # of an uninterrupted --overwrite run from the start state
@@ -281,28 +298,29 @@ class Place:
             self.zygotes[heavy] = Zygote(preload + (("torch",) if heavy else ()), logs)
         return self.zygotes[heavy]
 
-    def prepare(self, name: str) -> Prepared:
-        if name not in self.prepared:
-            self.prepared[name] = self._prepare(name)
-        return self.prepared[name]
+    def prepare(self, name: str, broken: bool = False) -> Prepared:
+        if (name, broken) not in self.prepared:
+            self.prepared[name, broken] = self._prepare(name, broken)
+        return self.prepared[name, broken]
 
-    def _prepare(self, name: str) -> Prepared:
+    def _prepare(self, name: str, broken: bool) -> Prepared:
         command, run = COMMANDS[name], self.zygote(COMMANDS[name].heavy)
         base = self.root / name / "base"
-        base.mkdir(parents=True)
-        for source in ("old", "new"):
-            os.link(self.root / f"{source}.npy", base / f"{source}.npy")
-        if command.inputs:
-            command.inputs(base, run)
-        done = run(command.args("old"), base)
-        assert done.status == 0, done.log[-2000:]
-        counting = self.copy(name, "count")
-        done = run(command.args("new") + ["--overwrite"], counting)
+        if not base.exists():
+            base.mkdir(parents=True)
+            for source in ("old", "new"):
+                os.link(self.root / f"{source}.npy", base / f"{source}.npy")
+            if command.inputs:
+                command.inputs(base, run)
+            done = run(command.args("old"), base)
+            assert done.status == 0, done.log[-2000:]
+        counting = self.copy(name, f"count-{broken}")
+        done = run(command.args("new") + ["--overwrite"], counting, broken=broken)
         assert done.status == 0, done.log[-2000:]
         reference = numbers(counting / command.out)
         assert reference, f"{name} wrote no arrays"
-        return Prepared(name, base, tree_hash(base / command.out), done.steps, counting,
-                        reference)
+        return Prepared(name, broken, base, tree_hash(base / command.out), done.steps,
+                        counting, reference)
 
     def copy(self, name: str, label: str) -> Path:
         """A copy of the start state of ``name`` (the inputs are hard links)."""
@@ -328,18 +346,18 @@ def place(tmp_path_factory):
 
 
 # --------------------------------------------------------------------- the check
-def check_kill(place: Place, name: str, step: int, point: str = "") -> Run:
-    """Kill ``name``'s --overwrite run just before its write step ``step``; check what is
-    left and a rerun. Returns the killed run."""
-    prepared = place.prepare(name)
+def check_kill(place: Place, prepared: Prepared, step: int, point: str = "") -> Run:
+    """Kill the prepared --overwrite run just before its write step ``step``; check what
+    is left and a rerun. Returns the killed run."""
     command, run = prepared.command, place.zygote(prepared.command.heavy)
     place.cases += 1
-    case = place.copy(name, f"case-{place.cases}")
+    case = place.copy(prepared.name, f"case-{place.cases}")
     out = case / command.out
-    killed = run(command.args("new") + ["--overwrite"], case, kill_at=step)
+    killed = run(command.args("new") + ["--overwrite"], case, step, prepared.broken)
     assert killed.status in (0, -9), killed.log[-2000:]
     fatal = killed.steps[-1] if killed.status == -9 else "none (it finished)"
-    where = f"{name} killed at write step {step} of {len(prepared.steps)} ({fatal})"
+    where = (f"{prepared.name} killed at write step {step} of {len(prepared.steps)} "
+             f"({fatal})")
     if point == "swap":
         assert killed.status == -9 and is_swap(killed.steps[-1], out, case), where
     if swapped(killed, out, case):
@@ -364,8 +382,18 @@ POINTS = {"touched": Prepared.touched, "half": lambda p: (p.touched() + p.swap()
 @pytest.mark.parametrize("name", ["convert", "com"])
 def test_kill_at_a_chosen_write_step_leaves_old_or_new(place, name, point):
     prepared = place.prepare(name)
-    killed = check_kill(place, name, POINTS[point](prepared), point)
+    killed = check_kill(place, prepared, POINTS[point](prepared), point)
     assert killed.status == -9, "the run was not killed: fewer steps than counted"
+
+
+def test_the_kill_points_catch_a_swap_that_is_not_atomic(place):
+    """The check above fails where the old output is removed before the new one is
+    renamed (a swap replaced in the forked child only, see RUNNER)."""
+    prepared = place.prepare("convert", broken=True)
+    with pytest.raises(AssertionError, match="the earlier output vanished"):
+        check_kill(place, prepared, prepared.swap(), "swap")
+    with pytest.raises(AssertionError, match="the earlier output was changed"):
+        check_kill(place, prepared, prepared.swap() - 3, "")
 
 
 EXAMPLES = {"convert": 12, "com": 12, "virtual": 6, "decompose": 6, "simulate": 3,
@@ -382,12 +410,12 @@ def test_kill_at_a_random_write_step_leaves_old_or_new(place, name):
               suppress_health_check=list(HealthCheck))
     @given(step=st.integers(1, count))
     def kill(step):
-        killed = check_kill(place, name, step)
+        killed = check_kill(place, prepared, step)
         drawn.append(f"{step}{'*' if killed.status == 0 else ''}")
 
     prepared, drawn = place.prepare(name), []
     for point in ("swap", "last"):
-        check_kill(place, name, POINTS[point](prepared), point)
+        check_kill(place, prepared, POINTS[point](prepared), point)
     kill()
     print(f"{name}: {len(prepared.steps)} write steps, swap at {prepared.swap()}, "
           f"killed at {', '.join(drawn)} (*: finished)")
