@@ -16,9 +16,11 @@ before its N-th write step. Afterwards:
   output equals the reference number for number.
 
 Default suite: convert and com, killed at the step after the first write into the output,
-at the swap itself, at the first clean-up step after it and at the very last step (about
-25 s on a shared 2-core machine). ``slow``: steps drawn by hypothesis from every step of
-convert, com, virtual, decompose, simulate, encode, train and analyze.
+half way to the swap, at the swap itself, at the first clean-up step after it and at the
+very last step; and the same check shown to fail on a swap that is not atomic (18 s of
+CPU; 25 s on a quiet 2-core machine, 70 s at a load of 9). ``slow``: the swap, the last
+step and steps drawn by hypothesis from all of them, for convert, com, virtual, decompose,
+simulate, encode, train and analyze.
 
 The commands run in forks of one Python process that imported symbreak beforehand (a
 "zygote"): each run is a fresh process for the kill, without paying the imports again.
