@@ -200,8 +200,13 @@ def check_free_space(path: str | os.PathLike, needed: int) -> None:
 
 
 # ----------------------------------------------------------------------- renames
+RENAME_EVENT = "symbreak.rename"  # audit event raised just before renameat2
+
+
 def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     """``renameat2(src, dst, flags)``; False where the system lacks it."""
+    import sys
+
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return False
@@ -209,6 +214,9 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     call = getattr(libc, "renameat2", None)
     if call is None:
         return False
+    # a foreign call raises no audit event: this one makes the swap a kill point of
+    # install_kill_hook (and lets an audit hook see it, like os.rename)
+    sys.audit(RENAME_EVENT, os.fspath(src), os.fspath(dst), flags)
     result = call(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), flags)
     if result == 0:
         return True
@@ -283,13 +291,16 @@ def describe_disk_error(exc: OSError) -> str:
 
 # ------------------------------------------------------------- interruption tests
 KILL_AFTER_ENV = "SYMBREAK_KILL_AFTER_WRITES"
-_WRITE_EVENTS = {"os.rename", "os.replace", "os.remove", "os.rmdir", "os.mkdir",
-                 "os.truncate", "shutil.rmtree", "os.link", "os.symlink",
-                 "ctypes.call_function"}  # ctypes: renameat2
+_WRITE_EVENTS = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.truncate",
+                 "os.link", "os.symlink", "shutil.rmtree", RENAME_EVENT}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _is_write(event: str, args: tuple) -> bool:
+    """Whether the audit event ``event(*args)`` is a write step: a rename (``os.replace``
+    raises ``os.rename``; the renameat2 swap :data:`RENAME_EVENT`), a removal
+    (``os.unlink`` raises ``os.remove``; ``shutil.rmtree`` one event for the tree, then
+    one per entry), a folder or link made, a truncation, or a file opened for writing."""
     if event in _WRITE_EVENTS:
         return True
     if event != "open" or len(args) < 3:
@@ -302,8 +313,9 @@ def _is_write(event: str, args: tuple) -> bool:
 
 def install_kill_hook() -> None:
     """For the interruption tests only: with ``$SYMBREAK_KILL_AFTER_WRITES=N`` set, this
-    process kills itself with SIGKILL at its N-th write step (a file opened for writing,
-    a rename, a removal, a folder made), i.e. at any point of writing an output."""
+    process kills itself with SIGKILL at its N-th write step (see :func:`_is_write`: a
+    file opened for writing, a rename or the atomic swap, a removal, a folder made),
+    just before the step is done, i.e. at any point of writing an output."""
     import signal
     import sys
 
