@@ -117,16 +117,17 @@ def check_grid(s: SimulationSettings, gpts: tuple[int, int], slices: int,
         need = max(potential, waves * COPIES_MULTISLICE)
         raise SettingsError(
             f"the potential and a probe's waves of {configs:,} configuration(s) (phonons="
-            f"{s.phonons}) x {slices:,} slices on {gy:,} x {gx:,} points need about "
-            f"{need / 2**30:,.1f} GiB, more than "
-            "the memory budget ($SYMBREAK_MEMORY_BUDGET); give fewer phonons, a thicker "
+            f"{s.phonons}) x {slices:,} slices{_slicing(s)} on {gy:,} x {gx:,} points need "
+            f"about {need / 2**30:,.1f} GiB, more than the memory budget "
+            "($SYMBREAK_MEMORY_BUDGET); give fewer phonons, a thicker "
             "slice_thickness, a coarser sampling or a smaller max_angle")
     work = probes * configs * slices * 10 * gy * gx * math.log2(max(2, gy * gx))
     if work > MAX_WORK:
         raise SettingsError(
             f"{probes:,} probes x {configs:,} configuration(s) (phonons={s.phonons}) x "
-            f"{slices:,} slices on a {gy:,} x {gx:,} grid are about {work:.2g} floating-point "
-            f"operations, more than {MAX_WORK:.0g} (weeks of computing); give fewer probes, "
+            f"{slices:,} slices{_slicing(s)} on a {gy:,} x {gx:,} grid are about {work:.2g} "
+            f"floating-point operations, more than {MAX_WORK:.0g} (months of computing); give "
+            "fewer probes, "
             "phonons or slices")
 
 
@@ -147,6 +148,10 @@ def check_source_blur(s: SimulationSettings, shape: tuple[int, int],
             f"{sides[1] + 2 * depth[1]:,} patterns of {native_pixels[0]} x {native_pixels[1]} "
             f"px at once, about {2 * block / 2**30:,.1f} GiB, more than the memory budget "
             "($SYMBREAK_MEMORY_BUDGET); give a smaller source_size or scan, or 0")
+
+
+def _slicing(s: SimulationSettings) -> str:
+    return "" if s.slice_thickness is None else f" (slice_thickness={s.slice_thickness:g})"
 
 
 def check_dose(s: SimulationSettings, step: tuple[float, float]) -> None:
