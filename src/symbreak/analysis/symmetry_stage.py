@@ -132,7 +132,7 @@ def lattice_for_scan(setting: Any, shape: tuple[int, int], step: tuple[float, fl
     lattice = lattice_from_setting(given)
     reduced = min(lattice.lengths)
     cells = min(lattice.cells_across(extent))
-    if reduced < shortest or cells < 1:
+    if reduced < shortest or cells < 1 - 1e-6:  # one cell across: a periodic one-cell scan
         raise SettingsError(f"lattice={text} [Å] cannot be fitted to this scan (shortest "
                             f"vector {reduced:.4g} Å, {cells:.3g} cells across): {allowed}")
     try:
