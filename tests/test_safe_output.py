@@ -298,9 +298,11 @@ def test_11_model_config_sizes_checked_against_weights_first(model_dir, tmp_path
 def test_12_huge_simulated_scan_is_refused_before_planning():
     from symbreak.simulation.run import plan
 
-    with pytest.raises(SettingsError, match="100000 x 100000 scan"):
+    with pytest.raises(SettingsError, match="scan_shape must be .* <= 65536"):
         plan("graphene-vacancy", scan_shape=(100000, 100000))
-    with pytest.raises(SettingsError, match="beyond what symbreak simulates"):
+    with pytest.raises(SettingsError, match="5,000 x 5,000 probe scan: more than 16,777,216"):
+        plan("graphene-vacancy", scan_shape=(5000, 5000))
+    with pytest.raises(SettingsError, match="field of 2,000 Å, more than 1,000 Å"):
         plan("graphene-vacancy", scan_shape=(40, 40), scan_step=(50.0, 50.0))
 
 

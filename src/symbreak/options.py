@@ -187,6 +187,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _finite(number: Any) -> bool:
+    """A finite float, or an int that a float can hold (not 10**400)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _check_item(name: str, spec: Setting, item: Any, value: Any) -> Any:
     kind = spec.kind
     if kind is bool:
@@ -195,7 +203,7 @@ def _check_item(name: str, spec: Setting, item: Any, value: Any) -> Any:
         ok = isinstance(item, numbers.Integral) and not isinstance(item, bool)
         item = int(item) if ok else item
     elif kind is float:
-        ok = _is_number(item) and math.isfinite(item)
+        ok = _is_number(item) and _finite(item)
         item = float(item) if ok else item
     else:
         ok = isinstance(item, str)

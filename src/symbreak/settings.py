@@ -255,16 +255,20 @@ class AnalyzeSettings:
             raise SettingsError(f"settings file {path} does not exist")
         suffix = path.suffix.lower()
         if suffix == ".toml":
+            text = read_settings_text(path)
             try:
-                values = tomllib.loads(read_settings_text(path))
+                values = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+            except RecursionError:  # tomllib parses nested arrays recursively
+                raise _too_deep(path) from None
         elif suffix in (".yaml", ".yml"):
             values = _read_yaml(path)
         else:
             raise SettingsError(
                 f"settings file {path} must end in .toml, .yaml or .yml, got {suffix!r}"
             )
+        check_depth(values, path)
         return cls.from_mapping(values)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -306,6 +310,27 @@ def _toml_value(value: Any) -> str:
 
 
 MAX_SETTINGS_BYTES = 1_000_000  # a settings file is a page of text, never megabytes
+MAX_SETTINGS_DEPTH = 8  # nesting of tables and arrays: a settings file needs 3
+
+
+def _too_deep(path: Path) -> SettingsError:
+    return SettingsError(f"settings file {path} nests tables or arrays deeper than "
+                         f"{MAX_SETTINGS_DEPTH} levels; it is not a settings file: give "
+                         "[section] tables of name = value options")
+
+
+def check_depth(values: Any, path: Path) -> None:
+    """Refuse values nested deeper than :data:`MAX_SETTINGS_DEPTH` (walked without
+    recursion, before anything formats or validates them)."""
+    stack = [(values, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_SETTINGS_DEPTH:
+            raise _too_deep(path)
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def read_settings_text(path: Path) -> str:
@@ -339,10 +364,13 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
         raise SettingsError(
             f"reading {path} needs PyYAML (pip install pyyaml), or write the settings as TOML"
         ) from None
+    text = read_settings_text(path)
     try:
-        values = yaml.safe_load(read_settings_text(path)) or {}
+        values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise _too_deep(path) from None
     if not isinstance(values, Mapping):
         raise SettingsError(f"settings file {path} must hold a mapping of options")
     return values

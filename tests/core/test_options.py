@@ -109,7 +109,7 @@ def test_choices_and_bounds_are_enforced_on_the_command_line(tmp_path, capsys):
          "--likelihood must be one of 'gaussian', 'bernoulli', 'continuous_bernoulli', got "
          "'poisson'"),
         (["simulate", "graphene", "--out", str(tmp_path / "s.zarr"), "--detector-pixels", "0"],
-         "--detector-pixels must be an integer >= 1, got 0"),
+         "--detector-pixels must be an integer >= 1 and <= 4096, got 0"),
         (["info", missing, "--scan-shape", "4,0"],
          "--scan-shape must be 2 values, each an integer >= 1, got (4, 0)"),
         (["info", missing, "--semiangle", "-3"],

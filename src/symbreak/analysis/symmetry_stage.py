@@ -18,8 +18,9 @@ import xarray as xr
 
 from ..engine import fits_budget
 from ..engine.policy import COPIES_PERIODIC_FIT
-from ..errors import DataError
+from ..errors import DataError, SettingsError
 from ..symmetry import find_lattice, lattice_from_setting
+from ..symmetry.lattice import Lattice
 from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaking
 from ..symmetry.reference import design_bytes, folded_neighbours
 from . import schema as S
@@ -96,8 +97,47 @@ def periodic_scan(metadata: Any) -> bool:
 
 
 def _step(ctx: Context) -> tuple[float, float]:
-    step = ctx.data.calibration.scan_step
+    return scan_step_of(ctx.data.calibration.scan_step)
+
+
+def scan_step_of(step: Any) -> tuple[float, float]:
+    """The (y, x) scan step [Å] the stage works with (1, 1 for an uncalibrated scan)."""
     return (1.0, 1.0) if step is None else (float(step[0]), float(step[1]))
+
+
+def lattice_for_scan(setting: Any, shape: tuple[int, int], step: tuple[float, float]
+                     ) -> Lattice:
+    """The lattice ``setting`` (a1y, a1x, a2y, a2x) [Å] checked against a ``shape`` scan
+    of ``step`` [Å] before anything is sized from it: every vector at least two scan steps
+    long (the scan resolves it) and at least one cell across the field of view along each
+    lattice direction, and its periodic fits within the memory budget.
+
+    Raises
+    ------
+    SettingsError
+        One line naming ``lattice=``, the value and the allowed range.
+    """
+    given = np.asarray(setting, dtype=float).ravel()
+    text = ",".join(f"{v:g}" for v in given)
+    extent = (shape[0] * step[0], shape[1] * step[1])
+    shortest, longest = 2 * max(step), float(np.hypot(*extent))
+    allowed = (f"each vector between {shortest:.4g} Å (two scan steps) and the {extent[0]:.4g}"
+               f" x {extent[1]:.4g} Å field of view")
+    with np.errstate(all="ignore"):
+        lengths = np.hypot(given[0::2], given[1::2]) if given.size == 4 else np.zeros(2)
+    if not np.all(np.isfinite(given)) or not np.all(lengths <= longest):
+        raise SettingsError(f"lattice={text} [Å] cannot be fitted to this scan: {allowed}")
+    lattice = lattice_from_setting(given)
+    reduced = min(lattice.lengths)
+    cells = min(lattice.cells_across(extent))
+    if reduced < shortest or cells < 1 - 1e-6:  # one cell across: a periodic one-cell scan
+        raise SettingsError(f"lattice={text} [Å] cannot be fitted to this scan (shortest "
+                            f"vector {reduced:.4g} Å, {cells:.3g} cells across): {allowed}")
+    try:
+        check_memory(lattice, shape[0], shape[1], step)
+    except DataError as exc:
+        raise SettingsError(f"lattice={text} [Å]: {exc}") from None
+    return lattice
 
 
 def _symmetry(ctx: Context) -> xr.Dataset:
@@ -110,11 +150,13 @@ def _symmetry(ctx: Context) -> xr.Dataset:
                       "symmetry scores are set to 0 (a perfect-crystal control)")
         return _periodic_control(found, results)
     setting = ctx.settings.symmetry.lattice
+    shape = (results.sizes[S.SCAN[0]], results.sizes[S.SCAN[1]])
     try:
-        lattice = (lattice_from_setting(setting) if setting is not None else find_lattice(
-            [d.values for k, d in found.items() if k in (S.BF, S.ADF)]
-            + list(found["com"].values if "com" in found else []), step))
-        check_memory(lattice, results.sizes[S.SCAN[0]], results.sizes[S.SCAN[1]], step)
+        lattice = (lattice_for_scan(setting, shape, step) if setting is not None
+                   else find_lattice([d.values for k, d in found.items() if k in (S.BF, S.ADF)]
+                                     + list(found["com"].values if "com" in found else []),
+                                     step))
+        check_memory(lattice, *shape, step)
         result = symmetry_breaking(found, lattice, step)
     except DataError as exc:
         warnings.warn(f"symmetry stage skipped: {exc}")

@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     except SymbreakError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"symbreak {args.command}: error: {cli_words(str(exc), args.parser)}",
+        print(f"symbreak {args.command}: error: {cli_words(error_text(exc), args.parser)}",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -149,5 +149,19 @@ def _run(args: argparse.Namespace) -> int:
             raise
         if args.debug:
             traceback.print_exc()
-        print(f"symbreak {args.command}: error: {display(str(exc))}", file=sys.stderr)
+        print(f"symbreak {args.command}: error: {display(error_text(exc))}", file=sys.stderr)
         return 1
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line shown for ``exc``: its message, never empty. Running out of memory
+    says so and what to lower (numpy's MemoryError names the array; a failed allocation
+    inside a library has no message at all); any other empty message names the
+    exception's type."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        detail = f" ({text})" if text else ""
+        return (f"out of memory (MemoryError){detail}; lower $SYMBREAK_MEMORY_BUDGET or "
+                "--memory-budget where the command has it, or give smaller sizes (scan, "
+                "detector pixels, grid, batch), or run where more memory is free")
+    return text or f"{type(exc).__name__} (no message); run again with --debug for details"

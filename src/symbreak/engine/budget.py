@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
 import os
 import threading
 from typing import Any, Callable, Iterator, TypeVar
@@ -26,7 +27,8 @@ _SCOPE: contextvars.ContextVar[str | int | float | None] = contextvars.ContextVa
 
 
 def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``, or the cgroup limit if smaller)."""
+    """Bytes of memory available now (``MemAvailable``, or the cgroup limit or the address
+    space left under ``RLIMIT_AS`` if smaller)."""
     avail = None
     try:
         with open("/proc/meminfo") as fh:
@@ -45,13 +47,44 @@ def available_memory() -> int:
             continue
         if text.isdigit():
             avail = min(avail, int(text))
-    return int(avail)
+    space = address_space_left()
+    return int(avail if space is None else min(avail, space))
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map under ``RLIMIT_AS`` (``ulimit
+    -v``), or None without such a limit: beyond it every allocation fails, whatever
+    memory is free."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as fh:
+            mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return max(0, limit - mapped)
+
+
+MAX_BUDGET = 2**60
+"""Largest memory size [bytes] accepted (1 EiB): beyond any machine, and still exact."""
 
 
 def parse_size(value: str | int | float) -> int:
-    """Parse ``"4GB"``, ``"512 MiB"``, ``"0.5"`` (fraction of available memory) or bytes."""
+    """Parse ``"4GB"``, ``"512 MiB"``, ``"0.5"`` (fraction of available memory) or bytes.
+
+    Raises
+    ------
+    SettingsError
+        Not a size, not positive, not finite or above :data:`MAX_BUDGET`.
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number, unit, written = float(value), "", ""
+        try:
+            number, unit, written = float(value), "", ""
+        except OverflowError:  # an int beyond any float
+            number, unit, written = math.inf, "", ""
     else:
         text = str(value).strip().upper().replace(" ", "")
         i = len(text)
@@ -69,11 +102,16 @@ def parse_size(value: str | int | float) -> int:
     factors = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     if unit not in factors:
         raise SettingsError(f"unknown unit in memory size {value!r}; use KB, MB, GB or TB")
-    if number <= 0:
-        raise SettingsError(f"memory size must be positive, got {value!r}")
+    if not number > 0:
+        raise SettingsError(f"memory size must be a positive number, got {value!r}")
     if written == "" and number <= 1:  # a bare number up to 1 is a fraction; "1B" a byte
         return int(number * available_memory())
-    return int(number * factors[unit])
+    size = number * factors[unit]
+    if not size <= MAX_BUDGET:  # also inf
+        raise SettingsError(f"memory size {value!r} is more than any machine has (at most "
+                            f"{MAX_BUDGET / 2**60:g} EiB); write e.g. '4GB' or 0.25 (a "
+                            "fraction of available memory)")
+    return int(size)
 
 
 def budget_bytes() -> int:
@@ -84,7 +122,12 @@ def budget_bytes() -> int:
     budget = _SCOPE.get()
     if budget is not None:
         return budget  # already in bytes
-    return parse_size(os.environ.get(ENV_VAR, DEFAULT_FRACTION))
+    if ENV_VAR not in os.environ:
+        return parse_size(DEFAULT_FRACTION)
+    try:
+        return parse_size(os.environ[ENV_VAR])
+    except SettingsError as exc:
+        raise SettingsError(f"${ENV_VAR}: {exc}; set it to a size or unset it") from None
 
 
 @contextlib.contextmanager
@@ -105,7 +148,7 @@ def budget_scope(budget: str | int | float | None) -> Iterator[int]:
     if budget is None:
         yield budget_bytes()
         return
-    value = parse_size(budget)
+    value = _parse_budget(budget)
     token = _SCOPE.set(value)
     before = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = f"{value}B"  # bytes, never read as a fraction
@@ -117,6 +160,15 @@ def budget_scope(budget: str | int | float | None) -> Iterator[int]:
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = before
+
+
+def _parse_budget(budget: str | int | float) -> int:
+    """:func:`parse_size` of a ``memory_budget=`` given by the caller, errors naming it."""
+    try:
+        return parse_size(budget)
+    except SettingsError as exc:
+        text = "".join(str(budget).split())[:40] or "''"
+        raise SettingsError(f"memory_budget={text}: {exc}") from None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -135,7 +187,7 @@ def takes_budget(func: F) -> F:
         budget = signature.bind_partial(*args, **kwargs).arguments.get("memory_budget")
         if budget is None:
             return func(*args, **kwargs)
-        token = _SCOPE.set(parse_size(budget))
+        token = _SCOPE.set(_parse_budget(budget))
         try:
             return func(*args, **kwargs)
         finally:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import ase
 import numpy as np
 
 from ..calibration import electron_wavelength
 from ..errors import SettingsError
+from . import bounds
 from .settings import SimulationSettings, defect_kind
 from .structures import (
     Specimen,
@@ -67,12 +69,7 @@ class Plan:
 
 def build_specimen(s: SimulationSettings, tiling: tuple[int, int]) -> Specimen:
     """The supercell with its defects; ``tiling`` is (y, x) unit cells."""
-    if s.system == "graphene":
-        cell, repeat_z = graphene_cell(), 1
-    elif s.system == "zns":
-        cell, repeat_z = zincblende_cell(s.zone_axis), s.thickness
-    else:
-        cell, repeat_z = read_structure(s.system), s.thickness
+    cell, repeat_z = unit_cell(s)
     lengths = cell.cell.lengths()
     atoms = supercell(cell, tiling, repeat_z)
     specimen = Specimen(atoms=atoms, unit_cell=(float(lengths[1]), float(lengths[0])),
@@ -86,22 +83,30 @@ def build_specimen(s: SimulationSettings, tiling: tuple[int, int]) -> Specimen:
 
 def unit_cell_size(s: SimulationSettings) -> tuple[float, float]:
     """(y, x) size of the rectangular unit cell [Å] without building the supercell."""
-    if s.system == "graphene":
-        lengths = graphene_cell().cell.lengths()
-    elif s.system == "zns":
-        lengths = zincblende_cell(s.zone_axis).cell.lengths()
-    else:
-        lengths = read_structure(s.system).cell.lengths()
+    lengths = unit_cell(s)[0].cell.lengths()
     return (float(lengths[1]), float(lengths[0]))
+
+
+def unit_cell(s: SimulationSettings) -> tuple[ase.Atoms, int]:
+    """The orthogonal unit cell of the system and how often it repeats along the beam."""
+    if s.system == "graphene":
+        return graphene_cell(), 1
+    if s.system == "zns":
+        return zincblende_cell(s.zone_axis), s.thickness
+    return read_structure(s.system), s.thickness
 
 
 def make_plan(s: SimulationSettings) -> Plan:
     """Validate the geometry of ``s`` and fix every size; raises SettingsError."""
     wavelength = electron_wavelength(s.energy)
-    cell = unit_cell_size(s)
+    atoms, repeat_z = unit_cell(s)
+    cell = (float(atoms.cell.lengths()[1]), float(atoms.cell.lengths()[0]))
     shape, step, window = _scan_geometry(s, cell)
     pad = _source_pad(s, step)
+    bounds.check_scan(s, shape, step, pad)
+    bounds.check_dose(s, step)
     tiling = s.tiling or _auto_tiling(s, cell, window, pad, step, wavelength)
+    bounds.check_supercell(s, tiling, cell, len(atoms), repeat_z)
     native = (1 / (tiling[0] * cell[0]), 1 / (tiling[1] * cell[1]))
     if s.max_angle is None:
         k_out, resample = native, False
@@ -118,8 +123,12 @@ def make_plan(s: SimulationSettings) -> Plan:
     read_angle = max(half) + DETECTOR_MARGIN_PX * max(native) * wavelength * 1e3
     corner = math.hypot(*half) + max(native) * wavelength * 1e3
     thickness = s.slice_thickness or (2.0 if s.system == "graphene" else 1.0)
-    slices = math.ceil(specimen.atoms.cell.lengths()[2] / thickness - 1e-9)
+    slices = bounds.check_slices(s, specimen.atoms.cell.lengths()[2], thickness)
     gpts = _grid(s, extent, corner, wavelength, multislice=slices > 1)
+    probes = math.prod(n + 2 * p for n, p in zip(shape, pad))
+    bounds.check_grid(s, gpts, slices, probes)
+    bounds.check_source_blur(s, shape, step, pad, tuple(  # type: ignore[arg-type]
+        2 * math.ceil(read_angle / (n * wavelength * 1e3)) + 1 for n in native))
     return Plan(
         specimen=specimen, gpts=gpts, scan_start=start, scan_step=tuple(step),
         scan_gpts=tuple(shape), source_pad=pad,

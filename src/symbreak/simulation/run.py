@@ -31,40 +31,11 @@ def plan(system_or_preset: str | os.PathLike = "graphene-vacancy", **options: An
 
     Returns the validated :class:`SimulationSettings` and the
     :class:`~symbreak.simulation.geometry.Plan`
-    (supercell, probe positions, grids); raises SettingsError on bad input.
+    (supercell, probe positions, grids); raises SettingsError on bad input, and on any
+    size derived from it beyond :mod:`symbreak.simulation.bounds`.
     """
     settings = simulation_settings(system_or_preset, options)
-    check_size(settings)
     return settings, make_plan(settings)
-
-
-MAX_PROBES = 4096 * 4096  # probe positions of one simulated scan
-MAX_DETECTOR_PIXELS = 4096  # detector pixels per side
-MAX_SCAN_EXTENT = 1000.0  # [Å] of the scanned field per side (the supercell covers it)
-
-
-def check_size(s: SimulationSettings) -> None:
-    """Refuse a scan whose size alone would exhaust memory, before anything is planned:
-    the supercell grows with the scanned field (atoms ~ its area) and the output with
-    probes x detector pixels.
-
-    Raises
-    ------
-    SettingsError
-        Too many probe positions or detector pixels, or a field wider than
-        :data:`MAX_SCAN_EXTENT`.
-    """
-    ny, nx = (int(n) for n in s.scan_shape)
-    step = s.scan_step or (0.0, 0.0)
-    extent = max(ny * float(step[0]), nx * float(step[1]))
-    output = ny * nx * s.detector_pixels**2 * 4
-    if ny * nx > MAX_PROBES or s.detector_pixels > MAX_DETECTOR_PIXELS \
-            or extent > MAX_SCAN_EXTENT:
-        raise SettingsError(
-            f"a {ny} x {nx} scan of {s.detector_pixels} x {s.detector_pixels} px patterns "
-            f"over {extent:,.0f} Å is beyond what symbreak simulates (at most {MAX_PROBES:,} "
-            f"probes, {MAX_DETECTOR_PIXELS} px, {MAX_SCAN_EXTENT:,.0f} Å; the output alone "
-            f"would be {output / 2**30:,.1f} GiB): give a smaller --scan-shape")
 
 
 def simulate(

@@ -10,6 +10,8 @@ carries its help text, unit and bounds (:func:`symbreak.options.setting`), from 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,43 @@ DEFECT_KINDS = ("vacancy", "divacancy", "substitution")
 PARAMETRIZATIONS = ("lobato", "kirkland")
 CELL_SCAN_STEP = 0.2  # [Å] default step of a one-cell scan given without scan_shape
 MIN_DETECTOR_PIXELS = 8
+MAX_DETECTOR_PIXELS = 4096  # detector pixels per side
+MAX_POSITION = 1e5  # [Å] of any position given (scan region, defect site): 10 µm
+# Ranges of the physical settings: the widest any (S)TEM reaches, and within them every
+# size derived later (grids, slices, probes, counts) stays finite; simulation.bounds
+# bounds those sizes themselves.
+MAX_ENERGY = 3e6  # [eV]
+MAX_ANGLE = 500.0  # [mrad] of the probe and of the detector (abTEM is paraxial)
+MAX_DEFOCUS = 1e5  # [Å] (10 µm)
+MAX_CS = 1e3  # [mm]
+MIN_LENGTH = 1e-3  # [Å] of a scan step, a sampling or a slice
+MAX_CELLS = 100_000  # unit cells of a tiling or a thickness
+MAX_SCAN_SIDE = 65536  # probe positions per side
+MAX_SOURCE_SIZE = 100.0  # [Å]
+MAX_PHONONS = 1000  # frozen-phonon configurations
+MAX_PHONON_SIGMA = 1.0  # [Å] thermal rms displacement
+MAX_DOSE = 1e12  # [e/Å^2]
 
 
 def _as_given(name: str, value: Any) -> Any:
-    return value  # checked against the supercell when the geometry is planned
+    """An atom index, or a finite (y, x) position [Å]; checked against the supercell when
+    the geometry is planned."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return _finite_position(name, value, 2, "an atom index or a (y, x) position in Å")
+
+
+def _finite_position(name: str, value: Any, length: int, what: str) -> tuple[float, ...]:
+    """``length`` finite numbers, each within +/- MAX_POSITION [Å]."""
+    try:
+        items = tuple(float(v) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        items = ()
+    if len(items) != length or not all(math.isfinite(v) and abs(v) <= MAX_POSITION
+                                       for v in items):
+        raise SettingsError(f"{name} must be {what}, each number finite and within "
+                            f"+/-{MAX_POSITION:g} Å, got {value!r}")
+    return items
 
 
 def _defects(name: str, value: Any) -> Any:
@@ -43,8 +78,8 @@ def _defects(name: str, value: Any) -> Any:
                 or len(item) != 2 or not isinstance(item[0], str):
             raise SettingsError(f"{name}: {item!r} is not a (kind, site) pair; {fix}")
         kind, site = item
-        if isinstance(site, (list, tuple)):
-            site = tuple(float(v) for v in site)
+        if site is not None:
+            site = _as_given(name, site)
         pairs.append((kind, site))
     return tuple(pairs)
 
@@ -52,13 +87,9 @@ def _defects(name: str, value: Any) -> Any:
 def _scan_region(name: str, region: Any) -> Any:
     if region is None or region == "cell":
         return region
-    try:
-        y0, x0, y1, x1 = (float(v) for v in region)
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"{name} must be None (a window centred on the defect), 'cell', or "
-            f"(y0, x0, y1, x1) in Å, got {region!r}"
-        ) from None
+    y0, x0, y1, x1 = _finite_position(
+        name, region, 4, "None (a window centred on the defect), 'cell', or (y0, x0, y1, x1) "
+        "in Å")
     if not (y1 > y0 and x1 > x0):
         raise SettingsError(f"{name} (y0, x0, y1, x1) needs y1 > y0 and x1 > x0, got {region!r}")
     return (y0, x0, y1, x1)
@@ -71,7 +102,8 @@ class SimulationSettings:
     system: str = setting("graphene", cli=False,
                           help="graphene, zns, or a structure file ASE can read")
     zone_axis: str = setting("001", choices=ZONE_AXES, help="zone axis (ZnS)")
-    thickness: int = setting(1, minimum=1, help="unit cells along the beam (ZnS, files)")
+    thickness: int = setting(1, minimum=1, maximum=MAX_CELLS,
+                             help="unit cells along the beam (ZnS, files)")
     defect: str | None = setting(None, kind=str, help="vacancy, divacancy, or an element to "
                                  "substitute (Si, N, B)")
     defect_site: Any = setting(None, kind=float, length=2, check=_as_given, unit="Å",
@@ -81,40 +113,50 @@ class SimulationSettings:
                            help="several defects, ((kind, site), ...): kind and site as "
                            "defect and defect_site (instead of defect)")
     tiling: tuple[int, int] | None = setting(None, kind=int, length=2, scalar_pair=True,
-                                             minimum=1, metavar="NY,NX",
+                                             minimum=1, maximum=MAX_CELLS, metavar="NY,NX",
                                              help="unit cells in the supercell (default: "
                                              "automatic)")
-    energy: float = setting(60e3, above=0.0, unit="eV", parse=parse_energy, metavar="E",
+    energy: float = setting(60e3, above=0.0, maximum=MAX_ENERGY, unit="eV",
+                            parse=parse_energy, metavar="E",
                             help="beam energy: 60kV, 300keV or a plain number of eV")
-    semiangle: float = setting(32.0, above=0.0, unit="mrad",
+    semiangle: float = setting(32.0, above=0.0, maximum=MAX_ANGLE, unit="mrad",
                                help="probe convergence semi-angle")
-    defocus: float = setting(0.0, unit="Å", help="defocus (abTEM convention: positive = "
-                             "underfocus, C10 = -defocus)")
-    cs: float = setting(0.0, unit="mm", help="spherical aberration Cs")
-    max_angle: float | None = setting(48.0, above=0.0, optional=True, unit="mrad",
+    defocus: float = setting(0.0, minimum=-MAX_DEFOCUS, maximum=MAX_DEFOCUS, unit="Å",
+                             help="defocus (abTEM convention: positive = underfocus, "
+                             "C10 = -defocus)")
+    cs: float = setting(0.0, minimum=-MAX_CS, maximum=MAX_CS, unit="mm",
+                        help="spherical aberration Cs")
+    max_angle: float | None = setting(48.0, above=0.0, maximum=MAX_ANGLE, optional=True,
+                                      unit="mrad",
                                       help="detector half-width (None in the API: native "
                                       "pixels)")
-    detector_pixels: int = setting(64, minimum=1, help="detector pixels per side (at least "
+    detector_pixels: int = setting(64, minimum=1, maximum=MAX_DETECTOR_PIXELS,
+                                   help="detector pixels per side (at least "
                                    f"{MIN_DETECTOR_PIXELS})")
     scan_region: Any = setting(None, kind=float, length=4, check=_scan_region, unit="Å",
                                metavar="Y0,X0,Y1,X1", help="scan region (default: a window "
                                "centred on the defect)")
     scan_shape: tuple[int, int] = setting((40, 40), scalar_pair=True, minimum=1,
+                                          maximum=MAX_SCAN_SIDE,
                                           metavar="NY,NX", help="probe positions")
-    scan_step: tuple[float, float] | None = setting((0.25, 0.25), scalar_pair=True, above=0.0,
+    scan_step: tuple[float, float] | None = setting((0.25, 0.25), scalar_pair=True,
+                                                    above=0.0, minimum=MIN_LENGTH,
                                                     optional=True, unit="Å",
                                                     help="probe step: one number or Y,X")
     periodic: bool = setting(True, help="periodic boundaries of the potential")
-    source_size: float = setting(0.0, minimum=0.0, unit="Å", help="Gaussian source size "
-                                 "sigma")
-    phonons: int = setting(0, minimum=0, help="frozen-phonon configurations (0: none)")
-    phonon_sigma: float = setting(0.08, minimum=0.0, unit="Å",
+    source_size: float = setting(0.0, minimum=0.0, maximum=MAX_SOURCE_SIZE, unit="Å",
+                                 help="Gaussian source size sigma")
+    phonons: int = setting(0, minimum=0, maximum=MAX_PHONONS,
+                           help="frozen-phonon configurations (0: none)")
+    phonon_sigma: float = setting(0.08, minimum=0.0, maximum=MAX_PHONON_SIGMA, unit="Å",
                                   help="thermal rms displacement")
-    dose: float | None = setting(None, kind=float, above=0.0, unit="e/Å^2",
+    dose: float | None = setting(None, kind=float, above=0.0, maximum=MAX_DOSE,
+                                 unit="e/Å^2",
                                  help="dose for Poisson noise (default: no noise)")
-    sampling: float | None = setting(None, kind=float, above=0.0, unit="Å",
+    sampling: float | None = setting(None, kind=float, above=0.0, minimum=MIN_LENGTH, unit="Å",
                                      help="potential sampling (default: automatic)")
-    slice_thickness: float | None = setting(None, kind=float, above=0.0, unit="Å",
+    slice_thickness: float | None = setting(None, kind=float, above=0.0, minimum=MIN_LENGTH,
+                                            unit="Å",
                                             help="slice thickness (default: 2 Å graphene, "
                                             "1 Å otherwise)")
     parametrization: str = setting("lobato", choices=PARAMETRIZATIONS,

@@ -11,26 +11,61 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
+
 TUKEY_C = 4.685  # bisquare tuning constant (95 % efficiency for Gaussian noise)
 MAD_SCALE = 1.4826  # 1.4826 x MAD = sd for Gaussian data
+MAX_CANDIDATES = 2**22  # reciprocal vectors considered as harmonics (about 100 MB)
 
 
 def harmonics(reciprocal: np.ndarray, gmax: float, max_terms: int) -> np.ndarray:
     """Integer (h, k) of the reciprocal vectors ``G = h b1 + k b2`` with
     ``0 < |G| <= gmax`` [1/Å], one of each +/- pair, shortest first, at most
-    ``max_terms``."""
-    norms = np.linalg.norm(reciprocal, axis=1)
-    # |h| |b1| sin <= |G| bounds h; the cell's smallest height gives a safe range
-    area = abs(np.linalg.det(reciprocal))
-    hmax = int(np.ceil(gmax * max(norms) / area)) + 1
-    h, k = np.meshgrid(np.arange(-hmax, hmax + 1), np.arange(-hmax, hmax + 1), indexing="ij")
-    hk = np.stack([h.ravel(), k.ravel()], axis=1)
-    upper = (hk[:, 0] > 0) | ((hk[:, 0] == 0) & (hk[:, 1] > 0))
-    hk = hk[upper]
+    ``max_terms``.
+
+    Raises
+    ------
+    DataError
+        When the lattice has more than :data:`MAX_CANDIDATES` reciprocal vectors up to
+        ``gmax`` (a lattice far larger than the scan resolves), before allocating them.
+    """
+    h, k = _candidates(np.asarray(reciprocal, float), float(gmax))
+    hk = np.stack([h, k], axis=1)
     g = np.linalg.norm(hk @ reciprocal, axis=1)
     keep = g <= gmax
     hk, g = hk[keep], g[keep]
     return hk[np.argsort(g, kind="stable")][:max_terms]
+
+
+def _candidates(reciprocal: np.ndarray, gmax: float) -> tuple[np.ndarray, np.ndarray]:
+    """(h, k) of the upper half plane (h > 0, or h = 0 and k > 0) around the disc
+    ``|h b1 + k b2| <= gmax``, h-major and k ascending: for each h the k whose G lie in
+    the disc form an interval (a quadratic in k), widened by one on each side so that
+    rounding never drops a vector on the disc's edge; counted before anything is made."""
+    b1, b2 = reciprocal
+    det = abs(b1[0] * b2[1] - b1[1] * b2[0])
+    q = float(b2 @ b2)
+    with np.errstate(all="ignore"):
+        hmax = gmax * np.sqrt(q) / det
+    if not (np.isfinite(hmax) and det > 0 and q > 0) or hmax > MAX_CANDIDATES:
+        raise DataError(f"the lattice with reciprocal vectors {reciprocal.tolist()} 1/Å has "
+                        f"too many harmonics up to {gmax:.4g} 1/Å to fit; give lattice "
+                        "vectors no longer than the field of view")
+    hs = np.arange(int(hmax) + 2)
+    centre = -hs * float(b1 @ b2) / q
+    half = np.sqrt(np.maximum(q * gmax ** 2 - (hs * det) ** 2, 0.0)) / q
+    low = np.floor(centre - half).astype(np.int64) - 1
+    low[0] = max(int(low[0]), 1)
+    counts = np.maximum(np.ceil(centre + half).astype(np.int64) + 1 - low + 1, 0)
+    total = int(counts.sum())
+    if total > MAX_CANDIDATES:
+        raise DataError(f"the lattice with reciprocal vectors {reciprocal.tolist()} 1/Å has "
+                        f"about {total:,} harmonics up to {gmax:.4g} 1/Å, more than "
+                        f"{MAX_CANDIDATES:,}; give lattice vectors no longer than the field "
+                        "of view")
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    k = np.repeat(low, counts) + np.arange(total) - starts
+    return np.repeat(hs, counts), k
 
 
 def design(reciprocal: np.ndarray, hk: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
