@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from symbreak import RotationalVAE
 from symbreak.cli import main
-from symbreak.errors import FormatError
+from symbreak.errors import FormatError, SettingsError
 from vae_synthetic import dipole_patterns
 
 MEMORY_LIMIT = 2 * 2**30
@@ -273,6 +273,25 @@ def test_12_weights_larger_than_the_network_are_not_read(tiny, worker, tmp_path)
     result = worker.run("encode", tiny.data, "--model", folder, "--out", tmp_path / "o.zarr")
     line = one_line_error(result["stderr"])
     assert result["status"] == 2 and "bytes, more than the network" in line, result
+
+
+def _nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("extra, words", [
+    ([1], "extra must be a dict"), ({"a": _nested(31)}, "more than 31 deep"),
+    ({"a": "x" * (33 * 2**20)}, "more than the 33,554,432")])
+def test_save_refuses_what_load_would_refuse(tiny, tmp_path, extra, words):
+    model = RotationalVAE.load(tiny.folder, device="cpu")
+    with pytest.raises(SettingsError, match=words):
+        model.save(tmp_path / "m", extra=extra)
+    assert not (tmp_path / "m").exists()
+    model.save(tmp_path / "ok", extra={"a": _nested(30)})  # the deepest that loads
+    assert RotationalVAE.load(tmp_path / "ok").extra_ == {"a": _nested(30)}
 
 
 # ----------------------------------------------------------- 14. non-UTF-8 folder names

@@ -16,6 +16,7 @@ import torch
 from ..errors import FormatError, SettingsError
 from .diagnostics import FitDiagnostics
 from .model import Architecture, RotationalVAEModule
+from .model_config import MAX_DEPTH, nesting_depth
 from .serialize import CONFIG, WEIGHTS, model_folder, read_config, read_weights, save_model
 from .settings import resolve_device
 
@@ -41,10 +42,16 @@ def save_estimator(est: Any, path: str | os.PathLike, extra: dict | None = None,
         "best_attempt": getattr(est, "best_attempt_", 0),
         "diagnostics": None if diagnostics is None else diagnostics.to_dict(),
     }
+    if not isinstance(config["extra"], Mapping):
+        raise SettingsError(f"extra must be a dict of JSON-serialisable settings, got "
+                            f"{type(extra).__name__}")
     try:
         json.dumps(config["extra"])
-    except TypeError as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SettingsError(f"extra must be JSON-serialisable: {exc}") from exc
+    if nesting_depth(config["extra"]) > MAX_DEPTH - 1:  # config.json itself is one level
+        raise SettingsError(f"extra nests lists or dicts more than {MAX_DEPTH - 1} deep; "
+                            "a model's config.json is refused beyond that")
     save_model(path, est.model_.state_dict(), config, overwrite=overwrite)
 
 

@@ -24,7 +24,7 @@ import safetensors.torch
 import torch
 
 from .. import __version__
-from ..errors import FormatError
+from ..errors import FormatError, SettingsError
 from ..io.atomic import atomic_output
 from .model_config import (FORMAT, FORMAT_VERSION, MAX_CONFIG_BYTES, check_config,
                            parse_config)
@@ -45,6 +45,10 @@ def save_model(path: str | os.PathLike, state: dict[str, torch.Tensor], config: 
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": versions(),
               **config}
     text = json.dumps(record, indent=2, default=_json_default)
+    if len(text.encode()) > MAX_CONFIG_BYTES:  # loading would refuse it
+        raise SettingsError(f"the model's config.json would take {len(text.encode()):,} "
+                            f"bytes, more than the {MAX_CONFIG_BYTES:,} a model may have; "
+                            "keep large data out of extra")
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
     with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.mkdir()
