@@ -187,6 +187,17 @@ def test_8_every_size_a_config_gives_is_bounded(tiny, tmp_path, path, value):
     assert "\n" not in str(err.value) and "config.json is damaged" in str(err.value)
 
 
+@pytest.mark.parametrize("path", [("best_validation_loss",), ("params", "rotation_prior"),
+                                  ("diagnostics", "explained_fraction"),
+                                  ("attempts", 0, "time")])
+def test_8_integer_beyond_float_range_is_one_line(tiny, tmp_path, path):
+    """10**400 is a valid JSON number that float() cannot hold (OverflowError)."""
+    folder = copy_model(tiny, tmp_path / "m", changed(tiny, path, 10**400))
+    with pytest.raises(FormatError, match=str(path[-1])) as err:
+        RotationalVAE.load(folder, device="cpu")
+    assert "\n" not in str(err.value)
+
+
 def test_8_history_longer_than_any_training_is_refused(tiny, tmp_path):
     config = changed(tiny, ("history",), [{}] * 100_001)
     with pytest.raises(FormatError, match="history must be a list of at most 100000"):

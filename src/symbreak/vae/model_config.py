@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,8 +33,7 @@ SCHEDULES = ("cosine", "constant")
 VERDICTS = ("ok", "doubtful", "failed")
 ARCHITECTURE_KEYS = ("pattern_shape", "latent_dim", "translation", "encoder", "decoder",
                      "hidden", "output", "angle_head", "translation_prior")
-# FitSettings fields beyond the estimator's parameters (their defaults: see settings.py)
-SETTINGS_EXTRA = ("schedule", "warmup_epochs", "cpu")
+# FitSettings fields that a config may lack (FitSettings gives their defaults)
 SETTINGS_OPTIONAL = ("n_threads", "angle_warmup", "cpu")
 
 
@@ -135,10 +133,13 @@ class _Fields:
                ) -> float | None:
         if value is None and none:
             return None
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not ok or (finite and not math.isfinite(value)):
+        try:  # an integer beyond float's range is refused: it would overflow later
+            number = float(value) if not isinstance(value, (bool, str)) else None
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if number is None or (finite and not math.isfinite(number)):
             self.fail(name, "a finite number" if finite else "a number", value)
-        return float(value)
+        return number
 
     def text(self, name: str, value: Any, choices: tuple[str, ...] | None = None,
              none: bool = False) -> str | None:
@@ -157,17 +158,22 @@ class _Fields:
     def parameters(self, name: str, values: Mapping[str, Any]) -> None:
         """The values that are :class:`VAEParameters` fields, validated by it."""
         known = {k: values[k] for k in VAEParameters.__dataclass_fields__ if k in values}
+        for key, value in known.items():  # beyond float's range: OverflowError in checks
+            if isinstance(value, int) and value.bit_length() > 1000:
+                self.fail(f"{name}.{key}", "a number of at most 300 digits", value)
         try:
             VAEParameters(**known)
         except SettingsError as exc:
             damaged(self.path, f"{name}: {' '.join(str(exc).split())[:200]}")
+        except OverflowError:  # an integer beyond float's range for a float parameter
+            damaged(self.path, f"{name} holds an integer too large for a number")
 
     def records(self, name: str, value: Any, most: int) -> list[dict]:
         """A list of flat records (history epochs, attempts): numbers, text, booleans."""
         for i, record in enumerate(self.items(name, value, most)):
             for key, item in self.mapping(f"{name}[{i}]", record).items():
-                if item is not None and not isinstance(item, (numbers.Real, str)):
-                    self.fail(f"{name}[{i}].{key}", "a number or text", item)
+                if not isinstance(item, (str, bool, type(None))):
+                    self.number(f"{name}[{i}].{key}", item)
         return value
 
 
@@ -213,8 +219,7 @@ def _architecture(f: _Fields, arch: Any) -> dict[str, Any]:
     f.mapping("architecture", arch, ARCHITECTURE_KEYS)
     unknown = sorted(set(arch) - set(ARCHITECTURE_KEYS))
     if unknown:
-        damaged(f.path, f"architecture has unknown field(s) {describe(unknown)[:60]}: "
-                f"{', '.join(map(str, unknown))[:100]}")
+        damaged(f.path, f"architecture has unknown field(s) {', '.join(unknown)[:100]}")
     shape = arch["pattern_shape"]
     if not isinstance(shape, list) or len(shape) != 2:
         f.fail("architecture.pattern_shape", "[height, width]", shape)
@@ -280,7 +285,7 @@ def _preprocessing(f: _Fields, extra: Any, arch: Mapping[str, Any]) -> None:
                 f"{', '.join(map(str, unknown))[:100]}")
     try:
         settings = PreprocessSettings(**values)
-    except SettingsError as exc:
+    except (SettingsError, OverflowError) as exc:
         damaged(f.path, f"extra.preprocessing: {' '.join(str(exc).split())[:200]}")
     ky, kx = arch["pattern_shape"]
     side = settings.resize if settings.resize is not None else (
