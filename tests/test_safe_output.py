@@ -278,10 +278,11 @@ def _edit_config(src: Path, dst: Path, **arch) -> Path:
 
 
 @pytest.mark.parametrize("arch, message", [
-    ({"hidden": 20000}, "hidden = 20000, outside 1..8192"),
-    ({"latent_dim": 100000000}, "latent_dim = 100000000"),
-    ({"hidden": 32}, "does not match model.safetensors"),
-    ({"pattern_shape": [32, 32]}, "does not match model.safetensors"),
+    ({"hidden": 20000}, r"architecture.hidden must be an integer in 2..8192, got 20000"),
+    ({"latent_dim": 100000000}, "latent_dim must be an integer in 1..1024, got 100000000"),
+    # the config's own parts disagree (settings and data still say 16 hidden, 16 px)
+    ({"hidden": 32}, "settings.hidden must be the architecture's 32, got 16"),
+    ({"pattern_shape": [32, 32]}, r"data.pattern_shape must be the architecture's \[32, 32\]"),
 ])
 def test_11_model_config_sizes_checked_against_weights_first(model_dir, tmp_path, arch,
                                                               message):

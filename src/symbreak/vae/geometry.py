@@ -30,8 +30,11 @@ def coordinate_grid(shape: tuple[int, int]) -> torch.Tensor:
     unit = pixel_unit(shape)
     y = (torch.arange(ny, dtype=torch.float64) - (ny - 1) / 2) / unit
     x = (torch.arange(nx, dtype=torch.float64) - (nx - 1) / 2) / unit
-    yy, xx = torch.meshgrid(y, x, indexing="ij")
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1).float()
+    # filled in float32 from the float64 axes: no (ky * kx) float64 temporaries
+    grid = torch.empty(ny, nx, 2)
+    grid[..., 0] = x.float()
+    grid[..., 1] = y.float()[:, None]
+    return grid.reshape(ny * nx, 2)
 
 
 def inverse_transform(coords: torch.Tensor, angle: torch.Tensor,

@@ -34,6 +34,13 @@ DEVICES = ("auto", "cpu", "cuda")
 # allocation: a settings or model file could otherwise ask for terabytes)
 MAX_LATENT_DIM = 1024
 MAX_HIDDEN = 8192
+# bounds of counts that a settings or model file could otherwise set absurdly: a
+# thread count becomes OS threads, a batch a tensor, epochs a history held in memory
+MAX_EPOCHS = 100_000  # 100 x the paper's 1000; the history of each is kept
+MAX_BATCH = 2**24
+MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_RESTARTS = 100
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 STREAMING = {"auto": "auto", "on": True, "off": False}
 
@@ -110,9 +117,9 @@ class VAEParameters:
                                        "(half the pattern width = 1)", above=0.0)
     recipe: str = setting("default", choices=tuple(RECIPES),
                           help="training recipe: default (fast) or paper (as published)")
-    epochs: int | None = setting(None, kind=int, minimum=1,
+    epochs: int | None = setting(None, kind=int, minimum=1, maximum=MAX_EPOCHS,
                                  help="training epochs (default: the recipe's)")
-    batch_size: int | None = setting(None, kind=int, minimum=1,
+    batch_size: int | None = setting(None, kind=int, minimum=1, maximum=MAX_BATCH,
                                      help="patterns per batch (default: the recipe's)")
     learning_rate: float | None = setting(None, kind=float, above=0.0,
                                           help="Adam learning rate (default: the recipe's)")
@@ -138,7 +145,8 @@ class VAEParameters:
                              "AVX512-BF16 or AMX; else float32)")
     random_state: int = setting(0, minimum=0, maximum=MAX_SEED, flag="--seed",
                                 help="random seed of the split, the weights and the sampling")
-    n_threads: int | None = setting(None, kind=int, minimum=1, flag="--threads",
+    n_threads: int | None = setting(None, kind=int, minimum=1, maximum=MAX_THREADS,
+                                    flag="--threads",
                                     help="PyTorch CPU threads (default: 1 for the rotate "
                                     "decoder)")
     streaming: Any = setting("auto", check=_streaming, parse=_parse_streaming,
@@ -146,14 +154,16 @@ class VAEParameters:
                              help="stream patterns from disk chunk by chunk (auto: when they "
                              "exceed a quarter of the memory budget)")
     loader_workers: int | None = setting(None, kind=int, minimum=0,
+                                         maximum=MAX_WORKERS,
                                          help="DataLoader processes reading chunks ahead "
                                          "while streaming (default 1)")
 
-    restarts: int = setting(2, minimum=0, help="further attempts from other seeds when a fit "
-                            "stays in the explain-nothing state")
+    restarts: int = setting(2, minimum=0, maximum=MAX_RESTARTS,
+                            help="further attempts from other seeds when a fit stays in the "
+                            "explain-nothing state")
     symmetrize: bool = setting(True, help="encode each pattern's four exact 90-degree turns "
                                "and combine them (content exactly invariant)")
-    angle_warmup: int | None = setting(None, kind=int, minimum=0,
+    angle_warmup: int | None = setting(None, kind=int, minimum=0, maximum=MAX_EPOCHS,
                                        help="epochs that pull the angle towards each "
                                        "pattern's first-moment direction (default: the "
                                        "recipe's, 10 default, 0 paper)")

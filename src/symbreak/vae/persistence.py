@@ -5,22 +5,22 @@ fit diagnostics) in ``config.json``. Nothing is ever unpickled."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
-import json
-import numpy as np
 import torch
 
 from ..errors import FormatError, SettingsError
 from .diagnostics import FitDiagnostics
 from .model import Architecture, RotationalVAEModule
-from .parameters import MAX_HIDDEN, MAX_LATENT_DIM
-from .serialize import load_model, save_model
+from .model_config import MAX_DEPTH, nesting_depth
+from .serialize import CONFIG, WEIGHTS, model_folder, read_config, read_weights, save_model
 from .settings import resolve_device
 
-MAX_PATTERN = 4096  # pixels per pattern side that a stored model may declare
+HEADER_BYTES = 2**20  # a safetensors header beyond the tensors (names, shapes: a few kB)
 
 
 def save_estimator(est: Any, path: str | os.PathLike, extra: dict | None = None,
@@ -42,29 +42,39 @@ def save_estimator(est: Any, path: str | os.PathLike, extra: dict | None = None,
         "best_attempt": getattr(est, "best_attempt_", 0),
         "diagnostics": None if diagnostics is None else diagnostics.to_dict(),
     }
+    if not isinstance(config["extra"], Mapping):
+        raise SettingsError(f"extra must be a dict of JSON-serialisable settings, got "
+                            f"{type(extra).__name__}")
     try:
         json.dumps(config["extra"])
-    except TypeError as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SettingsError(f"extra must be JSON-serialisable: {exc}") from exc
+    if nesting_depth(config["extra"]) > MAX_DEPTH - 1:  # config.json itself is one level
+        raise SettingsError(f"extra nests lists or dicts more than {MAX_DEPTH - 1} deep; "
+                            "a model's config.json is refused beyond that")
     save_model(path, est.model_.state_dict(), config, overwrite=overwrite)
 
 
 def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> Any:
-    """A fitted estimator of class ``cls`` from a folder written by :func:`save_estimator`."""
-    state, config = load_model(path)
-    try:
-        arch_dict = dict(config["architecture"])
-        arch_dict["pattern_shape"] = tuple(arch_dict["pattern_shape"])
-        arch = Architecture(**arch_dict)
-        params = {k: v for k, v in config["params"].items()
-                  if k in cls._get_param_names()}
-        check_sizes(arch, state, path)
-        est = cls(**params)
-        model = RotationalVAEModule(arch)
-        model.load_state_dict(state, strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise FormatError(f"the model in {path} does not match its config.json "
-                          f"({one_line(exc)})") from exc
+    """A fitted estimator of class ``cls`` from a folder written by :func:`save_estimator`.
+
+    ``config.json`` is checked field by field, the network it describes is laid out on
+    PyTorch's ``meta`` device (shapes only), and only then are the weights read, at most
+    as many bytes as that network holds, and compared tensor by tensor: nothing is
+    allocated from a size the folder merely claims.
+    """
+    folder = model_folder(path)
+    config = read_config(folder / CONFIG)
+    arch = Architecture(**{**config["architecture"],
+                           "pattern_shape": tuple(config["architecture"]["pattern_shape"])})
+    expected = network_tensors(arch)
+    most = HEADER_BYTES + sum(math.prod(shape) * dtype.itemsize
+                              for shape, dtype in expected.values())
+    state = read_weights(folder / WEIGHTS, most)
+    check_tensors(expected, state, folder / WEIGHTS)
+    model = RotationalVAEModule(arch)
+    model.load_state_dict(state, strict=True)
+    est = cls(**{k: v for k, v in config["params"].items() if k in cls._get_param_names()})
     est.device_ = resolve_device(device)
     est.model_ = model.to(est.device_).eval()
     est.architecture_ = arch
@@ -73,49 +83,49 @@ def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> 
     est.best_validation_loss_ = config.get("best_validation_loss")
     est.n_epochs_ = len(est.history_)
     est.pattern_shape_ = arch.pattern_shape
-    est.train_indices_ = np.arange(config["data"]["n_train"])
-    est.validation_indices_ = np.arange(config["data"]["n_validation"])
+    # the split itself is not stored: ranges of the right length, which take no memory
+    est.train_indices_ = range(config["data"]["n_train"])
+    est.validation_indices_ = range(config["data"]["n_validation"])
     est.fingerprint_ = config.get("fingerprint")
     est.extra_ = config.get("extra", {})
     est.stop_reason_ = config.get("stop_reason") or "unknown"
     est.attempts_ = config.get("attempts", [])
-    est.best_attempt_ = int(config.get("best_attempt") or 0)
+    est.best_attempt_ = config.get("best_attempt") or 0
     diag = config.get("diagnostics")
     if diag is not None:
         est.diagnostics_ = FitDiagnostics.from_dict(diag)
     return est
 
 
-def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (torch's state-dict errors span several)."""
-    return " ".join(str(exc).split())[:300]
+def network_tensors(arch: Architecture) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """(shape, dtype) of every stored tensor of the network ``arch`` describes, laid out
+    on PyTorch's ``meta`` device: no memory."""
+    with torch.device("meta"):
+        state = RotationalVAEModule(arch).state_dict()
+    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
 
 
-def check_sizes(arch: Architecture, state: Mapping[str, torch.Tensor],
-                path: str | os.PathLike) -> None:
-    """Refuse a config.json whose sizes disagree with the stored weights, before the
-    network is allocated: the network is built on PyTorch's ``meta`` device (shapes
-    only, no memory) and its parameter shapes are compared with the tensors'.
+def check_tensors(expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+                  state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Refuse weights whose names, shapes or dtypes differ from the network's.
 
     Raises
     ------
     FormatError
-        A size out of bounds or a parameter whose shape differs from the weights'.
+        Naming the number of differing tensors and the first of them.
     """
-    ky, kx = (int(n) for n in arch.pattern_shape)
-    bounds = {"latent_dim": (arch.latent_dim, MAX_LATENT_DIM), "hidden": (arch.hidden, MAX_HIDDEN),
-              "pattern height": (ky, MAX_PATTERN), "pattern width": (kx, MAX_PATTERN)}
-    for name, (value, most) in bounds.items():
-        if not 1 <= int(value) <= most:
-            raise FormatError(f"{path}: config.json gives {name} = {value}, outside "
-                              f"1..{most}; the model folder is damaged: train the model again")
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in RotationalVAEModule(arch).state_dict().items()}
-    stored = {k: tuple(v.shape) for k, v in state.items()}
+    stored = {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
     wrong = sorted(k for k in expected.keys() | stored.keys() if expected.get(k) != stored.get(k))
     if wrong:
         k = wrong[0]
-        raise FormatError(f"{path}: config.json does not match model.safetensors "
-                          f"({len(wrong)} tensors differ, e.g. {k}: the config needs "
-                          f"{expected.get(k, 'none')}, the file holds {stored.get(k, 'none')}); "
-                          "the model folder is damaged or mixed: train the model again")
+        raise FormatError(f"{path} does not match config.json ({len(wrong)} tensors differ, "
+                          f"e.g. {k}: the config needs {_tensor(expected.get(k))}, the file "
+                          f"holds {_tensor(stored.get(k))}); the model folder is damaged or "
+                          "mixed: train the model again")
+
+
+def _tensor(spec: tuple[tuple[int, ...], torch.dtype] | None) -> str:
+    if spec is None:
+        return "none"
+    shape, dtype = spec
+    return f"{str(dtype).removeprefix('torch.')} {shape}"
