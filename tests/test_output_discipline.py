@@ -23,6 +23,7 @@ import pytest
 
 from symbreak.cli import main
 from symbreak.errors import OutputExistsError, OutputLockedError, SettingsError
+from symbreak.io.atomic import atomic_output
 from symbreak.io.lock import output_lock
 from symbreak.io.safe_output import (MARKER, MARKER_FILE, PROOF, is_leftover, is_owned,
                                      make_marked_folder, mark)
@@ -364,7 +365,7 @@ def analyze(data, out, **kw):
 rp.simulate = lambda name, seed=0, **kw: (name, seed)
 rp.analyze, rp.evaluate, rp.fit_rows = analyze, t._fake_rows, lambda *a: []
 rp.report = lambda where: (where / "report.html").write_text("r")
-rp.reproduce(["zns-110", "graphene-si"], {out!r}, overwrite=True, epochs=3)
+rp.reproduce(["graphene-si", "graphene-cell"], {out!r}, overwrite=True, epochs=3)
 """
 
 
@@ -378,7 +379,7 @@ def test_3_reproduce_killed_during_overwrite_leaves_the_old_folder_whole(tmp_pat
                           timeout=300, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert tree(out) == old  # no new per-set results beside the old tables
-    assert (tmp_path / ".symbreak-tmp-staging-o" / "zns-110" / "results.txt").is_file()
+    assert (tmp_path / ".symbreak-tmp-staging-o" / "graphene-si" / "results.txt").is_file()
     quick_reproduce.reproduce(["graphene-si"], out, overwrite=True, epochs=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]  # the leftover went
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
@@ -447,6 +448,8 @@ def test_15_leftovers_of_a_run_that_holds_the_lock_are_kept(npy, capsys):
         make_marked_folder(busy, "temporary save")  # the live run's temporary folder
         status, err = run(capsys, "com", npy, "--out", "c.zarr")
         assert status == 2 and f"pid {holder.pid}" in one_line_error(err)
+        with pytest.raises(OutputLockedError), atomic_output(npy.parent / "c.zarr"):
+            pass  # the writer itself, called from Python
         assert is_owned(busy)
     finally:
         holder.kill()
