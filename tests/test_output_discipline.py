@@ -116,6 +116,15 @@ def _forge(folder: Path, how: str, tmp_path: Path) -> None:
         record["attributes"]["output_id"] = 12
         (folder / MARKER / MARKER_FILE).write_text(json.dumps(record))
         (folder / PROOF).write_text(json.dumps({"written_by": "symbreak", "output_id": 12}))
+    elif how == "proof of another type":
+        (folder / MARKER / MARKER_FILE).write_text(json.dumps(record))
+        (folder / PROOF).write_text(json.dumps({"written_by": "symbreak",
+                                                "output_id": {"x": 1}}))
+    elif how == "marker linked from an output":
+        shutil.rmtree(folder / MARKER)
+        make_marked_folder(tmp_path / "real", "save")
+        (folder / MARKER).symlink_to(tmp_path / "real" / MARKER)
+        shutil.copy(tmp_path / "real" / PROOF, folder / PROOF)
     elif how == "marker copied from an output":
         shutil.rmtree(folder / MARKER)
         make_marked_folder(tmp_path / "real", "save")
@@ -123,7 +132,8 @@ def _forge(folder: Path, how: str, tmp_path: Path) -> None:
 
 
 FORGERIES = ["empty file", "{}", "record without proof", "proof of another id",
-             "id of the wrong type", "marker copied from an output"]
+             "id of the wrong type", "proof of another type", "marker linked from an output",
+             "marker copied from an output"]
 
 
 # ------------------------------------------------------- 4. forged marker, convert

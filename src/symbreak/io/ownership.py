@@ -45,6 +45,8 @@ def is_owned(path: Path) -> bool:
 def output_id(folder: Path) -> str | None:
     """The id in ``folder``'s marker record, or None when the record is missing, not a
     regular file or lacks the expected keys and types."""
+    if (folder / MARKER).is_symlink():
+        return None
     record = _read_json(folder / MARKER / MARKER_FILE)
     attrs = record.get("attributes") if isinstance(record, dict) else None
     if not (isinstance(attrs, dict) and record.get("zarr_format") == 3
@@ -61,14 +63,14 @@ def _is_id(value: object) -> bool:
 
 def _proofs(folder: Path) -> set[str]:
     """The ids ``folder``'s own metadata records (root zarr attributes, :data:`PROOF`)."""
-    found = set()
+    found = []
     root = _read_json(folder / ROOT_ZARR, limit=ROOT_LIMIT)
     if isinstance(root, dict) and isinstance(root.get("attributes"), dict):
-        found.add(root["attributes"].get(PROOF_ATTR))
+        found.append(root["attributes"].get(PROOF_ATTR))
     proof = _read_json(folder / PROOF)
     if isinstance(proof, dict) and proof.get("written_by") == "symbreak":
-        found.add(proof.get(ID_KEY))
-    return {i for i in found if _is_id(i)}
+        found.append(proof.get(ID_KEY))
+    return {i for i in found if _is_id(i)}  # a tampered value may be any JSON
 
 
 def _read_json(path: Path, limit: int = 1 << 16) -> object:
