@@ -479,9 +479,13 @@ def test_15_half_made_leftovers_are_recognised_and_foreign_ones_are_not(tmp_path
     half_marker = tmp_path / "half-marker"
     make_marked_folder(half_marker, "x")
     (half_marker / MARKER / MARKER_FILE).write_text("")  # killed while writing it
-    assert all(is_leftover(p) for p in (empty, proof_only, half_marker))
+    half_proof = tmp_path / "half-proof"
+    half_proof.mkdir()
+    (half_proof / (PROOF + ".symbreak-new")).write_text("")  # killed writing the proof
+    assert all(is_leftover(p) for p in (empty, proof_only, half_marker, half_proof))
+    (half_proof / (PROOF + ".symbreak-new")).write_text("my notes")
     (half_marker / "data.bin").write_bytes(b"x")
     (proof_only / PROOF).write_text("{}")
     link = tmp_path / "link"
     link.symlink_to(empty)
-    assert not any(is_leftover(p) for p in (half_marker, proof_only, link))
+    assert not any(is_leftover(p) for p in (half_marker, proof_only, link, half_proof))

@@ -26,6 +26,7 @@ PROOF_ATTR = "symbreak_output_id"  # the same in a zarr store's root attributes
 ID_KEY = "output_id"
 ROOT_ZARR = "zarr.json"
 ROOT_LIMIT = 64 << 20  # a root zarr.json with consolidated metadata can be large
+NEW = ".symbreak-new"  # a record being written, renamed over the old one when complete
 
 
 def is_owned(path: Path) -> bool:
@@ -113,7 +114,7 @@ def mark(folder: Path, what: str = "output") -> None:
 
 def _write_json(path: Path, record: dict) -> None:
     """Replace ``path`` by the JSON of ``record`` (written beside it, then renamed)."""
-    tmp = path.with_name(path.name + ".symbreak-new")
+    tmp = path.with_name(path.name + NEW)
     tmp.write_text(json.dumps(record) + "\n")
     os.replace(tmp, path)
 
@@ -136,17 +137,29 @@ def is_leftover(path: Path) -> bool:
         entries = {p.name: p for p in path.iterdir()}
     except OSError:
         return False
-    if not set(entries) <= {PROOF, MARKER} or (PROOF in entries and not _proofs(path)):
+    if not set(entries) <= {PROOF, PROOF + NEW, MARKER} or not all(
+            _proof_part(p) for name, p in entries.items() if name != MARKER):
         return False
     marker = entries.get(MARKER)
     if marker is None:
         return True
     if marker.is_symlink() or not marker.is_dir():
         return False
-    inside = list(marker.iterdir())
-    return all(p.name in (MARKER_FILE, MARKER_FILE + ".symbreak-new") and not p.is_symlink()
-               and p.is_file() and (p.stat().st_size == 0 or output_id(path) is not None)
-               for p in inside)
+    return all(p.name in (MARKER_FILE, MARKER_FILE + NEW) and _proof_part(p)
+               for p in marker.iterdir())
+
+
+def _proof_part(path: Path) -> bool:
+    """A file of a proof being written: empty (killed before its bytes), or a record of
+    symbreak's with an id."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    record = _read_json(path)
+    attrs = record.get("attributes", record) if isinstance(record, dict) else None
+    return isinstance(attrs, dict) and attrs.get("written_by") == "symbreak" and \
+        _is_id(attrs.get(ID_KEY))
 
 
 def remove_leftover(path: Path, what: str) -> None:
