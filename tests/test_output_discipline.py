@@ -199,6 +199,7 @@ def test_1_analyze_writes_into_an_empty_folder_and_cleans_what_killed_runs_left(
     killed runs are removed (they prove to be symbreak's), a user's look-alike is
     refused, and ``report`` removes its own temporary folders left inside."""
     (npy.parent / "u").mkdir()
+    (npy.parent / "u" / (PROOF + ".symbreak-new")).write_text("")  # killed marking it
     stale = [npy.parent / ".symbreak-tmp-staging-u", npy.parent / ".symbreak-tmp-0123abcd-u"]
     for folder in stale:
         make_marked_folder(folder, "analyze")

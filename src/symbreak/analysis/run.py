@@ -85,10 +85,11 @@ def check_out_dir(out: Path, *, resume: bool, overwrite: bool,
 
 
 def _is_empty(out: Path) -> bool:
-    """Nothing in ``out`` but, at most, something at the lock's name (what a run killed
-    before it wrote anything leaves; :func:`~symbreak.io.lock.output_lock` then refuses
-    anything there that is not a plain symbreak lock file, and never writes through it)."""
-    return {p.name for p in out.iterdir()} <= {LOCK_NAME}
+    """Nothing in ``out`` but, at most, something at the lock's name and parts of a
+    marker (what a run killed before it wrote anything leaves;
+    :func:`~symbreak.io.lock.output_lock` then refuses anything at the lock's name that
+    is not a plain symbreak lock file, and never writes through it)."""
+    return is_leftover(out, besides=frozenset({LOCK_NAME}))
 
 
 @contextlib.contextmanager

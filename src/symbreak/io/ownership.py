@@ -126,15 +126,16 @@ def make_marked_folder(path: Path, what: str) -> None:
     mark(path, what)
 
 
-def is_leftover(path: Path) -> bool:
+def is_leftover(path: Path, besides: frozenset[str] = frozenset()) -> bool:
     """True for a folder a killed symbreak run left: one of its own (:func:`is_owned`),
-    or one killed while its proof was being written (holding nothing but parts of it)."""
+    or one killed while its proof was being written (holding nothing but parts of it,
+    and entries named in ``besides``, which the caller checks itself)."""
     if path.is_symlink() or not path.is_dir():
         return False
     if is_owned(path):
         return True
     try:
-        entries = {p.name: p for p in path.iterdir()}
+        entries = {p.name: p for p in path.iterdir() if p.name not in besides}
     except OSError:
         return False
     if not set(entries) <= {PROOF, PROOF + NEW, MARKER} or not all(
