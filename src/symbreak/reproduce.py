@@ -20,6 +20,7 @@ the mean, sd and range over the seeds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -33,7 +34,13 @@ from . import metrics, reproduce_summary
 from .analysis import schema
 from .errors import SettingsError
 from .analysis import analyze
+from .analysis.run import staging_path
+from .io.atomic import remove
+from .io.lock import output_lock
+from .io.safe_output import (check_place, check_target, display, exchange, is_owned,
+                             make_marked_folder, remove_leftover, rename_new)
 from .reporting import report
+from .settings import AnalyzeSettings
 from .reproduce_found import found_rows
 from .simulation import simulate
 
@@ -263,6 +270,11 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
         One seed of the simulation (and its Poisson noise) and the rrVAE (default 0).
     seeds
         Several seeds instead of ``seed``: every set is run for each (``seeds=(0, 1, 2)``).
+    overwrite
+        Replace an earlier reproduce folder of symbreak's (never a folder it did not
+        write). The folder is assembled beside ``out`` (``.symbreak-tmp-staging-OUT``)
+        and put in place in one rename once every set is done: a kill leaves the old
+        folder or the new one, never new results beside old tables.
     dose
         Electron dose [e/Å^2]: Poisson counts instead of noise-free intensities (None).
     **options
@@ -276,21 +288,72 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
         raise SettingsError(f"dose={dose!r} must be a positive number of electrons per Å^2, "
                             "e.g. 1e5")
     seed_list = check_seeds(seed, seeds)
+    for s in seed_list:  # every setting checked before anything is written
+        AnalyzeSettings().replace(seed=s, **options)
     sim = {} if dose is None else {"dose": float(dose)}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_reproduce_out(out, overwrite)
+    with output_lock(out, "reproduce", beside=True):
+        check_reproduce_out(out, overwrite)
+        staging = staging_path(out)
+        remove_leftover(staging, "reproduce output")
+        make_marked_folder(staging, "reproduce")
+        try:
+            rows = _run_sets(sets, seed_list, staging, sim, progress, options)
+            _publish(staging, out)
+        except BaseException:
+            remove(staging)
+            raise
+    return rows
+
+
+def _run_sets(sets: list[str], seed_list: list[int], folder: Path, sim: dict[str, Any],
+              progress: bool | None, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Simulate, analyse, report and score every set for every seed into ``folder``."""
     rows: list[dict[str, Any]] = []
     for name in sets:
         for s in seed_list:
-            where = out / name if len(seed_list) == 1 else out / name / f"seed-{s}"
+            where = folder / name if len(seed_list) == 1 else folder / name / f"seed-{s}"
             where.parent.mkdir(parents=True, exist_ok=True)
-            results = analyze(simulate(name, seed=s, **sim), out=where, overwrite=overwrite,
-                              progress=progress, seed=s, **options)
+            results = analyze(simulate(name, seed=s, **sim), out=where, progress=progress,
+                              seed=s, **options)
             report(where)
             new = evaluate(results, name) + fit_rows(where / "model", name, results)
             rows += [dict(r, seed=s) for r in new]
-            write_table(rows, out)
+            write_table(rows, folder)
     return rows
+
+
+def check_reproduce_out(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Check the reproduce folder before anything is done: new, empty, or (with
+    ``overwrite``) an earlier reproduce folder of symbreak's; never a link, the current
+    folder or a folder of the user's (its reproduce.md/.csv/.json are never replaced)."""
+    path = Path(os.path.expanduser(os.fspath(out)))
+    if path.is_symlink():
+        raise SettingsError(f"output {display(path)} is a symbolic link; symbreak does not "
+                            "write through links: give the real path or another name")
+    if _empty_folder(path):
+        check_place(path)
+        return path
+    return check_target(path, overwrite=overwrite)
+
+
+def _empty_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Put the finished reproduce folder ``staging`` at ``out`` in one rename (an old one
+    is swapped out atomically, then removed; an empty folder is replaced)."""
+    if not (out.exists() or out.is_symlink()):
+        rename_new(staging, out)
+        return
+    owned = is_owned(out)
+    exchange(staging, out)
+    if owned:
+        remove(staging)  # now the old reproduce folder
+    else:
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # the empty folder that was there (kept if it filled meanwhile)
 
 
 def check_seeds(seed: int | None, seeds: Iterable[int] | None) -> list[int]:

@@ -7,6 +7,7 @@ import pytest
 import symbreak
 from symbreak.analysis import api, inputs
 from symbreak.errors import OutputExistsError, SettingsError
+from symbreak.io.safe_output import mark
 from symbreak.settings import AnalyzeSettings
 
 
@@ -40,6 +41,9 @@ def test_bad_options(scan, tmp_path, no_heavy_work, options, error, match):
 
 def test_output_folder_with_other_files(scan, tmp_path, no_heavy_work):
     (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SettingsError, match="not written by symbreak"):
+        symbreak.analyze(scan, out=tmp_path, overwrite=True)
+    mark(tmp_path, "analyze")  # a folder of symbreak's that the user added a file to
     with pytest.raises(SettingsError, match=r"holds other files \(notes.txt\)"):
         symbreak.analyze(scan, out=tmp_path, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"
@@ -47,12 +51,14 @@ def test_output_folder_with_other_files(scan, tmp_path, no_heavy_work):
 
 def test_finished_results_need_overwrite(scan, tmp_path, no_heavy_work):
     (tmp_path / "results.zarr").mkdir()
+    mark(tmp_path, "analyze")
     with pytest.raises(OutputExistsError, match="overwrite"):
         symbreak.analyze(scan, out=tmp_path)
 
 
 def test_interrupted_run_needs_resume_or_overwrite(scan, tmp_path, no_heavy_work):
     (tmp_path / ".checkpoints").mkdir()
+    mark(tmp_path, "analyze")
     with pytest.raises(OutputExistsError, match="resume"):
         symbreak.analyze(scan, out=tmp_path)
 

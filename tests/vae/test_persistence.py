@@ -31,10 +31,10 @@ class _Payload:
 def test_save_load_gives_identical_latents(fitted, dipole_set, tmp_path):
     folder = tmp_path / "model"
     fitted.save(folder, extra={"crop": 32, "normalise": "minmax"})
-    # the weights, the configuration and symbreak's marker (which lets --overwrite
-    # replace the folder)
-    assert sorted(os.listdir(folder)) == [".symbreak-output", "config.json",
-                                          "model.safetensors"]
+    # the weights, the configuration and symbreak's marker and proof (which let
+    # --overwrite replace the folder)
+    assert sorted(os.listdir(folder)) == [".symbreak-output", ".symbreak-owner.json",
+                                          "config.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["extra"] == {"crop": 32, "normalise": "minmax"}
     assert config["data"]["pattern_shape"] == [32, 32]

@@ -113,6 +113,34 @@ def load_patterns(spec: Any) -> Any:
         raise DataError(f"cannot read {source}: {exc}") from exc
 
 
+def check_checkpoints(folder: Path) -> None:
+    """Refuse a default checkpoint folder ``MODEL_DIR.checkpoints`` that exists and that
+    symbreak did not make: train writes its checkpoints there and removes the folder
+    after the run, so nothing of the user's may be in it."""
+    from symbreak.errors import SettingsError
+    from symbreak.io.safe_output import display, is_leftover
+
+    if folder.is_symlink() or (folder.exists() and not is_leftover(folder)):
+        raise SettingsError(
+            f"{display(folder)} exists and symbreak did not make it (no valid "
+            ".symbreak-output marker); train keeps its checkpoints there and removes the "
+            "folder after the run: move it away, or give --checkpoint-dir")
+
+
+def make_checkpoints(folder: Path) -> bool:
+    """Make the default checkpoint folder with symbreak's marker (checked by
+    :func:`check_checkpoints` first); True when it was made now."""
+    from symbreak.io.safe_output import is_owned, make_marked_folder
+
+    check_checkpoints(folder)
+    if is_owned(folder):
+        return False
+    if folder.exists():  # made by a run killed before its marker was complete
+        shutil.rmtree(folder)
+    make_marked_folder(folder, "train checkpoints")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
@@ -133,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from symbreak.io.atomic import check_output
+    from symbreak.io.ownership import holds_only_proof
+    from symbreak.io.safe_output import is_owned
     from symbreak.vae import RotationalVAE
     from symbreak.vae.parallel import is_main_process
     from symbreak.vae.parameters import VAEParameters
@@ -145,19 +175,28 @@ def _train(args: argparse.Namespace) -> int:
     spec = input_spec(args)
     out = check_output(args.out, args.overwrite)
     checkpoints = args.checkpoint_dir or str(out.with_name(out.name + ".checkpoints"))
+    if args.checkpoint_dir is None and is_main_process():
+        check_checkpoints(Path(checkpoints))
     data, preprocessing = prepared_patterns(load_patterns(spec), args)
     if preprocessing is not None:
         print(f"patterns preprocessed as symbreak analyze does ({describe(preprocessing)}); "
               "--no-preprocess trains on the data as they are")
     model = RotationalVAE(**parameters, checkpoint_dir=checkpoints, progress=args.progress)
-    model.fit(data, resume=args.resume)
+    made = args.checkpoint_dir is None and is_main_process() and \
+        make_checkpoints(Path(checkpoints))
+    try:
+        model.fit(data, resume=args.resume)
+    except BaseException:
+        if made and holds_only_proof(Path(checkpoints)):
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        raise
     if not is_main_process():
         return 0
     model.save(out, extra={"data": str(Path(args.data).resolve()),
                            "preprocessing": applied_preprocessing(data)},
                overwrite=args.overwrite)
-    if args.checkpoint_dir is None:  # the run is complete: its checkpoints are not needed
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    if args.checkpoint_dir is None and is_owned(Path(checkpoints)):
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: not needed
     last = model.history_[-1]
     print(f"trained {model.n_epochs_} epochs in {last['time']:.1f} s (stopped: "
           f"{model.stop_reason_}): validation loss {model.best_validation_loss_:.4g} (best); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -19,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .safe_output import check_target, exchange, mark, rename_new
+from .safe_output import (check_target, exchange, is_leftover, make_marked_folder, mark,
+                          rename_new)
 
 TEMP_MARK = ".symbreak-tmp-"
 PARTIAL_MARK = f"{TEMP_MARK}partial-"
@@ -54,21 +56,42 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, *, lock: boo
     """Yield a temporary path beside ``path``; on success move it to ``path``.
 
     Works for files and for directory stores (zarr); a folder gets symbreak's marker
-    (:data:`~symbreak.io.safe_output.MARKER`) before it is moved. The output's lock
-    (``<path>.lock``) is held throughout unless ``lock=False`` (the caller holds a lock
-    covering it). On any exception, including KeyboardInterrupt, the temporary output is
-    removed and the original is untouched.
+    (:data:`~symbreak.io.safe_output.MARKER`) before it is moved. The temporary path lies
+    in a folder of its own (``.symbreak-tmp-<id>-NAME/NAME``) that carries the marker
+    from the start, so that one left by a killed run is recognised and removed by the
+    next run (:func:`remove_stale`). The output's lock (``<path>.lock``) is held
+    throughout unless ``lock=False`` (the caller holds a lock covering it). On any
+    exception, including KeyboardInterrupt, the temporary output is removed and the
+    original is untouched.
     """
     final = check_output(path, overwrite)
-    tmp = final.with_name(f"{TEMP_MARK}{uuid.uuid4().hex[:8]}-{final.name}")
+    holder = final.with_name(f"{TEMP_MARK}{uuid.uuid4().hex[:8]}-{final.name}")
     with _lock(final, lock, what):
         try:
             check_output(final, overwrite)
-            yield tmp
-            _swap_in(tmp, final, what, overwrite)
+            remove_stale(final)
+            make_marked_folder(holder, f"temporary {what}")
+            yield holder / final.name
+            _swap_in(holder / final.name, final, what, overwrite)
         except BaseException:
-            remove(tmp)
+            if is_leftover(holder):
+                remove(holder)
             raise
+        remove(holder)
+
+
+def remove_stale(final: Path) -> None:
+    """Remove the temporary folders of ``final`` that killed runs left beside it: only
+    those that prove to be symbreak's (:func:`~symbreak.io.safe_output.is_leftover`) and
+    are named for ``final``; the caller holds ``final``'s lock, so no live run owns them."""
+    pattern = re.compile(re.escape(TEMP_MARK) + "[0-9a-f]{8}-" + re.escape(final.name))
+    try:
+        names = [p for p in final.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return
+    for left in names:
+        if is_leftover(left):
+            remove(left)
 
 
 def _swap_in(tmp: Path, final: Path, what: str = "output", overwrite: bool = True) -> None:

@@ -21,16 +21,15 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import FormatError, OutputExistsError, SettingsError
+from .ownership import (MARKER, MARKER_FILE, PROOF, is_leftover, is_owned,  # noqa: F401
+                        make_marked_folder, mark, output_id, remove_leftover)
 
-MARKER = ".symbreak-output"
-MARKER_FILE = "zarr.json"
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
@@ -64,31 +63,6 @@ def check_kind(path: Path, what: str = "data") -> None:
                 stat.S_ISBLK(mode) else "a special file")
         raise FormatError(f"{display(path)} is {kind}, not a regular file or folder; "
                             f"give a file or folder holding the {what}")
-
-
-def is_owned(path: Path) -> bool:
-    """True for an output that ``overwrite`` may replace: a regular file, or a folder
-    that symbreak wrote (it holds :data:`MARKER`)."""
-    if path.is_symlink():
-        return False
-    if path.is_dir():
-        return (path / MARKER / MARKER_FILE).is_file()
-    return path.is_file()
-
-
-def mark(folder: Path, what: str = "output") -> None:
-    """Write the marker that lets a later ``overwrite`` replace ``folder``.
-
-    The marker is ``MARKER/zarr.json``, an empty zarr group whose attributes say who
-    wrote the folder: inside a zarr store, zarr sees an empty group there, never an
-    unknown object to warn about.
-    """
-    from .. import __version__
-
-    (folder / MARKER).mkdir(exist_ok=True)
-    record = {"zarr_format": 3, "node_type": "group",
-              "attributes": {"written_by": "symbreak", "what": what, "version": __version__}}
-    (folder / MARKER / MARKER_FILE).write_text(json.dumps(record) + "\n")
 
 
 def check_target(path: str | os.PathLike, *, overwrite: bool = False,
@@ -155,9 +129,9 @@ def _check_replaceable(out: Path, given: Path) -> None:
     check_kind(out, "output")
     if not is_owned(out):
         raise SettingsError(
-            f"{display(given)} is a folder that symbreak did not write (it has no {MARKER} "
-            "marker); overwrite=True replaces only symbreak's own outputs: move it away or "
-            "choose another output path")
+            f"{display(given)} is a folder that symbreak did not write (it has no valid "
+            f"{MARKER} marker); overwrite=True replaces only symbreak's own outputs: move it "
+            "away or choose another output path")
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from .axes import calibration_from_axes
 from .blosc_guard import install as _check_blosc_chunks
 from .guard import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
+from .ownership import PROOF_ATTR
 from .stream import store, write_chunks
 from .zarr_chunks import ABTEM_AXES, SCAN_AXES, STACK_AXES, check_chunks
 from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
@@ -118,6 +119,7 @@ def _pick(root: Any, path: Path, dataset: str | None) -> tuple[str, zarr.Array]:
 
 def _attrs_tree(group: Any) -> dict[str, Any]:
     out: dict[str, Any] = dict(group.attrs)
+    out.pop(PROOF_ATTR, None)  # symbreak's proof that it wrote the store, not metadata
     for name, node in members(group):
         if isinstance(node, zarr.Group):
             out[name] = _attrs_tree(node)
