@@ -26,8 +26,9 @@ import pytest
 
 import symbreak
 from symbreak.cli import main
-from symbreak.io.atomic import RECORD_NAME, TEMP_MARK, ChunkRecord, partial_path
+from symbreak.io.atomic import RECORD_NAME, TEMP_MARK, ChunkRecord, partial_path, partial_store
 from symbreak.io.lock import LOCK_NAME
+from symbreak.io.safe_output import make_marked_folder
 
 TESTS = Path(__file__).parent
 
@@ -94,14 +95,14 @@ def test_convert_killed_then_resumed(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "old.npy"), str(out)]) == 0
     before = tree_hash(out)
     options = ["--bin", "2", "--chunks", "4,80,-1,-1", "--no-progress"]  # 16 chunks
-    partial = partial_path(out)
+    partial = partial_store(out)
 
     kill_when(["convert", str(tmp_path / "in.npy"), str(out), "--overwrite", *options],
               lambda: chunks_done(partial) >= 1)
 
     assert tree_hash(out) == before  # (a) the previous output is intact
     names = {p.name for p in tmp_path.iterdir()}  # (b) nothing else under a final name
-    assert names <= {"in.npy", "old.npy", "out.zarr", partial.name, "out.zarr.lock"}
+    assert names <= {"in.npy", "old.npy", "out.zarr", partial_path(out).name, "out.zarr.lock"}
     done = chunks_done(partial)
     assert 1 <= done < 16
 
@@ -151,7 +152,7 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
     with pytest.raises(KeyboardInterrupt):
         stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 5, 6, 6))
     monkeypatch.setattr(stream, "_write_chunk", original)
-    assert not out.exists() and chunks_done(partial_path(out)) >= 1
+    assert not out.exists() and chunks_done(partial_store(out)) >= 1
     assert "run again with --resume" in capsys.readouterr().err
     with pytest.raises(SettingsError, match="other input"):
         stream.write_output(symbreak.as_dataset(data + 1), out, chunks=(1, 5, 6, 6),
@@ -166,7 +167,8 @@ def test_leftover_without_resume_is_replaced_and_hdf5_cannot_resume(tmp_path, ca
     with pytest.raises(SettingsError, match="resume needs zarr output"):
         stream.write_output(symbreak.as_dataset(data), tmp_path / "out.h5", resume=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]
-    partial_path(tmp_path / "out.h5").write_bytes(b"\x89HDF half a file")  # killed HDF5
+    make_marked_folder(partial_path(tmp_path / "out.h5"), "unfinished output")  # killed HDF5
+    partial_store(tmp_path / "out.h5").write_bytes(b"\x89HDF half a file")
     stream.write_output(symbreak.as_dataset(data), tmp_path / "out.h5")
     err = capsys.readouterr().err
     assert "replacing the unfinished output" in err and "--resume" not in err
@@ -190,13 +192,14 @@ def test_simulate_killed_then_resumed_is_bit_identical(tmp_path, capfd):
     out = tmp_path / "sim.zarr"
     symbreak.save(np.ones((2, 2, 4, 4), np.float32), out)
     before = tree_hash(out)
-    partial = partial_path(out)
+    partial = partial_store(out)
 
     kill_when(["simulate", *SIMULATION_ARGS, "--out", str(out), "--overwrite"],
               lambda: chunks_done(partial) >= 1, env={"SYMBREAK_MEMORY_BUDGET": BUDGET})
 
     assert tree_hash(out) == before
-    assert {p.name for p in tmp_path.iterdir()} <= {"sim.zarr", partial.name, "sim.zarr.lock"}
+    assert {p.name for p in tmp_path.iterdir()} <= {"sim.zarr", partial_path(out).name,
+                                                  "sim.zarr.lock"}
     done = chunks_done(partial)
     assert 1 <= done < 8
     capfd.readouterr()
@@ -314,7 +317,7 @@ def test_resume_on_a_dask_cluster(tmp_path, monkeypatch, capsys):
     with pytest.raises(KeyboardInterrupt):
         stream.write_output(symbreak.as_dataset(data), out, chunks=(1, 4, 8, 8))
     monkeypatch.setattr(stream, "_write_chunk", original)
-    record = ChunkRecord.read(partial_path(out) / RECORD_NAME)
+    record = ChunkRecord.read(partial_store(out) / RECORD_NAME)
     assert record is not None and 1 <= len(record["done"]) < 6
     finished, as_completed = [], distributed.as_completed  # futures recorded here
 

@@ -490,3 +490,30 @@ def test_15_half_made_leftovers_are_recognised_and_foreign_ones_are_not(tmp_path
     link = tmp_path / "link"
     link.symlink_to(empty)
     assert not any(is_leftover(p) for p in (half_marker, proof_only, link, half_proof))
+
+
+@pytest.mark.parametrize("how", [None, "{}", "record without proof"])
+def test_15_a_users_folder_with_the_unfinished_output_name_is_kept(npy, capsys, tmp_path,
+                                                                    how):
+    """convert's resumable temporary folder has a fixed name: one that symbreak did not
+    make is refused in one line, never removed (nor resumed into)."""
+    mine = npy.parent / ".symbreak-tmp-partial-o.zarr"
+    user_folder(mine, {"o.zarr/notes.txt": "mine", ".symbreak-progress.json": "{}"})
+    if how:
+        _forge(mine, how, tmp_path)
+    before = tree(mine)
+    for resume in ([], ["--resume"]):
+        status, err = run(capsys, "convert", npy, "o.zarr", *resume)
+        assert status == 2 and "symbreak did not write it" in one_line_error(err)
+        assert tree(mine) == before and not (npy.parent / "o.zarr").exists()
+
+
+def test_15_an_unfinished_output_of_a_killed_convert_is_replaced(npy, capsys):
+    from symbreak.io.atomic import partial_path, partial_store
+
+    out = npy.parent / "o.zarr"
+    make_marked_folder(partial_path(out), "unfinished output")
+    user_folder(partial_store(out), {"half.txt": "half a store"})
+    status, err = run(capsys, "convert", npy, "o.zarr")
+    assert status == 0 and "replacing the unfinished output" in err
+    assert sorted(p.name for p in npy.parent.iterdir()) == ["d.npy", "o.zarr"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .safe_output import (check_target, exchange, is_leftover, make_marked_folder, mark,
-                          rename_new)
+                          remove_leftover, rename_new)
 
 TEMP_MARK = ".symbreak-tmp-"
 PARTIAL_MARK = f"{TEMP_MARK}partial-"
@@ -108,23 +108,40 @@ def _swap_in(tmp: Path, final: Path, what: str = "output", overwrite: bool = Tru
 
 
 def partial_path(path: str | os.PathLike) -> Path:
-    """The fixed temporary name of ``path`` (the same in every run, so it can be resumed)."""
+    """The fixed temporary folder of ``path`` (the same in every run, so it can be
+    resumed): ``.symbreak-tmp-partial-NAME``, marked as symbreak's when it is made, with
+    the unfinished output inside it (:func:`partial_store`)."""
     path = Path(path)
     return path.with_name(f"{PARTIAL_MARK}{path.name}")
+
+
+def partial_store(path: str | os.PathLike) -> Path:
+    """Where the unfinished output of ``path`` is written: ``partial_path(path)/NAME``."""
+    return partial_path(path) / Path(path).name
+
+
+def remove_partial(path: str | os.PathLike) -> None:
+    """Remove the unfinished output of ``path`` that an earlier run left, only when its
+    folder proves to be symbreak's (a user's folder of that name is refused, never
+    removed)."""
+    remove_leftover(partial_path(path), f"output {Path(path).name}")
 
 
 @contextlib.contextmanager
 def partial_output(path: str | os.PathLike, overwrite: bool = False,
                    keep_on_interrupt: bool = False) -> Iterator[Path]:
-    """Like :func:`atomic_output` with the fixed temporary name :func:`partial_path`.
+    """Like :func:`atomic_output` with the fixed temporary name :func:`partial_store`.
 
     The caller decides what to do with a temporary output left by an earlier run
-    (continue it or remove it) before writing. On KeyboardInterrupt the temporary output
-    is kept when ``keep_on_interrupt``; any other exception removes it. The record file
-    :data:`RECORD_NAME` inside a directory store is removed before the final rename.
+    (continue it or remove it, :func:`remove_partial`) before writing. On
+    KeyboardInterrupt the temporary output is kept when ``keep_on_interrupt``; any other
+    exception removes it. The record file :data:`RECORD_NAME` inside a directory store is
+    removed before the final rename.
     """
     final = check_output(path, overwrite)
-    tmp = partial_path(final)
+    holder, tmp = partial_path(final), partial_store(final)
+    if not holder.exists():
+        make_marked_folder(holder, "unfinished output")
     try:
         yield tmp
         if tmp.is_dir():
@@ -133,11 +150,12 @@ def partial_output(path: str | os.PathLike, overwrite: bool = False,
         _swap_in(tmp, final, overwrite=overwrite)
     except KeyboardInterrupt:
         if not keep_on_interrupt:
-            remove(tmp)
+            remove(holder)
         raise
     except BaseException:
-        remove(tmp)
+        remove(holder)
         raise
+    remove(holder)
 
 
 class ChunkRecord:

@@ -37,11 +37,12 @@ from .atomic import (
     check_output,
     partial_output,
     partial_path,
-    remove,
+    partial_store,
+    remove_partial,
 )
 from .common import default_chunks, lazy_array
 from .zarr_compat import is_zarr_array, writing_every_chunk
-from .safe_output import check_free_space
+from .safe_output import check_free_space, is_leftover
 
 HDF5_OVERHEAD = 2**20  # bytes of an EMD file beyond its data (metadata, ground truth)
 
@@ -201,7 +202,9 @@ def _previous(path: Path, resume: bool, current: dict[str, str] | None) -> dict 
     leftover and saying so. ``current`` is None for outputs that cannot be resumed."""
     left = partial_path(path)
     found = left.exists() or left.is_symlink()
-    previous = ChunkRecord.read(left / RECORD_NAME) if found and left.is_dir() else None
+    if found and not is_leftover(left):
+        remove_partial(path)  # refuses: a folder of that name that symbreak did not make
+    previous = ChunkRecord.read(partial_store(path) / RECORD_NAME) if found else None
     if resume and previous is not None and current is not None:
         old = previous["fingerprint"] if isinstance(previous["fingerprint"], dict) else {}
         changed = [k for k, v in current.items() if old.get(k) != v]
@@ -220,7 +223,7 @@ def _previous(path: Path, resume: bool, current: dict[str, str] | None) -> dict 
                 if current is not None and previous is not None else "")
         _tell(f"replacing the unfinished output {left.name} of an interrupted run{hint}")
     if found:
-        remove(left)
+        remove_partial(path)
     return None
 
 
@@ -269,7 +272,7 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
                 else:
                     _write_zarr(data, tmp, fmt, chunks, progress, current, previous)
         except KeyboardInterrupt:
-            kept = ChunkRecord.read(partial_path(path) / RECORD_NAME)
+            kept = ChunkRecord.read(partial_store(path) / RECORD_NAME)
             if kept is not None:
                 _tell(f"interrupted: {len(kept['done'])} chunks of {path.name} are kept in "
                       f"{partial_path(path).name}; run again with --resume (resume=True) "
