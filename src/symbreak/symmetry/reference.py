@@ -2,14 +2,17 @@
 spread.
 
 The reference at a probe position is what the perfect crystal would give there: the
-robust (Tukey-bisquare) fit of a lattice-periodic Fourier series to the whole map. It is
+robust (Tukey-bisquare) fit of a lattice-periodic Fourier series to the whole map
+(:class:`symbreak.symmetry.folding.PeriodicFit`, the fit the site classes fold with). It is
 the smooth equivalent of folding every position into the unit cell, averaging over the
 cells robustly and interpolating back: every lattice-equivalent position contributes,
 positions that break the symmetry get zero weight, and it works for any number of scan
 steps per cell (integer or not) and any scan rotation. The residual is
 ``(value - reference) / spread`` with ``spread`` = 1.4826 x the median absolute residual
-of the map (floored at ``SPREAD_FLOOR`` x the standard deviation of the reference, so
-that the round-off of a noise-free simulation is not mistaken for a signal).
+of the map, or of the ``NEIGHBOURS`` lattice-equivalent positions where that is larger
+(:class:`symbreak.symmetry.folding.ScanNeighbours`, found once per analysis), floored at
+``SPREAD_FLOOR`` x the standard deviation of the reference, so that the round-off of a
+noise-free simulation is not mistaken for a signal.
 
 Kinds of map:
 

@@ -16,11 +16,12 @@ ZnS [110]) do not. The steps:
 3. **Latent noise** per content latent c: ``sigma_c^2 = scatter_c^2 + invariance_c^2``:
    the robust scatter of single patterns about the folded latent at the positions that
    fold to within ``FOOTPRINT`` of the site (the lattice-equivalent positions; for a
-   noise-free simulation what the folding cannot reproduce) and the model's own rotation-invariance error (how far the latent moves
-   when the pattern is turned). It is the noise of one pattern's latent, not of the
-   average over cells: two sites are told apart only when their patterns are, one by
-   one, as a microscopist would want of a class map (and systematic errors of the
-   folding, which averaging does not remove, cannot split equivalent sites).
+   noise-free simulation what the folding cannot reproduce) and the model's own
+   rotation-invariance error (how far the latent moves when the pattern is turned). It is
+   the noise of one pattern's latent, not of the average over cells: two sites are told
+   apart only when their patterns are, one by one, as a microscopist would want of a
+   class map (and systematic errors of the folding, which averaging does not remove,
+   cannot split equivalent sites).
 4. **Distance** between two sites: ``D_ij^2 = sum_c (z_ic - z_jc)^2 / (sigma_ic^2 +
    sigma_jc^2)`` (in latent-noise units); under "the sites are equivalent" ``D^2`` is
    chi-squared with as many degrees of freedom as latents. Sites are joined by
