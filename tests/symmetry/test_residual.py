@@ -68,16 +68,16 @@ def test_content_channels_are_pooled():
     assert np.hypot(a.y - m["defect"][0], a.x - m["defect"][1]) < 1.0
 
 
-def test_folded_neighbours_are_the_nearest_lattice_equivalent_positions():
+def test_scan_neighbours_are_the_nearest_lattice_equivalent_positions():
     """Against brute force: minimum-image distances [Å] after folding into the cell, over
     the 3 x 3 neighbouring cells, for a skewed (hexagonal) lattice at a non-integer step."""
     from symbreak.symmetry.lattice import Lattice
-    from symbreak.symmetry.reference import folded_neighbours, scan_positions
+    from symbreak.symmetry.folding import ScanNeighbours, scan_positions
 
     vectors, _ = synth.graphene_lattice(rotation_deg=17.0)
     lattice = Lattice(np.asarray(vectors, float), source="test")
     shape, step, k = (23, 19), (0.217, 0.217), 8
-    got = folded_neighbours(lattice, shape, step, k)
+    got = ScanNeighbours(lattice, shape, step).nearest(k)
     y, x = scan_positions(shape, step)
     uv = np.stack(lattice.fractional(y, x), axis=1)
     d = uv[:, None, :] - uv[None, :, :]

@@ -22,7 +22,7 @@ from ..errors import DataError, SettingsError
 from ..symmetry import find_lattice, lattice_from_setting
 from ..symmetry.lattice import Lattice
 from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaking
-from ..symmetry.reference import design_bytes, folded_neighbours
+from ..symmetry.reference import design_bytes
 from . import schema as S
 from .context import Context, Stage
 
@@ -196,7 +196,7 @@ def _periodic_control(found: dict[str, Descriptor], results: xr.Dataset) -> xr.D
 def _dataset(result: SymmetryResult, ctx: Context, step: tuple[float, float]) -> xr.Dataset:
     names = list(result.scores)
     anomalies = result.anomalies
-    anomaly, reference = _example_patterns(result, ctx, step)
+    anomaly, reference = _example_patterns(result, ctx)
     unit = ctx.pattern_unit
     lattice = result.lattice
     return xr.Dataset({
@@ -215,8 +215,8 @@ def _dataset(result: SymmetryResult, ctx: Context, step: tuple[float, float]) ->
         attrs={"symmetry_families": json.dumps({"classical": ["bf", "adf", "com"]})})
 
 
-def _example_patterns(result: SymmetryResult, ctx: Context, step: tuple[float, float],
-                      count: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def _example_patterns(result: SymmetryResult, ctx: Context, count: int = 4
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Raw patterns at the strongest anomalies and the median of the patterns at their
     lattice-equivalent positions (not themselves anomalous)."""
     shape = result.scores["combined"].shape
@@ -224,7 +224,7 @@ def _example_patterns(result: SymmetryResult, ctx: Context, step: tuple[float, f
     chosen = result.anomalies[:count]
     if not chosen:
         return np.zeros((0, ky, kx)), np.zeros((0, ky, kx))
-    neighbours = folded_neighbours(result.lattice, shape, step, k=16)
+    neighbours = result.neighbours.nearest(16)
     excluded = result.excluded.ravel()
     dask = ctx.data.to_dask()
     anomaly, reference = [], []

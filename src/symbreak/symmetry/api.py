@@ -9,6 +9,7 @@ import numpy as np
 
 from . import reference as R
 from . import score as S
+from .folding import ScanNeighbours
 from .lattice import Lattice
 
 KINDS = ("scalar", "vector", "angle", "channels")
@@ -38,7 +39,9 @@ class Descriptor:
 @dataclasses.dataclass(frozen=True)
 class SymmetryResult:
     """Lattice, standardised residual per descriptor, scores [sigma] per descriptor,
-    family and ``combined``, the threshold [sigma] and the anomalies, strongest first."""
+    family and ``combined``, the threshold [sigma], the anomalies, strongest first, the
+    positions left out of the second pass's reference and the scan's lattice-equivalent
+    positions (``neighbours``)."""
 
     lattice: Lattice
     residuals: dict[str, R.Residual]
@@ -46,31 +49,37 @@ class SymmetryResult:
     threshold: float
     anomalies: list[S.Anomaly]
     excluded: np.ndarray
+    neighbours: ScanNeighbours
 
 
 def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
-                exclude: np.ndarray | None = None) -> R.Residual:
-    """The residual of one descriptor (see :mod:`symbreak.symmetry.reference`)."""
+                neighbours: ScanNeighbours, exclude: np.ndarray | None = None
+                ) -> R.Residual:
+    """The residual of one descriptor (see :mod:`symbreak.symmetry.reference`);
+    ``neighbours``: the scan's lattice-equivalent positions."""
     if d.kind == "scalar":
-        return R.scalar_residual(d.values, lattice, step, exclude, counts=d.counts)
+        return R.scalar_residual(d.values, lattice, step, neighbours, exclude,
+                                 counts=d.counts)
     if d.kind == "vector":
-        return R.vector_residual(d.values[0], d.values[1], lattice, step, exclude)
+        return R.vector_residual(d.values[0], d.values[1], lattice, step, neighbours,
+                                 exclude)
     if d.kind == "angle":
-        return R.angle_residual(d.values, d.relative_to, lattice, step, exclude,
-                                direction_sd(d.vector, lattice, step, exclude))
+        return R.angle_residual(d.values, d.relative_to, lattice, step, neighbours, exclude,
+                                direction_sd(d.vector, lattice, step, neighbours, exclude))
     if d.kind == "channels":
-        return R.channels_residual(d.values, lattice, step, exclude)
+        return R.channels_residual(d.values, lattice, step, neighbours, exclude)
     raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
 
 
 def direction_sd(vector: np.ndarray | None, lattice: Lattice, step: tuple[float, float],
-                 exclude: np.ndarray | None = None) -> np.ndarray | None:
+                 neighbours: ScanNeighbours, exclude: np.ndarray | None = None
+                 ) -> np.ndarray | None:
     """(ny, nx) uncertainty [rad] of the direction of ``vector`` (2, ny, nx): the
     spread of its components about their periodic reference over its length (inf
     where it vanishes); None without a vector."""
     if vector is None:
         return None
-    sd = R.vector_spread(vector[0], vector[1], lattice, step, exclude)
+    sd = R.vector_spread(vector[0], vector[1], lattice, step, neighbours, exclude)
     length = np.hypot(vector[0], vector[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(length > 0, sd / length, np.inf)
@@ -83,7 +92,9 @@ def symmetry_breaking(descriptors: Mapping[str, Descriptor], lattice: Lattice,
 
     Two passes: the first finds the anomalies of the combined score; positions within
     EXCLUDE_RADIUS [Å] of them are left out of the second pass's periodic reference, so
-    that a defect does not leave ghosts at its lattice-equivalent positions.
+    that a defect does not leave ghosts at its lattice-equivalent positions. The
+    lattice-equivalent positions of every probe position (:class:`ScanNeighbours`) are
+    found once, here, and returned with the result.
 
     Parameters
     ----------
@@ -95,14 +106,25 @@ def symmetry_breaking(descriptors: Mapping[str, Descriptor], lattice: Lattice,
         Scan step [Å] (or (dy, dx)).
     """
     step = (float(step), float(step)) if np.isscalar(step) else tuple(map(float, step))
+    neighbours = ScanNeighbours(lattice, scan_shape(descriptors), step)
     exclude = None
     for _ in range(2):
-        residuals = {k: residual_of(d, lattice, step, exclude) for k, d in descriptors.items()}
+        residuals = {k: residual_of(d, lattice, step, neighbours, exclude)
+                     for k, d in descriptors.items()}
         scores = S.family_scores(residuals, families, step)
         limit = S.threshold(scores["combined"].size)
         anomalies = S.find_anomalies(scores["combined"], step, limit)
         exclude = _near(anomalies, scores["combined"].shape, step)
-    return SymmetryResult(lattice, residuals, scores, limit, anomalies, exclude)
+    return SymmetryResult(lattice, residuals, scores, limit, anomalies, exclude, neighbours)
+
+
+def scan_shape(descriptors: Mapping[str, Descriptor]) -> tuple[int, int]:
+    """(ny, nx) of the descriptors' maps; a ValueError when there are none or their
+    shapes differ."""
+    shapes = {tuple(np.shape(d.values)[-2:]) for d in descriptors.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"the descriptors must be maps of one scan shape, got {shapes or 'none'}")
+    return shapes.pop()
 
 
 def _near(anomalies: list[S.Anomaly], shape: tuple[int, int], step: tuple[float, float]

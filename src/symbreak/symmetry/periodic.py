@@ -76,18 +76,6 @@ def design(reciprocal: np.ndarray, hk: np.ndarray, y: np.ndarray, x: np.ndarray)
     return np.hstack([np.ones((phase.shape[0], 1)), np.cos(phase), np.sin(phase)])
 
 
-def design_gradient(reciprocal: np.ndarray, hk: np.ndarray, y: np.ndarray, x: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """d/dy and d/dx [1/Å] of :func:`design`'s columns at positions y, x [Å]."""
-    g = hk @ reciprocal
-    phase = 2 * np.pi * (np.outer(np.ravel(y), g[:, 0]) + np.outer(np.ravel(x), g[:, 1]))
-    c, s = np.cos(phase), np.sin(phase)
-    zero = np.zeros((phase.shape[0], 1))
-    dy = np.hstack([zero, -2 * np.pi * g[:, 0] * s, 2 * np.pi * g[:, 0] * c])
-    dx = np.hstack([zero, -2 * np.pi * g[:, 1] * s, 2 * np.pi * g[:, 1] * c])
-    return dy, dx
-
-
 def max_terms(n_positions: int, fraction: float = 1 / 3) -> int:
     """Harmonics allowed for ``n_positions`` samples: parameters <= fraction x n."""
     return max(1, (int(n_positions * fraction) - 1) // 2)
@@ -114,9 +102,14 @@ def solve(X: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
 
 def _normal_solve(X: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Least-squares coefficients of ``values`` on ``X`` by the ridged normal equations."""
+    return np.linalg.solve(gram(X), X.T @ values)
+
+
+def gram(X: np.ndarray) -> np.ndarray:
+    """The normal matrix ``X.T @ X`` with the tiny ridge of :func:`solve`."""
     A = X.T @ X  # the same buffer on both sides: a symmetric rank-k update
     A[np.diag_indices_from(A)] += 1e-10 * np.trace(A) / len(A) + 1e-300
-    return np.linalg.solve(A, X.T @ values)
+    return A
 
 
 def fit(X: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -2,14 +2,17 @@
 spread.
 
 The reference at a probe position is what the perfect crystal would give there: the
-robust (Tukey-bisquare) fit of a lattice-periodic Fourier series to the whole map. It is
+robust (Tukey-bisquare) fit of a lattice-periodic Fourier series to the whole map
+(:class:`symbreak.symmetry.folding.PeriodicFit`, the fit the site classes fold with). It is
 the smooth equivalent of folding every position into the unit cell, averaging over the
 cells robustly and interpolating back: every lattice-equivalent position contributes,
 positions that break the symmetry get zero weight, and it works for any number of scan
 steps per cell (integer or not) and any scan rotation. The residual is
 ``(value - reference) / spread`` with ``spread`` = 1.4826 x the median absolute residual
-of the map (floored at ``SPREAD_FLOOR`` x the standard deviation of the reference, so
-that the round-off of a noise-free simulation is not mistaken for a signal).
+of the map, or of the ``NEIGHBOURS`` lattice-equivalent positions where that is larger
+(:class:`symbreak.symmetry.folding.ScanNeighbours`, found once per analysis), floored at
+``SPREAD_FLOOR`` x the standard deviation of the reference, so that the round-off of a
+noise-free simulation is not mistaken for a signal.
 
 Kinds of map:
 
@@ -34,17 +37,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from . import periodic
+from .folding import ScanNeighbours, fit_periodic, scan_harmonics
 from .lattice import Lattice
 
 SPREAD_FLOOR = 1e-3  # spread >= this x sd of the reference [1]
 NEIGHBOURS = 8  # lattice-equivalent positions whose spread sets the local spread
-LOCAL_SPREAD = True
-POSITION_TOLERANCE = 0.0  # [Å] allowed probe-position error (0 = off; 0.01-0.02 gained nothing)
-GMAX_FACTOR = 1.0
-TERMS_FRACTION = 1 / 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,132 +75,49 @@ class Residual:
         return int(self.residual.shape[0])
 
 
-def scan_positions(shape: tuple[int, int], step: tuple[float, float]
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Flattened probe positions y, x [Å] of a scan grid starting at 0."""
-    Y, X = np.meshgrid(np.arange(shape[0]) * step[0], np.arange(shape[1]) * step[1],
-                       indexing="ij")
-    return Y.ravel(), X.ravel()
-
-
 def design_bytes(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]) -> int:
-    """Bytes of one design matrix of :func:`periodic_reference` for a scan of ``shape``
-    (positions x parameters, float64): what the memory budget must hold a few times."""
+    """Bytes of one design matrix of the periodic fits (:func:`symbreak.symmetry.folding.
+    fit_periodic`) for a scan of ``shape`` (positions x parameters, float64): what the
+    memory budget must hold a few times."""
     n = int(shape[0]) * int(shape[1])
-    hk = periodic.harmonics(lattice.reciprocal, GMAX_FACTOR * 0.5 / max(step),
-                            periodic.max_terms(n, TERMS_FRACTION))
-    return n * (1 + 2 * len(hk)) * 8
+    return n * (1 + 2 * len(scan_harmonics(lattice, shape, step))) * 8
 
 
-def periodic_reference(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                       robust: bool = True, exclude: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """The lattice-periodic reference of every channel of ``values`` (c, ny, nx) and its
-    gradient (2, c, ny, nx) [map units / Å] (d/dy, d/dx).
-
-    Harmonics up to the scan's Nyquist frequency 1 / (2 step) and at most a third as
-    many parameters as positions; NaNs and ``exclude`` (ny, nx) positions are left out
-    of the fit and get the reference.
-    """
-    c, ny, nx = values.shape
-    y, x = scan_positions((ny, nx), step)
-    hk = periodic.harmonics(lattice.reciprocal, GMAX_FACTOR * 0.5 / max(step),
-                            periodic.max_terms(ny * nx, TERMS_FRACTION))
-    D = periodic.design(lattice.reciprocal, hk, y, x)
-    flat = values.reshape(c, -1).T
-    finite = np.all(np.isfinite(flat), axis=1)
-    if exclude is not None:  # known anomalies: left out of the perfect crystal's fit
-        finite &= ~np.ravel(exclude)
-    method = periodic.robust_fit if robust else periodic.fit
-    fitted = method(D[finite], flat[finite])
-    coef = periodic.solve(D[finite], fitted)
-    dy, dx = periodic.design_gradient(lattice.reciprocal, hk, y, x)
-    gradient = np.stack([(dy @ coef).T, (dx @ coef).T]).reshape(2, c, ny, nx)
-    return (D @ coef).T.reshape(c, ny, nx), gradient
-
-
-def folded_neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float],
-                      k: int = NEIGHBOURS) -> np.ndarray:
-    """(n, k) indices of the ``k`` probe positions nearest to each one after folding
-    into the unit cell (minimum-image distance in Å within the cell), itself excluded:
-    the lattice-equivalent positions elsewhere in the scan.
-
-    The folded positions and their images in the 8 neighbouring cells (enough for the
-    reduced basis) go into one k-d tree: O(n log n), so 320 x 320 scans take seconds."""
-    y, x = scan_positions(shape, step)
-    u, v = lattice.fractional(y, x)
-    uv = np.stack([u, v], axis=1)
-    uv -= np.floor(uv)
-    n = len(uv)
-    k = min(k, n - 1)
-    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], float)
-    images = (uv[None, :, :] + shifts[:, None, :]).reshape(-1, 2) @ lattice.vectors
-    tree = cKDTree(images)
-    extra = min(len(images), k + 1 + len(shifts))  # room for self and repeated images
-    _, found = tree.query(uv @ lattice.vectors, k=extra)
-    found %= n
-    out = np.empty((n, k), dtype=int)
-    for i, row in enumerate(found):
-        unique = [j for j in dict.fromkeys(row.tolist()) if j != i]
-        out[i] = (unique + unique[:1] * k)[:k]  # tiny scans: repeat rather than fail
-    return out
-
-
-def local_spread(size: np.ndarray, neighbours: np.ndarray | None, floor: float,
-                 slope: np.ndarray | None = None) -> np.ndarray:
+def local_spread(size: np.ndarray, neighbours: np.ndarray, floor: float) -> np.ndarray:
     """Spread per position [map units]: the larger of the global robust spread
     (1.4826 x median |residual|) and the robust spread of the residuals at the
-    lattice-equivalent positions (``neighbours``: (n, k) indices), and of
-    POSITION_TOLERANCE x ``slope`` (the reference's gradient [units / Å]: what a small
-    error of the probe position costs where the map changes fast), never below ``floor``.
+    lattice-equivalent positions (``neighbours``: (n, k) indices), never below ``floor``.
 
     Where the perfect crystal's map changes fast (atom cores) the reference is least
     accurate, and the equivalent positions in other cells show it: their spread is
     larger and a position there must deviate more to count."""
     a = np.abs(size).ravel()
     spread = np.full(a.shape, max(float(periodic.robust_scale(a)), floor, 1e-300))
-    if neighbours is not None:
-        spread = np.maximum(spread, periodic.robust_scale(a[neighbours], axis=1))
-    if slope is not None and POSITION_TOLERANCE > 0:
-        spread = np.maximum(spread, POSITION_TOLERANCE * np.abs(slope).ravel())
+    spread = np.maximum(spread, periodic.robust_scale(a[neighbours], axis=1))
     return spread.reshape(size.shape)
 
 
-def _standardise(values: np.ndarray, reference: np.ndarray, gradient: np.ndarray,
-                 neighbours: np.ndarray | None, noise_sd: float = 0.0) -> Residual:
+def _standardise(values: np.ndarray, reference: np.ndarray, neighbours: np.ndarray,
+                 noise_sd: float = 0.0) -> Residual:
     diff = values - reference
     spread = np.empty_like(diff)
     for i in range(diff.shape[0]):
         floor = max(SPREAD_FLOOR * reference[i].std(), noise_sd)
-        spread[i] = local_spread(diff[i], neighbours, floor,
-                                 np.hypot(gradient[0, i], gradient[1, i]))
+        spread[i] = local_spread(diff[i], neighbours, floor)
     return Residual(reference, diff / spread, np.median(spread.reshape(len(spread), -1), axis=1))
 
 
 def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                      exclude: np.ndarray | None = None, noise_sd: float = 0.0) -> Residual:
+                      neighbours: ScanNeighbours, exclude: np.ndarray | None = None,
+                      noise_sd: float = 0.0) -> Residual:
     """Residual of a multi-channel map (c, ny, nx) (or a scalar map (ny, nx)); the
-    spread is never below ``noise_sd`` (a known noise level, in the map's units)."""
+    spread is never below ``noise_sd`` (a known noise level, in the map's units).
+    ``neighbours``: the scan's lattice-equivalent positions (the local spread)."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 2:
         values = values[None]
-    reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
-    return _standardise(values, reference, gradient,
-                        _neighbours(lattice, values.shape[1:], step), noise_sd)
-
-
-def _neighbours(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
-                ) -> np.ndarray | None:
-    if not LOCAL_SPREAD:
-        return None
-    key = (np.asarray(lattice.vectors, float).tobytes(), tuple(shape), tuple(step))
-    if key not in _NEIGHBOURS:  # the same for every descriptor of a scan: compute once
-        _NEIGHBOURS.clear()
-        _NEIGHBOURS[key] = folded_neighbours(lattice, tuple(shape), step)
-    return _NEIGHBOURS[key]
-
-
-_NEIGHBOURS: dict[tuple, np.ndarray] = {}
+    reference = fit_periodic(values, lattice, step, exclude).folded
+    return _standardise(values, reference, neighbours.nearest(NEIGHBOURS), noise_sd)
 
 
 def anscombe(counts: np.ndarray) -> np.ndarray:
@@ -212,44 +128,45 @@ def anscombe(counts: np.ndarray) -> np.ndarray:
 
 
 def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                    exclude: np.ndarray | None = None, counts: bool = False) -> Residual:
+                    neighbours: ScanNeighbours, exclude: np.ndarray | None = None,
+                    counts: bool = False) -> Residual:
     """Residual of a scalar map (ny, nx): BF, ADF, reconstruction error. ``counts``:
     the map holds electron counts (Poisson noise): the fit and the residual are those
     of its Anscombe transform, with a spread of at least 1 (the Poisson sd there);
     the reference is then in that transform's units."""
     if counts:
-        return channels_residual(anscombe(values), lattice, step, exclude, noise_sd=1.0)
-    return channels_residual(values, lattice, step, exclude)
+        return channels_residual(anscombe(values), lattice, step, neighbours, exclude,
+                                 noise_sd=1.0)
+    return channels_residual(values, lattice, step, neighbours, exclude)
 
 
 def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
-                    step: tuple[float, float], exclude: np.ndarray | None = None
-                    ) -> Residual:
+                    step: tuple[float, float], neighbours: ScanNeighbours,
+                    exclude: np.ndarray | None = None) -> Residual:
     """Residual of a vector map (COM): both components share one spread, from the
     length of the residual vector (its direction in the scan frame does not count)."""
-    reference, diff, spread = _vector_fit(vy, vx, lattice, step, exclude)
+    reference, diff, spread = _vector_fit(vy, vx, lattice, step, neighbours, exclude)
     return Residual(reference, diff / spread, np.full(2, np.median(spread)))
 
 
 def vector_spread(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
-                  step: tuple[float, float], exclude: np.ndarray | None = None
-                  ) -> np.ndarray:
+                  step: tuple[float, float], neighbours: ScanNeighbours,
+                  exclude: np.ndarray | None = None) -> np.ndarray:
     """(ny, nx) spread of each component of a vector map (COM) about its periodic
     reference, per position [the map's units] (see :func:`vector_residual`)."""
-    return _vector_fit(vy, vx, lattice, step, exclude)[2]
+    return _vector_fit(vy, vx, lattice, step, neighbours, exclude)[2]
 
 
 def _vector_fit(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,
-                step: tuple[float, float], exclude: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                step: tuple[float, float], neighbours: ScanNeighbours,
+                exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.stack([np.asarray(vy, float), np.asarray(vx, float)])
-    reference, gradient = periodic_reference(values, lattice, step, exclude=exclude)
+    reference = fit_periodic(values, lattice, step, exclude).folded
     diff = values - reference
-    slope = np.sqrt((gradient ** 2).sum(axis=(0, 1)) / 2)
     # |residual| of an isotropic Gaussian vector is Rayleigh: median = sd sqrt(ln 4)
     length = np.hypot(diff[0], diff[1]) / np.sqrt(np.log(4)) / periodic.MAD_SCALE
     floor = SPREAD_FLOOR * np.hypot(*reference.reshape(2, -1).std(axis=1))
-    spread = local_spread(length, _neighbours(lattice, length.shape, step), floor, slope)
+    spread = local_spread(length, neighbours.nearest(NEIGHBOURS), floor)
     return reference, diff, spread
 
 
@@ -259,7 +176,8 @@ def wrap(angle: np.ndarray) -> np.ndarray:
 
 
 def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: Lattice,
-                   step: tuple[float, float], exclude: np.ndarray | None = None,
+                   step: tuple[float, float], neighbours: ScanNeighbours,
+                   exclude: np.ndarray | None = None,
                    relative_sd: np.ndarray | None = None) -> Residual:
     """Residual of an angle map [rad], optionally relative to another (the rrVAE angle
     latent relative to the COM angle): the difference wrapped to (-pi, pi], a circular
@@ -269,14 +187,10 @@ def angle_residual(angle: np.ndarray, relative_to: np.ndarray | None, lattice: L
     in quadrature."""
     d = np.asarray(angle, float) - (0.0 if relative_to is None else np.asarray(relative_to, float))
     d = wrap(d)
-    fit, grad = periodic_reference(np.stack([np.cos(d), np.sin(d)]), lattice, step,
-                                   exclude=exclude)
-    c, s = fit
-    r2 = np.maximum(c ** 2 + s ** 2, 1e-12)
-    slope = np.hypot(*((c * grad[:, 1] - s * grad[:, 0]) / r2))  # |grad atan2(s, c)|
+    c, s = fit_periodic(np.stack([np.cos(d), np.sin(d)]), lattice, step, exclude).folded
     reference = np.arctan2(s, c)[None]
     diff = wrap(d[None] - reference)
-    spread = local_spread(diff[0], _neighbours(lattice, d.shape, step), 1e-6, slope)[None]
+    spread = local_spread(diff[0], neighbours.nearest(NEIGHBOURS), 1e-6)[None]
     if relative_sd is not None:
         spread = np.hypot(spread, np.nan_to_num(relative_sd, nan=np.inf)[None])
     return Residual(reference, diff / spread, np.median(spread.reshape(1, -1), axis=1))

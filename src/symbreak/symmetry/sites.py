@@ -6,9 +6,9 @@ the same content latents; sites with different local structure (Zn and S columns
 ZnS [110]) do not. The steps:
 
 1. **Fold** every map into the unit cell: a robust (Tukey bisquare) lattice-periodic
-   Fourier fit of each map (:mod:`symbreak.symmetry.periodic`), the smooth form of "fold
-   into the cell, robust average over cells, interpolate"; it can be evaluated anywhere
-   in the cell.
+   Fourier fit of each map (:class:`symbreak.symmetry.folding.PeriodicFit`, the same fit
+   as the symmetry residuals' reference), the smooth form of "fold into the cell, robust
+   average over cells, interpolate"; it can be evaluated anywhere in the cell.
 2. **Sites**: the maxima of the folded ADF image on a fine grid over the cell (refined
    between its points) whose prominence (height above the highest saddle towards a
    brighter maximum, periodic) is at least ``PROMINENCE`` of the cell's ADF range and
@@ -16,11 +16,12 @@ ZnS [110]) do not. The steps:
 3. **Latent noise** per content latent c: ``sigma_c^2 = scatter_c^2 + invariance_c^2``:
    the robust scatter of single patterns about the folded latent at the positions that
    fold to within ``FOOTPRINT`` of the site (the lattice-equivalent positions; for a
-   noise-free simulation what the folding cannot reproduce) and the model's own rotation-invariance error (how far the latent moves
-   when the pattern is turned). It is the noise of one pattern's latent, not of the
-   average over cells: two sites are told apart only when their patterns are, one by
-   one, as a microscopist would want of a class map (and systematic errors of the
-   folding, which averaging does not remove, cannot split equivalent sites).
+   noise-free simulation what the folding cannot reproduce) and the model's own
+   rotation-invariance error (how far the latent moves when the pattern is turned). It is
+   the noise of one pattern's latent, not of the average over cells: two sites are told
+   apart only when their patterns are, one by one, as a microscopist would want of a
+   class map (and systematic errors of the folding, which averaging does not remove,
+   cannot split equivalent sites).
 4. **Distance** between two sites: ``D_ij^2 = sum_c (z_ic - z_jc)^2 / (sigma_ic^2 +
    sigma_jc^2)`` (in latent-noise units); under "the sites are equivalent" ``D^2`` is
    chi-squared with as many degrees of freedom as latents. Sites are joined by
@@ -38,12 +39,11 @@ import dataclasses
 import numpy as np
 from scipy import optimize, stats
 from scipy.cluster import hierarchy
-from scipy.spatial import cKDTree
 from scipy.spatial.distance import squareform
 
 from . import periodic
+from .folding import CellImages, PeriodicFit, fit_periodic, fold, scan_positions
 from .lattice import Lattice
-from .reference import scan_positions
 
 SIGNIFICANCE = 0.01  # chance of splitting two equivalent sites, over all pairs
 PROMINENCE = 0.1  # a site's ADF prominence, at least this fraction of the cell's range
@@ -51,84 +51,8 @@ STANDARD_ERRORS = 3.0  # ... and this many standard errors of the folded ADF
 GRID_SPACING = 0.05  # [Å] finest spacing of the grid over the cell where sites are sought
 MAX_GRID = 160  # grid points per cell axis at most (bounds memory for large cells)
 NO_CLASS = -1  # class-map value away from every site
-BATCH = 4096  # grid points per design block
 FOOTPRINT = 0.3  # [Å] radius around a site whose folded residuals give its scatter
 MIN_SAMPLES = 8  # ... and at least this many positions
-
-
-@dataclasses.dataclass(frozen=True)
-class PeriodicFit:
-    """A robust lattice-periodic Fourier fit of the channels of one map (c, ny, nx).
-
-    Attributes
-    ----------
-    lattice
-        The lattice the series is periodic on.
-    hk
-        (m, 2) harmonics used.
-    coef
-        (1 + 2 m, c) coefficients.
-    scatter
-        (c,) robust spread of single positions about the fit, in the map's units.
-    gram_inverse
-        (1 + 2 m, 1 + 2 m) inverse normal matrix (for the fit's standard error).
-    positions, residual
-        (n, 2) the probe positions (y, x) [Å] and (n, c) their values minus the fit
-        (NaN where left out).
-    """
-
-    lattice: Lattice
-    hk: np.ndarray
-    coef: np.ndarray
-    scatter: np.ndarray
-    gram_inverse: np.ndarray
-    positions: np.ndarray
-    residual: np.ndarray
-
-    def design(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Design matrix of the series at positions y, x [Å]."""
-        return periodic.design(self.lattice.reciprocal, self.hk, y, x)
-
-    def at(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """(n, c) folded values at positions y, x [Å]."""
-        return np.concatenate([self.design(y[i:i + BATCH], x[i:i + BATCH]) @ self.coef
-                               for i in range(0, max(len(y), 1), BATCH)])
-
-    def standard_error(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """(n, c) standard error of :meth:`at`: scatter x sqrt(leverage)."""
-        leverage = []
-        for i in range(0, max(len(y), 1), BATCH):
-            d = self.design(y[i:i + BATCH], x[i:i + BATCH])
-            leverage.append(np.einsum("ij,jk,ik->i", d, self.gram_inverse, d))
-        h = np.maximum(np.concatenate(leverage), 0)
-        return np.sqrt(h)[:, None] * self.scatter[None, :]
-
-
-def fit_periodic(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                 exclude: np.ndarray | None = None) -> PeriodicFit:
-    """Robust periodic fit of ``values`` (c, ny, nx) or (ny, nx) on ``lattice``: harmonics
-    up to the scan's Nyquist frequency, at most a third as many parameters as positions;
-    NaNs and ``exclude`` (ny, nx) positions are left out."""
-    values = np.asarray(values, float)
-    values = values[None] if values.ndim == 2 else values
-    c, ny, nx = values.shape
-    y, x = scan_positions((ny, nx), step)
-    hk = periodic.harmonics(lattice.reciprocal, 0.5 / max(step),
-                            periodic.max_terms(ny * nx))
-    flat = values.reshape(c, -1).T
-    keep = np.all(np.isfinite(flat), axis=1)
-    if exclude is not None:
-        keep &= ~np.ravel(exclude)
-    D = periodic.design(lattice.reciprocal, hk, y[keep], x[keep])
-    fitted = periodic.robust_fit(D, flat[keep])
-    coef = periodic.solve(D, fitted)
-    residual = np.full(flat.shape, np.nan)
-    residual[keep] = flat[keep] - D @ coef
-    scatter = periodic.robust_scale(residual[keep])
-    gram = D.T @ D
-    gram[np.diag_indices_from(gram)] += 1e-10 * np.trace(gram) / len(gram) + 1e-300
-    return PeriodicFit(lattice, hk, coef, np.asarray(scatter, float), np.linalg.inv(gram),
-                       np.stack([y, x], axis=1), residual)
 
 
 def local_scatter(fit: PeriodicFit, sites: np.ndarray, radius: float | None = None,
@@ -140,21 +64,12 @@ def local_scatter(fit: PeriodicFit, sites: np.ndarray, radius: float | None = No
     it."""
     radius = FOOTPRINT if radius is None else radius
     at_least = MIN_SAMPLES if at_least is None else at_least
-    lattice = fit.lattice
-    finite = np.all(np.isfinite(fit.residual), axis=1)
-    u, v = lattice.fractional(fit.positions[finite, 0], fit.positions[finite, 1])
-    uv = np.stack([u, v], axis=1) % 1.0
-    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], float)
-    tree = cKDTree((uv[None] + shifts[:, None]).reshape(-1, 2) @ lattice.vectors)
-    residual = fit.residual[finite]
+    kept = fit.positions[fit.kept]
+    images = CellImages(fit.lattice, fold(fit.lattice, kept[:, 0], kept[:, 1]))
+    residual = fit.residual[fit.kept]
     out = np.empty((len(sites), residual.shape[1]))
-    k = min(at_least, len(uv))
-    for i, centre in enumerate(sites @ lattice.vectors):
-        near = {j % len(uv) for j in tree.query_ball_point(centre, radius)}
-        if len(near) < k:  # images repeat a position: ask for enough to find k of them
-            _, nearest = tree.query(centre, k=min(k * len(shifts), 9 * len(uv)))
-            near = set(list(dict.fromkeys((np.ravel(nearest) % len(uv)).tolist()))[:k])
-        out[i] = periodic.robust_scale(residual[sorted(near)])
+    for i, centre in enumerate(sites @ fit.lattice.vectors):
+        out[i] = periodic.robust_scale(residual[images.around(centre, radius, at_least)])
     return np.maximum(out, fit.scatter[None, :])
 
 
@@ -273,20 +188,14 @@ def class_map(sites: np.ndarray, labels: np.ndarray, lattice: Lattice,
               shape: tuple[int, int], step: tuple[float, float]) -> tuple[np.ndarray, float]:
     """Class of the nearest site at every probe position (minimum image in the cell)
     within half the shortest site-site distance (NO_CLASS beyond); and that radius [Å]."""
-    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], float)
-    images = (sites[None] + shifts[:, None]).reshape(-1, 2) @ lattice.vectors
-    owner = np.tile(np.arange(len(sites)), len(shifts))
-    tree = cKDTree(images)
+    images = CellImages(lattice, sites)
     if len(sites) > 1:
-        d, _ = tree.query(sites @ lattice.vectors, k=2)
+        d, _ = images.nearest(sites @ lattice.vectors, k=2)
         radius = 0.5 * float(d[:, 1].min())
     else:
         radius = 0.5 * min(lattice.lengths)
-    y, x = scan_positions(shape, step)
-    u, v = lattice.fractional(y, x)
-    folded = (np.stack([u, v], axis=1) % 1.0) @ lattice.vectors
-    d, j = tree.query(folded)
-    out = np.where(d <= radius, labels[owner[j]], NO_CLASS)
+    d, owner = images.nearest(fold(lattice, *scan_positions(shape, step)) @ lattice.vectors)
+    out = np.where(d <= radius, labels[owner], NO_CLASS)
     return out.reshape(shape), radius
 
 
