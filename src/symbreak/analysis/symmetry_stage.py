@@ -161,7 +161,7 @@ def _symmetry(ctx: Context) -> xr.Dataset:
     except DataError as exc:
         warnings.warn(f"symmetry stage skipped: {exc}")
         return xr.Dataset()
-    return _dataset(result, ctx, step)
+    return _dataset(result, ctx)
 
 
 def check_memory(lattice: Any, ny: int, nx: int, step: tuple[float, float]) -> None:
@@ -193,7 +193,7 @@ def _periodic_control(found: dict[str, Descriptor], results: xr.Dataset) -> xr.D
                       coords={MAP_DIM: names})
 
 
-def _dataset(result: SymmetryResult, ctx: Context, step: tuple[float, float]) -> xr.Dataset:
+def _dataset(result: SymmetryResult, ctx: Context) -> xr.Dataset:
     names = list(result.scores)
     anomalies = result.anomalies
     anomaly, reference = _example_patterns(result, ctx)
