@@ -64,8 +64,8 @@ CASES = [
     ("bf complex", with_variable("bf", lambda v: v + 1j), "'bf'"),
     ("threshold as a string", lambda r: r.assign(symmetry_threshold=((), "high")),
      "symmetry_threshold"),
-    ("explorer low as a string", lambda r: r.assign(explorer_pattern=r.explorer_pattern.assign_attrs(
-        low="0.1")), "low"),
+    ("explorer low as a string", lambda r: r.assign(
+        explorer_pattern=r.explorer_pattern.assign_attrs(low="0.1")), "low"),
     ("anomaly scores as strings", lambda r: r.assign(symmetry_anomaly_score=(
         "anomaly", np.array([], dtype=str))), "symmetry_anomaly_score"),
     ("deeply nested settings", with_attr("settings", json.dumps({"a": json.loads(nested(500))})),

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
+from typing import Callable
 
 import matplotlib.pyplot as plt
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis import schema as S
 from ..errors import FormatError
 from ..io.atomic import atomic_output
 from ..io.lock import output_lock
-from . import figures
+from . import figures as F
 from .explorer import scan_regions
-from .html import build_page, extra_sections
+from .html import build_page, extra_sections, section_stem
 from .loading import open_results
 from .markup import render
 
@@ -29,12 +32,51 @@ def _png(fig: Figure, dpi: int = 110) -> tuple[bytes, list]:
     return buffer.getvalue(), regions
 
 
+NEEDS = {  # variables a built-in figure cannot do without; missing: no figure
+    "mean_pattern": (S.RAW_MEAN_PATTERN, S.MEAN_PATTERN),
+    "com": (S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE),
+    "pca": (S.PCA_SCORES, S.PCA_COMPONENTS, S.PCA_EXPLAINED),
+    "rrvae": (S.LATENT_ANGLE, S.LATENT_Z, S.RECONSTRUCTION_ERROR),
+    "chosen_patterns": ((S.ADF, S.BF),),  # one of them
+}
+
+
+def _has(results: xr.Dataset, need: str | tuple[str, ...]) -> bool:
+    return any(n in results for n in ((need,) if isinstance(need, str) else need))
+
+
+def figure_makers(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
+                  ) -> dict[str, Callable[[], Figure | None]]:
+    """Every report figure, keyed by its file stem, as a function that draws it (or
+    returns None when the results lack what it shows); ``extra_sections`` are schema
+    sections without a figure of their own, drawn by :func:`.figures.section_figure`."""
+    markers = F.truth_markers(results)
+    makers: dict[str, Callable[[], Figure | None]] = {
+        section_stem(s): functools.partial(F.section_figure, results, s, markers)
+        for s in extra_sections if s != F.Y.SECTION}
+    makers |= {
+        "symmetry": lambda: F.symmetry_figure(results),
+        "sites": lambda: F.sites_figure(results),
+        "mean_pattern": lambda: F.mean_pattern_figure(results),
+        "virtual_images": lambda: F.virtual_figure(results, markers),
+        "com": lambda: F.com_figure(results, markers),
+        "pca": lambda: F.pca_figure(results, markers),
+        "rrvae": lambda: F.vae_figure(results, markers),
+        "angles": lambda: F.angles_figure(results, markers),
+        "chosen_patterns": lambda: F.positions_figure(results, markers),
+        "manifold": lambda: F.manifold_figure(results),
+        "training": lambda: F.training_figure(results),
+    }
+    return {name: (make if all(_has(results, n) for n in NEEDS.get(name, ()))
+                   else lambda: None) for name, make in makers.items()}
+
+
 def _drawn(results: xr.Dataset) -> dict[str, tuple[bytes, list] | None]:
     """Every figure as PNG bytes and scan-map regions. The results were checked at load
     (:mod:`.loading`); a figure that still cannot be drawn is a one-line error, not a
     traceback (``--debug`` shows its cause)."""
     out = {}
-    for name, draw in figures.figure_makers(results, extra_sections(results)).items():
+    for name, draw in figure_makers(results, extra_sections(results)).items():
         try:
             fig = draw()
             out[name] = None if fig is None else _png(fig)

@@ -8,9 +8,8 @@ overlaid on the maps.
 
 from __future__ import annotations
 
-import functools
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib
 
@@ -170,7 +169,8 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
                                 fill=False, ec="white", lw=1, label="analysis crop"))
     axes[0].legend(loc="lower right", fontsize=7, framealpha=0.6)
     im = axes[1].imshow(inner.values, extent=ex2, cmap="magma", origin="upper")
-    fig.colorbar(im, ax=axes[1], shrink=0.85).set_label(f"[{plain(inner.attrs.get('units', ''))}]")
+    fig.colorbar(im, ax=axes[1], shrink=0.85).set_label(
+        f"[{plain(inner.attrs.get('units', ''))}]")
     axes[1].set_title("mean pattern, analysis grid")
     for ax, (a, b) in zip(axes, ((ky, kx), ("ky", "kx"))):
         ax.set_xlabel(f"kx [{_unit(results, b)}]")
@@ -376,48 +376,3 @@ def section_figure(results: xr.Dataset, section: str,
         _map(fig, ax, results, var.values, plain(var.attrs.get("long_name", name)),
              var.attrs.get("units", ""), markers)
     return fig
-
-
-NEEDS = {  # variables a built-in figure cannot do without; missing: no figure
-    "mean_pattern": (S.RAW_MEAN_PATTERN, S.MEAN_PATTERN),
-    "com": (S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE),
-    "pca": (S.PCA_SCORES, S.PCA_COMPONENTS, S.PCA_EXPLAINED),
-    "rrvae": (S.LATENT_ANGLE, S.LATENT_Z, S.RECONSTRUCTION_ERROR),
-    "chosen_patterns": ((S.ADF, S.BF),),  # one of them
-}
-
-
-def _has(results: xr.Dataset, need: str | tuple[str, ...]) -> bool:
-    return any(n in results for n in ((need,) if isinstance(need, str) else need))
-
-
-def figure_makers(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
-                  ) -> dict[str, Callable[[], Figure | None]]:
-    """Every report figure, keyed by its file stem, as a function that draws it (or
-    returns None when the results lack what it shows); ``extra_sections`` are schema
-    sections without a figure of their own, drawn by :func:`section_figure`."""
-    markers = truth_markers(results)
-    makers: dict[str, Callable[[], Figure | None]] = {
-        section_stem(s): functools.partial(section_figure, results, s, markers)
-        for s in extra_sections if s != Y.SECTION}
-    makers |= {
-        "symmetry": lambda: symmetry_figure(results),
-        "sites": lambda: sites_figure(results),
-        "mean_pattern": lambda: mean_pattern_figure(results),
-        "virtual_images": lambda: virtual_figure(results, markers),
-        "com": lambda: com_figure(results, markers),
-        "pca": lambda: pca_figure(results, markers),
-        "rrvae": lambda: vae_figure(results, markers),
-        "angles": lambda: angles_figure(results, markers),
-        "chosen_patterns": lambda: positions_figure(results, markers),
-        "manifold": lambda: manifold_figure(results),
-        "training": lambda: training_figure(results),
-    }
-    return {name: (make if all(_has(results, n) for n in NEEDS.get(name, ()))
-                   else lambda: None) for name, make in makers.items()}
-
-
-def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
-                ) -> dict[str, Figure | None]:
-    """Every report figure (see :func:`figure_makers`), drawn."""
-    return {name: make() for name, make in figure_makers(results, extra_sections).items()}
