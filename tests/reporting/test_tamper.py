@@ -36,7 +36,12 @@ def with_attr(name, value):
 
 def with_json_key(attr, key, value):
     def change(r):
-        record = json.loads(r.attrs[attr])
+        try:
+            record = json.loads(r.attrs[attr])
+        except (KeyError, TypeError, ValueError):  # an earlier edit took it away
+            return r
+        if not isinstance(record, dict):
+            return r
         record[key] = value
         return r.assign_attrs({attr: json.dumps(record)})
     return change
@@ -214,4 +219,4 @@ def _property(max_examples):
 
 
 test_tampered_results_property = _property(8)
-test_tampered_results_property_long = pytest.mark.slow(_property(150))
+test_tampered_results_property_long = pytest.mark.slow(_property(60))

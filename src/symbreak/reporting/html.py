@@ -101,7 +101,7 @@ def _img(png: bytes, alt: str, maps: list | None = None) -> Html:
         return html('<img src="data:image/png;base64,{}" alt="{}">', data, alt)
     return html('<div class="sb-map"><img src="data:image/png;base64,{}" alt="{}" '
                 'data-maps="{}"><canvas class="sb-overlay"></canvas></div>', data, alt,
-                json.dumps(maps, allow_nan=False))
+                json.dumps(maps))
 
 
 def summary_html(results: xr.Dataset) -> Html:
