@@ -26,7 +26,7 @@ from ..analysis.explorer_stage import PATTERN, RECONSTRUCTION
 from ..calibration import Calibration
 from ..errors import DataError, FormatError, SymbreakError
 
-MAX_TEXT = 2000  # characters of a text attribute the report shows (units, descriptions)
+MAX_TEXT = 4096  # characters of a text attribute the report shows (paths, units, notes)
 MAX_JSON = 4 * 2**20  # characters of a JSON attribute
 MAX_DEPTH = 32  # nesting of a JSON attribute
 TEXT_ATTRS = ("units", "long_name", "description", "note", "statement")
