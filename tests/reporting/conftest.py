@@ -95,3 +95,58 @@ def results_dir(tmp_path_factory):
         fake_results().to_zarr(folder / "results.zarr", consolidated=True)
     symbreak.report(folder)
     return folder
+
+
+def _with_site_classes(results: xr.Dataset) -> xr.Dataset:
+    """A site-classes stage's outputs added by hand (a 1-epoch fit fails, so analyze
+    leaves them out): two classes of two sites each."""
+    from symbreak.analysis import sites_stage as T
+
+    latent = np.array([[0.0, 0.1], [0.05, 0.1], [1.0, -1.0], [1.1, -0.9]])
+    labels = np.array([0, 0, 1, 1])
+    classes = np.zeros(tuple(results.sizes[d] for d in ("scan_y", "scan_x")), int)
+    classes[::2] = 1
+    distance = np.abs(latent[:, None, 0] - latent[None, :, 0])
+    return results.assign({
+        T.CLASS_MAP: (("scan_y", "scan_x"), classes, {"statement": "2 distinct classes"}),
+        T.SITE_Y: ("site", [0.2, 0.7, 1.2, 1.7], {"units": "Å"}),
+        T.SITE_X: ("site", [0.3, 0.8, 1.3, 1.8], {"units": "Å"}),
+        T.SITE_CLASS: ("site", labels), T.SITE_ADF: ("site", [1.0, 1.1, 2.0, 2.1],
+                                                     {"units": "intensity"}),
+        T.SITE_LATENT: (("site", "latent"), latent),
+        T.SITE_NOISE: (("site", "latent"), np.full((4, 2), 0.05)),
+        T.SITE_DISTANCE: (("site", "other_site"), distance),
+        T.CLASS_LATENT: (("class", "latent"), np.array([[0.02, 0.1], [1.05, -0.95]])),
+        T.CLASS_DISTANCE: (("class", "other_class"), np.array([[0.0, 20.0], [20.0, 0.0]])),
+        T.THRESHOLD: ((), 4.0),
+    })
+
+
+@pytest.fixture(scope="session")
+def analyzed(tmp_path_factory) -> xr.Dataset:
+    """The results of a real ``symbreak analyze`` of a tiny scan (8 x 9 positions, 1
+    epoch, a given lattice so that the symmetry stage runs), plus site classes."""
+    import importlib.util
+    from pathlib import Path
+
+    from symbreak.cli import main
+
+    # tests/pipeline's small synthetic scan
+    spec = importlib.util.spec_from_file_location(
+        "pipeline_scan", Path(__file__).parents[1] / "pipeline" / "conftest.py")
+    pipeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipeline)
+
+    folder = tmp_path_factory.mktemp("analyzed")
+    np.save(folder / "scan.npy", pipeline.synthetic_scan().array)
+    (folder / "settings.toml").write_text("[vae]\nepochs = 1\nrestarts = 0\nmanifold_size = 3\n"
+                                          "[pca]\npca_components = 2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(["analyze", str(folder / "scan.npy"), "--out", str(folder / "out"),
+                       "--config", str(folder / "settings.toml"), "--crop", "16",
+                       "--scan-step", "0.5", "--lattice", "2,0,0,2.25", "--no-report",
+                       "--quiet"])
+    assert status == 0
+    with xr.open_zarr(folder / "out" / "results.zarr") as results:
+        return _with_site_classes(results.load())

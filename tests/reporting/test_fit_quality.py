@@ -24,22 +24,22 @@ def _results(record):
 
 
 def test_failed_fit_is_said_first_with_numbers():
-    page = fit_quality_html(_results(RECORD))
+    page = str(fit_quality_html(_results(RECORD)))
     assert "fit FAILED" in page and "NOT a result" in page
     assert "0.3%" in page and "18.35" in page and "n/a" in page  # NaN agreement: n/a
     assert "explains 0.3 % of the variance" in page and "more epochs" in page
-    assert "fit FAILED" in warning_html(_results(RECORD))
+    assert "fit FAILED" in str(warning_html(_results(RECORD)))
 
 
 def test_ok_fit_has_no_warning_and_missing_record_is_said():
     ok = _results(dict(RECORD, verdict="ok"))
-    assert verdict(ok) == "ok" and warning_html(ok) == ""
-    assert "no fit diagnostics" in fit_quality_html(_results(None))
+    assert verdict(ok) == "ok" and str(warning_html(ok)) == ""
+    assert "no fit diagnostics" in str(fit_quality_html(_results(None)))
     assert verdict(_results(None)) is None
 
 
 def test_page_puts_fit_quality_first_and_warns_on_the_latent_maps():
-    page = build_page(_results(RECORD), {"rrvae": b"\x89PNG", "manifold": b"\x89PNG"})
+    page = str(build_page(_results(RECORD), {"rrvae": b"\x89PNG", "manifold": b"\x89PNG"}))
     sections = [part.split('"')[0] for part in page.split('<section id="')[1:]]
     assert sections[0] == "fit-quality"
     rrvae = page.split('<section id="rrvae">')[1].split("</section>")[0]

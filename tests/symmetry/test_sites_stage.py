@@ -53,7 +53,7 @@ def test_stage_writes_two_classes_and_the_report_shows_them():
     assert np.all(out[T.SITE_NOISE].values >= invariance - 1e-12)
     assert "2 distinct classes" in out[T.CLASS_MAP].attrs["statement"]
     results = xr.merge([_results(adf, z, vectors), out])
-    page = R.sites_html(results, "<img>")
+    page = str(R.sites_html(results, R.html("<img>")))
     assert "2 distinct classes" in page and page.count("<tr>") == 1 + 4 + 1 + 2
     assert R.sites_figure(results) is not None
 
@@ -66,7 +66,7 @@ def test_failed_fit_leaves_the_classes_out_and_says_so():
     assert len(out.data_vars) == 0
     results = _results(adf, z, vectors).assign_attrs(
         rrvae_fit='{"verdict": "failed", "reasons": ["explains 0.4%"]}')
-    assert "rrVAE fit failed (explains 0.4%)" in R.sites_html(results)
+    assert "rrVAE fit failed (explains 0.4%)" in str(R.sites_html(results))
 
 
 def test_one_cell_periodic_scan_folds_into_the_field_of_view():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .build import open_results, report
+from .build import report
+from .loading import open_results
 
 __all__ = ["report", "open_results"]

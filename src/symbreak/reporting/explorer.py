@@ -12,14 +12,14 @@ gid :data:`SCAN_MAP`; :func:`scan_regions` records where those axes lie in the P
 from __future__ import annotations
 
 import base64
-import html
-import json
 import zlib
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps
+
+from .markup import Html, html, json_script, trusted
 
 SCAN_MAP = "scan-map"  # gid of matplotlib axes that show a map over the scan
 PATTERN = "explorer_pattern"
@@ -78,35 +78,36 @@ def explorer_data(results: xr.Dataset) -> dict[str, Any]:
     return data
 
 
-def explorer_html(results: xr.Dataset) -> str:
+def _ordinal(n: int) -> str:
+    return f"{n}{'nd' if n == 2 else 'rd' if n == 3 else 'th'}"
+
+
+def explorer_html(results: xr.Dataset) -> Html:
     """The section's text, the floating probe panel, the data and the script."""
     if not present(results):
-        return ('<p class="missing">no explorer patterns in these results (they are '
-                'written by symbreak analyze 0.1 and later)</p>')
+        return html('<p class="missing">no explorer patterns in these results (they are '
+                    'written by symbreak analyze 0.1 and later)</p>')
     data = explorer_data(results)
     ny, nx = results.sizes["scan_y"], results.sizes["scan_x"]
     stride = data["stride"]
     kept = (f"every probe position ({ny} x {nx})" if stride == 1 else
-            f"every {stride}{'nd' if stride == 2 else 'rd' if stride == 3 else 'th'} probe "
-            f"position in y and x ({data['ny']} x {data['nx']} of {ny} x {nx}; the pattern "
-            "shown is the one at the stored position nearest to the pointer)")
+            f"every {_ordinal(stride)} probe position in y and x ({data['ny']} x "
+            f"{data['nx']} of {ny} x {nx}; the pattern shown is the one at the stored "
+            "position nearest to the pointer)")
     size = len(data["pattern"]) + len(data["reconstruction"] or "")
-    payload = json.dumps(data).replace("</", "<\\/")
-    text = (
+    missing = "" if data["reconstruction"] else "; no reconstructions (no rrVAE in these results)"
+    text = html(
         "<p>Point at any map of this page (BF/ADF, COM, PCA scores, rrVAE latents, symmetry "
         "scores): the panel at the bottom right shows the preprocessed diffraction pattern at "
         "that probe position (the rrVAE's input: cropped, mean-subtracted, scaled to [0, 1]) "
         "and the rrVAE's reconstruction of it, on one common colour scale; a cross-hair marks "
         "the position on every map. Click to pin the position, click again to follow the "
-        "pointer.</p>"
-        f"<p>Stored: {html.escape(kept)}, 8 bits per pixel, {size / 2**20:.1f} MB in this page"
-        f"{'' if data['reconstruction'] else '; no reconstructions (no rrVAE in these results)'}"
-        ".</p>")
-    return text + PANEL + f'<script type="application/json" id="sb-explorer-data">{payload}' \
-        f"</script><script>{SCRIPT}</script>"
+        "pointer.</p><p>Stored: {}, 8 bits per pixel, {:.1f} MB in this page{}.</p>",
+        kept, size / 2**20, missing)
+    return text + PANEL + json_script(data, "sb-explorer-data") + SCRIPT
 
 
-STYLE = """
+STYLE = trusted("""
 .sb-map{position:relative;display:inline-block;max-width:100%;vertical-align:top}
 .sb-map img{cursor:crosshair}
 .sb-overlay{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
@@ -116,15 +117,15 @@ font-size:12px;max-width:380px}
 #sb-probe canvas{width:170px;height:170px;image-rendering:pixelated;border:1px solid #ccd}
 #sb-probe figure{display:inline-block;margin:0 4px 0 0}#sb-probe figcaption{margin:0}
 #sb-probe .sb-close{float:right;cursor:pointer;border:0;background:none;font-size:15px}
-"""
+""")
 
-PANEL = """<div id="sb-probe" hidden><button class="sb-close" title="close">&times;</button>
+PANEL = trusted("""<div id="sb-probe" hidden><button class="sb-close" title="close">&times;</button>
 <div id="sb-position">point at a map</div>
 <figure><canvas id="sb-pattern"></canvas><figcaption>pattern (preprocessed)</figcaption></figure>
 <figure><canvas id="sb-reconstruction"></canvas><figcaption>rrVAE reconstruction</figcaption>
-</figure><div id="sb-scale"></div></div>"""
+</figure><div id="sb-scale"></div></div>""")
 
-SCRIPT = r"""(function () {
+SCRIPT = trusted(r"""<script>(function () {
 var D = JSON.parse(document.getElementById('sb-explorer-data').textContent);
 function bytes(b64) { var s = atob(b64), a = new Uint8Array(s.length);
   for (var i = 0; i < s.length; i++) a[i] = s.charCodeAt(i); return a; }
@@ -189,4 +190,4 @@ var parsed = new Promise(function (done) { if (document.readyState !== 'loading'
   else document.addEventListener('DOMContentLoaded', done); });
 Promise.all([inflate(D.pattern), inflate(D.reconstruction), parsed]).then(function (s) {
   stacks = s; listen(); document.body.dataset.explorer = 'ready'; });
-})();"""
+})();</script>""")

@@ -8,7 +8,6 @@ overlaid on the maps.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -29,6 +28,7 @@ from .angles import angles_figure  # noqa: E402
 from .explorer import SCAN_MAP  # noqa: E402
 from .positions import positions_figure  # noqa: E402
 from .html import section_stem  # noqa: E402
+from .loading import json_attr  # noqa: E402
 from .symmetry import Y, symmetry_figure  # noqa: E402
 from .sites import sites_figure  # noqa: E402
 
@@ -44,8 +44,14 @@ def _extent(results: xr.Dataset, y: str = "scan_y", x: str = "scan_x") -> list[f
     return [xs[0] - dx / 2, xs[-1] + dx / 2, ys[-1] + dy / 2, ys[0] - dy / 2]
 
 
+def plain(text: Any) -> str:
+    """Text from the results as matplotlib draws it literally: ``$`` would start
+    mathtext, whose parse errors would break the figure."""
+    return str(text).replace("$", r"\$")
+
+
 def _unit(results: xr.Dataset, dim: str) -> str:
-    return results[dim].attrs.get("units", "px")
+    return plain(results[dim].attrs.get("units", "px"))
 
 
 def _label_scan(ax: Any, results: xr.Dataset) -> None:
@@ -108,7 +114,7 @@ def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: s
     _label_scan(ax, results)
     overlay_truth(ax, results, markers)
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
-    bar.set_label(f"[{unit}]" if unit else "")
+    bar.set_label(f"[{plain(unit)}]" if unit else "")
 
 
 def _subplots(nrows: int, ncols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
@@ -131,7 +137,7 @@ def _grid(n: int, ncols: int = 4) -> tuple[Figure, np.ndarray]:
 
 
 def _settings(results: xr.Dataset) -> dict[str, Any]:
-    return json.loads(results.attrs.get("settings", "{}"))
+    return json_attr(results, "settings", {})
 
 
 # ------------------------------------------------------------------------ figures
@@ -147,10 +153,10 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
     im = axes[0].imshow(np.log10(np.clip(raw.values, 1e-6 * raw.values.max(), None)),
                         extent=ext, cmap="magma", origin="upper")
     fig.colorbar(im, ax=axes[0], shrink=0.85).set_label(
-        f"log10 [{raw.attrs.get('units', 'counts')}]")
+        f"log10 [{plain(raw.attrs.get('units', 'counts'))}]")
     axes[0].set_title("mean pattern, whole detector")
     det = _settings(results).get("detectors", {})
-    if det.get("detector_units", unit) == unit:
+    if plain(det.get("detector_units", unit)) == unit:
         center = _crop_center(results)
         for name, colour in (("bf", "cyan"), ("adf", "lime")):
             radii = [r for r in det.get(name) or [] if r > 0]
@@ -163,7 +169,8 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
                                 fill=False, ec="white", lw=1, label="analysis crop"))
     axes[0].legend(loc="lower right", fontsize=7, framealpha=0.6)
     im = axes[1].imshow(inner.values, extent=ex2, cmap="magma", origin="upper")
-    fig.colorbar(im, ax=axes[1], shrink=0.85).set_label(f"[{inner.attrs.get('units', '')}]")
+    fig.colorbar(im, ax=axes[1], shrink=0.85).set_label(
+        f"[{plain(inner.attrs.get('units', ''))}]")
     axes[1].set_title("mean pattern, analysis grid")
     for ax, (a, b) in zip(axes, ((ky, kx), ("ky", "kx"))):
         ax.set_xlabel(f"kx [{_unit(results, b)}]")
@@ -174,7 +181,7 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
 def _crop_center(results: xr.Dataset) -> tuple[float, float]:
     """Detector centre (x, y) in detector coordinates: the calibrated centre (the origin
     of the coordinates) or else the centre of mass of the mean pattern."""
-    calibration = json.loads(results.attrs.get("calibration", "{}"))
+    calibration = json_attr(results, "calibration", {})
     if calibration.get("detector_center") is not None:
         return (0.0, 0.0)
     raw = np.clip(results[S.RAW_MEAN_PATTERN].values, 0, None)
@@ -185,14 +192,18 @@ def _crop_center(results: xr.Dataset) -> tuple[float, float]:
     return (float(np.interp(cx, ix, results[kx].values)), float(np.interp(cy, iy, results[ky].values)))
 
 
-def virtual_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
-    fig, axes = _grid(2, 2)
+def virtual_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure | None:
+    """The virtual BF and ADF images (those in the results)."""
+    shown = [(n, c) for n, c in ((S.BF, "gray"), (S.ADF, "inferno")) if n in results]
+    if not shown:
+        return None
+    fig, axes = _grid(len(shown), 2)
     det = _settings(results).get("detectors", {})
-    unit = det.get("detector_units", "")
-    for ax, name, cmap in zip(axes, (S.BF, S.ADF), ("gray", "inferno")):
-        rng = det.get(name) or ["?", "?"]
+    unit = plain(det.get("detector_units", ""))
+    for ax, (name, cmap) in zip(axes, shown):
+        rng = det.get(name)
         _map(fig, ax, results, results[name].values,
-             f"{name.upper()} {rng[0]:g}-{rng[1]:g} {unit}" if rng[0] != "?" else name.upper(),
+             f"{name.upper()} {rng[0]:g}-{rng[1]:g} {unit}" if rng else name.upper(),
              results[name].attrs.get("units", "counts"), markers, cmap)
     return fig
 
@@ -226,7 +237,7 @@ def color_wheel(ax: Any, n: int = 201) -> None:
 
 def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     fig, axes = _grid(5, 3)
-    unit = results[S.COM_X].attrs.get("units", "")
+    unit = plain(results[S.COM_X].attrs.get("units", ""))
     for ax, name in zip(axes, (S.COM_X, S.COM_Y, S.COM_MAGNITUDE)):
         _map(fig, ax, results, results[name].values, name, unit, markers,
              "RdBu_r" if name != S.COM_MAGNITUDE else "viridis",
@@ -274,7 +285,7 @@ def vae_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
         _map(fig, axes[1 + i], results, results[S.LATENT_Z].isel(latent=i).values,
              f"rrVAE content latent z{i + 1}", "1", markers, "cividis")
     _map(fig, axes[1 + n_latent], results, results[S.RECONSTRUCTION_ERROR].values,
-         "reconstruction error", results[S.RECONSTRUCTION_ERROR].attrs.get("units", ""),
+         "reconstruction error", plain(results[S.RECONSTRUCTION_ERROR].attrs.get("units", "")),
          markers, "magma")
     return fig
 
@@ -332,7 +343,8 @@ LOSS_LABELS = {
 def training_figure(results: xr.Dataset) -> Figure | None:
     """Training and validation loss per pattern against epoch; the legend says what each
     sums (the training loss carries the consistency term, so it lies above)."""
-    names = [n for n in results.data_vars if n.startswith(S.HISTORY_PREFIX) and n.endswith("loss")]
+    names = [n for n in results.data_vars if str(n).startswith(S.HISTORY_PREFIX)
+             and str(n).endswith("loss") and results[n].size and np.isfinite(results[n]).any()]
     if not names:
         return None
     fig, axes = _subplots(1, 1, PANEL * 2.4, PANEL * 1.2)
@@ -361,27 +373,6 @@ def section_figure(results: xr.Dataset, section: str,
     fig, axes = _grid(len(names), 3)
     for ax, name in zip(axes, names):
         var = results[name]
-        _map(fig, ax, results, var.values, var.attrs.get("long_name", name),
+        _map(fig, ax, results, var.values, plain(var.attrs.get("long_name", name)),
              var.attrs.get("units", ""), markers)
     return fig
-
-
-def all_figures(results: xr.Dataset, extra_sections: tuple[str, ...] = ()
-                ) -> dict[str, Figure | None]:
-    """Every report figure, keyed by its file stem; ``extra_sections`` are schema
-    sections without a figure of their own, drawn by :func:`section_figure`."""
-    markers = truth_markers(results)
-    extra = {section_stem(s): section_figure(results, s, markers) for s in extra_sections
-             if s != Y.SECTION}
-    return extra | {"symmetry": symmetry_figure(results), "sites": sites_figure(results)} | {
-        "mean_pattern": mean_pattern_figure(results),
-        "virtual_images": virtual_figure(results, markers),
-        "com": com_figure(results, markers),
-        "pca": pca_figure(results, markers),
-        "rrvae": vae_figure(results, markers),
-        "angles": angles_figure(results, markers),
-        "chosen_patterns": positions_figure(results, markers),
-        "manifold": manifold_figure(results),
-        "training": training_figure(results),
-    }
-

@@ -7,17 +7,17 @@ as a finding.
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from typing import Any
 
 import xarray as xr
 
 from ..analysis import schema as S
+from .loading import json_attr, text_of
+from .markup import Html, html, table
 
 FIT_ATTR = S.FIT_ATTR
-COLOURS = {"ok": "#1d7a3a", "doubtful": "#a86a00", "failed": "#b3261e"}
+VERDICTS = ("ok", "doubtful", "failed")
 ROWS = (
     ("explained_fraction", "explained fraction of the validation variance", "{:.1%}"),
     ("pca_explained", "the same for a PCA with as many components (the data's structure)",
@@ -38,11 +38,9 @@ ROWS = (
 
 
 def fit_record(results: xr.Dataset) -> dict[str, Any] | None:
-    """The fit diagnostics saved with the results, or None when there are none."""
-    try:
-        record = json.loads(results.attrs.get(FIT_ATTR, ""))
-    except (TypeError, ValueError):
-        return None
+    """The fit diagnostics saved with the results, or None when there are none (the
+    record is checked when the results are loaded: :mod:`.loading`)."""
+    record = json_attr(results, FIT_ATTR, None)
     return record if isinstance(record, dict) and "verdict" in record else None
 
 
@@ -61,32 +59,30 @@ def _cell(value: Any, fmt: str) -> str:
         return str(value)
 
 
-def fit_quality_html(results: xr.Dataset) -> str:
+MEANING = {"ok": "the rrVAE maps below can be read as results",
+           "doubtful": "read the rrVAE maps below with care",
+           "failed": "the rrVAE explains nothing useful: its maps below are NOT a result"}
+
+
+def fit_quality_html(results: xr.Dataset) -> Html:
     """The panel: verdict banner, reasons, advice and a table of the numbers."""
     record = fit_record(results)
     if record is None:
-        return '<p class="missing">no fit diagnostics in these results</p>'
+        return html('<p class="missing">no fit diagnostics in these results</p>')
     word = str(record["verdict"])
-    colour = COLOURS.get(word, "#4a5366")
-    meaning = {"ok": "the rrVAE maps below can be read as results",
-               "doubtful": "read the rrVAE maps below with care",
-               "failed": "the rrVAE explains nothing useful: its maps below are NOT a result"}
-    out = [f'<p class="verdict" style="background:{colour}">fit {html.escape(word.upper())}: '
-           f"{html.escape(meaning.get(word, ''))}</p>"]
+    out = html('<p class="verdict verdict-{}">fit {}: {}</p>', word, word.upper(),
+               MEANING.get(word, ""))
     for key, label in (("reasons", "Why"), ("advice", "What to try"), ("notes", "Notes")):
         if record.get(key):
-            out.append(f"<p><b>{label}:</b> {html.escape(str(record[key]))}</p>")
+            out += html("<p><b>{}:</b> {}</p>", label, text_of(record[key]))
     rows = [(label, _cell(record[key], fmt)) for key, label, fmt in ROWS if key in record]
-    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>"
-                   for a, b in rows)
-    return "".join(out) + f"<table>{body}</table>"
+    return out + table(rows)
 
 
-def warning_html(results: xr.Dataset) -> str:
+def warning_html(results: xr.Dataset) -> Html:
     """A warning placed above every rrVAE figure when the fit is not ``ok``."""
     word = verdict(results)
     if word in (None, "ok"):
-        return ""
-    return (f'<p class="verdict" style="background:{COLOURS[word]}">rrVAE fit '
-            f"{word.upper()}: see <a href=\"#fit-quality\" style=\"color:#fff\">fit quality"
-            "</a> before reading these maps</p>")
+        return html("")
+    return html('<p class="verdict verdict-{}">rrVAE fit {}: see <a href="#fit-quality">'
+                "fit quality</a> before reading these maps</p>", word, word.upper())

@@ -4,7 +4,6 @@ files, scripts or fonts, so it opens offline and can be mailed as one file."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 from typing import Any, Iterable, Mapping
 
@@ -14,6 +13,8 @@ from ..analysis import schema as S
 from ..calibration import Calibration
 from . import explorer, positions, sites, symmetry
 from .fit_quality import fit_quality_html, warning_html
+from .loading import json_attr
+from .markup import Html, html, join, table, trusted
 
 SECTIONS = (
     ("fit-quality", "rrVAE fit quality", None),
@@ -67,7 +68,7 @@ CAPTIONS = {
     "anomaly and its lattice-equivalent position.",
 }
 
-STYLE = """
+STYLE = trusted("""
 body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;
 color:#1d2330;background:#f5f6f8}
 header{background:#1d2330;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
@@ -86,74 +87,60 @@ vertical-align:top}th{color:#4a5366;font-weight:600}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f0f2f5;padding:10px;border-radius:6px;overflow-x:auto}
 .missing{color:#a04040}
-.verdict{color:#fff;padding:8px 12px;border-radius:6px;font-weight:600}
-""" + explorer.STYLE
+.verdict{color:#fff;padding:8px 12px;border-radius:6px;font-weight:600;background:#4a5366}
+.verdict-ok{background:#1d7a3a}.verdict-doubtful{background:#a86a00}
+.verdict-failed{background:#b3261e}.verdict a{color:#fff}
+""") + explorer.STYLE
 
 
-def _table(rows: Iterable[Iterable[Any]], header: Iterable[str] | None = None) -> str:
-    head = ""
-    if header:
-        head = "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table>{head}{body}</table>"
-
-
-def _img(png: bytes, alt: str, maps: list | None = None) -> str:
+def _img(png: bytes, alt: str, maps: list | None = None) -> Html:
     """An embedded PNG; with ``maps`` (:func:`.explorer.scan_regions`) wrapped for the
     pattern explorer (an overlay canvas for the cross-hairs)."""
     data = base64.b64encode(png).decode("ascii")
-    img = f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"'
     if not maps:
-        return img + ">"
-    return (f'<div class="sb-map">{img} data-maps="{html.escape(json.dumps(maps))}">'
-            '<canvas class="sb-overlay"></canvas></div>')
+        return html('<img src="data:image/png;base64,{}" alt="{}">', data, alt)
+    return html('<div class="sb-map"><img src="data:image/png;base64,{}" alt="{}" '
+                'data-maps="{}"><canvas class="sb-overlay"></canvas></div>', data, alt,
+                json.dumps(maps))
 
 
-def _json_attr(results: xr.Dataset, name: str, default: Any) -> Any:
-    try:
-        return json.loads(results.attrs.get(name, ""))
-    except (TypeError, ValueError):
-        return default
-
-
-def summary_html(results: xr.Dataset) -> str:
+def summary_html(results: xr.Dataset) -> Html:
     """Input, shape, checksum, calibration and ground truth as tables."""
     a = results.attrs
+    shape = a.get("input_shape", ())
     rows = [
         ("input", a.get("input_file", "unknown")),
         ("checksum", a.get("input_checksum", "unknown")),
-        ("shape (scan_y, scan_x, ky, kx)", tuple(a.get("input_shape", ()))),
+        ("shape (scan_y, scan_x, ky, kx)", tuple(shape) if isinstance(shape, list) else shape),
         ("dtype", a.get("input_dtype", "")),
         ("scan", f"{results.sizes['scan_y']} x {results.sizes['scan_x']} positions"),
         ("analysis grid", f"{results.sizes.get('ky', '?')} x {results.sizes.get('kx', '?')} px"),
         ("created", a.get("created", "")),
     ]
-    truth = [n for n in results.data_vars if n.startswith(S.TRUTH_PREFIX)]
+    truth = [str(n) for n in results.data_vars if str(n).startswith(S.TRUTH_PREFIX)]
     if truth:
         rows.append(("ground truth", ", ".join(n.removeprefix(S.TRUTH_PREFIX) for n in truth)))
-    cal = Calibration.from_dict(_json_attr(results, "calibration", {}))
-    timings = _json_attr(results, "timings", {})
-    out = _table(rows) + "<h3>Calibration</h3>" + _table(cal.describe(), ("field", "value", "source"))
+    cal = Calibration.from_dict(json_attr(results, "calibration", {}))
+    timings = json_attr(results, "timings", {})
+    out = (table(rows) + html("<h3>Calibration</h3>")
+           + table(cal.describe(), ("field", "value", "source")))
     if timings:
-        out += "<h3>Run time per stage</h3>" + _table(
+        out += html("<h3>Run time per stage</h3>") + table(
             [(k, f"{v:.1f} s") for k, v in timings.items()], ("stage", "time"))
     return out
 
 
-def settings_html(results: xr.Dataset) -> str:
-    settings = _json_attr(results, "settings", {})
+def settings_html(results: xr.Dataset) -> Html:
+    settings = json_attr(results, "settings", {})
     rows = [(sec, key, json.dumps(val)) for sec, values in settings.items()
             for key, val in values.items()]
-    versions = _json_attr(results, "versions", {})
-    provenance = _json_attr(results, "provenance", [])
+    versions = json_attr(results, "versions", {})
+    provenance = json_attr(results, "provenance", [])
     return (
-        _table(rows, ("section", "option", "value"))
-        + "<h3>Preprocessing steps</h3><pre>"
-        + html.escape("\n".join(json.dumps(p) for p in provenance)) + "</pre>"
-        + "<h3>Package versions</h3>" + _table(versions.items(), ("package", "version"))
+        table(rows, ("section", "option", "value"))
+        + html("<h3>Preprocessing steps</h3><pre>{}</pre>",
+               "\n".join(json.dumps(p) for p in provenance))
+        + html("<h3>Package versions</h3>") + table(versions.items(), ("package", "version"))
     )
 
 
@@ -184,40 +171,47 @@ def _sections(results: xr.Dataset) -> list[tuple[str, str, str | None]]:
     return list(SECTIONS[:1]) + first + list(SECTIONS[1:-1]) + extra + [SECTIONS[-1]]
 
 
+def _figure(png: bytes, title: str, maps: list | None, caption: str) -> Html:
+    return html("<figure>{}<figcaption>{}</figcaption></figure>", _img(png, title, maps),
+                caption)
+
+
+def _section_body(results: xr.Dataset, anchor: str, title: str, figure: str | None,
+                  pngs: Mapping[str, bytes | None], maps: Mapping[str, list]) -> Html:
+    if figure is None:
+        return TEXT_SECTIONS[anchor](results)
+    if figure == "symmetry":
+        img, site_png = pngs.get(figure), pngs.get("sites")
+        body = (_figure(img, title, maps.get(figure), CAPTIONS["symmetry"])
+                if img is not None else html(""))
+        site_img = (_img(site_png, "site classes", maps.get("sites")) if site_png
+                    else html(""))
+        return body + symmetry.symmetry_html(results) + sites.sites_html(results, site_img)
+    if pngs.get(figure) is None:
+        return html('<p class="missing">not in these results</p>')
+    caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
+    warning = warning_html(results) if figure in FIT_FIGURES else html("")
+    text = FIGURE_TEXT[figure](results) if figure in FIGURE_TEXT else html("")
+    return warning + _figure(pngs[figure], title, maps.get(figure), caption) + text
+
+
 def build_page(results: xr.Dataset, pngs: Mapping[str, bytes | None],
-               maps: Mapping[str, list] | None = None) -> str:
-    """The whole page as a string; ``maps``: the scan-map regions of each figure (for the
-    pattern explorer)."""
+               maps: Mapping[str, list] | None = None) -> Html:
+    """The whole page; ``maps``: the scan-map regions of each figure (for the pattern
+    explorer)."""
     maps = maps or {}
-    parts = []
     sections = _sections(results)
-    for anchor, title, figure in sections:
-        if figure is None:
-            body = TEXT_SECTIONS[anchor](results)
-        elif figure == "symmetry":
-            img = pngs.get(figure)
-            body = ((f"<figure>{_img(img, title, maps.get(figure))}"
-                     f"<figcaption>{html.escape(CAPTIONS['symmetry'])}"
-                     "</figcaption></figure>") if img is not None else "") + symmetry.symmetry_html(results)
-            site_png = pngs.get("sites")
-            body += sites.sites_html(results, _img(site_png, "site classes", maps.get("sites"))
-                                     if site_png else "")
-        elif pngs.get(figure) is None:
-            body = '<p class="missing">not in these results</p>'
-        else:
-            caption = CAPTIONS.get(figure, "Maps added by a registered analysis stage.")
-            warning = warning_html(results) if figure in FIT_FIGURES else ""
-            body = (f"{warning}<figure>{_img(pngs[figure], title, maps.get(figure))}"
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                    + FIGURE_TEXT.get(figure, lambda r: "")(results))
-        parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
-    nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in sections)
-    source = html.escape(str(results.attrs.get("input_file", "")))
-    version = html.escape(str(results.attrs.get("symbreak_version", "")))
-    return (
+    parts = join(html('<section id="{}"><h2>{}</h2>{}</section>', anchor, title,
+                      _section_body(results, anchor, title, figure, pngs, maps))
+                 for anchor, title, figure in sections)
+    nav = join(html('<a href="#{}">{}</a>', a, t) for a, t, _ in sections)
+    source = str(results.attrs.get("input_file", ""))
+    version = str(results.attrs.get("symbreak_version", ""))
+    return html(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>symbreak report: {source}</title><style>{STYLE}</style></head><body>"
-        f"<header><h1>symbreak report</h1><p>{source} &middot; symbreak {version}</p></header>"
-        f"<nav>{nav}</nav><main>{''.join(parts)}</main></body></html>"
-    )
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        "<title>symbreak report: {source}</title>{style}</head><body>"
+        "<header><h1>symbreak report</h1><p>{source} &middot; symbreak {version}</p></header>"
+        "<nav>{nav}</nav><main>{parts}</main></body></html>",
+        source=source, version=version, nav=nav, parts=parts,
+        style=trusted("<style>") + STYLE + trusted("</style>"))

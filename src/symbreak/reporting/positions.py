@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from ..analysis import schema as S
 from ..analysis import symmetry_stage as Y
 from ..analysis.explorer_stage import PATTERN, dequantise
+from .markup import Html, html, join
 
 COLOURS = {"A": "cyan", "R": "lime", "P": "yellow"}
 CLEAR_OF_ANOMALY = 3.0  # Å: a perfect-lattice site is at least this far from every anomaly
@@ -164,21 +165,20 @@ def _pattern(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, titl
     im = ax.imshow(values, cmap=cmap, origin="upper", interpolation="nearest",
                    extent=[kx[0] - dx / 2, kx[-1] + dx / 2, ky[-1] + dy / 2, ky[0] - dy / 2],
                    **kwargs)
-    unit = results["kx"].attrs.get("units", "px")
+    from .figures import plain
+
     ax.set_title(title)
-    ax.set_xlabel(f"kx [{unit}]")
-    ax.set_ylabel(f"ky [{results['ky'].attrs.get('units', 'px')}]")
+    ax.set_xlabel(f"kx [{plain(results['kx'].attrs.get('units', 'px'))}]")
+    ax.set_ylabel(f"ky [{plain(results['ky'].attrs.get('units', 'px'))}]")
     fig.colorbar(im, ax=ax, shrink=0.85).set_label("preprocessed [1]")
 
 
-def positions_html(results: xr.Dataset) -> str:
+def positions_html(results: xr.Dataset) -> Html:
     """What each chosen position is, as a list under the figure."""
-    import html
-
     ys, xs = (results["explorer_y"].values, results["explorer_x"].values) \
         if PATTERN in results else ((), ())
     unit = results["scan_x"].attrs.get("units", "px")
-    items = "".join(f"<li><b>{p.label}</b> at x = {xs[p.ix]:.2f} {unit}, y = {ys[p.iy]:.2f} "
-                    f"{unit}: {html.escape(p.description)}</li>"
-                    for p in chosen_positions(results))
-    return f"<ul>{items}</ul>" if items else ""
+    items = join(html("<li><b>{}</b> at x = {:.2f} {}, y = {:.2f} {}: {}</li>", p.label,
+                      xs[p.ix], unit, ys[p.iy], unit, p.description)
+                 for p in chosen_positions(results))
+    return html("<ul>{}</ul>", items) if items else items

@@ -4,8 +4,6 @@ and classes."""
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Any
 
 import numpy as np
@@ -15,6 +13,8 @@ from matplotlib.figure import Figure
 
 from ..analysis import schema as S
 from ..analysis import sites_stage as T
+from .loading import json_attr, text_of
+from .markup import EMPTY, Html, html, table
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf")
@@ -86,47 +86,42 @@ def _ellipse(centre: tuple[float, float], width: float, height: float, colour: s
 
 
 def _fit_failed(results: xr.Dataset) -> str | None:
-    try:
-        fit = json.loads(results.attrs.get("rrvae_fit", ""))
-    except (TypeError, ValueError):
+    fit = json_attr(results, "rrvae_fit", None)
+    if not isinstance(fit, dict) or fit.get("verdict") != "failed":
         return None
-    if fit.get("verdict") != "failed":
-        return None
-    return "; ".join(fit.get("reasons", [])) or "failed"
+    return text_of(fit.get("reasons")) or "failed"
 
 
-def sites_html(results: xr.Dataset, png: str = "") -> str:
-    """The part's heading, figure (``png``: an ``<img>`` tag), statement and tables."""
-    head = "<h3>Which sites are equivalent? (site classes)</h3>"
+def sites_html(results: xr.Dataset, png: Html = EMPTY) -> Html:
+    """The part's heading, figure (``png``: an ``<img>`` element), statement and tables."""
+    head = html("<h3>Which sites are equivalent? (site classes)</h3>")
     if not present(results):
         failed = _fit_failed(results)
         why = (f"the rrVAE fit failed ({failed}), so its latents are no evidence"
                if failed else "no lattice or no atom-column site was found")
-        return f'{head}<p class="missing">Site classes not computed: {html.escape(why)}.</p>'
+        return head + html('<p class="missing">Site classes not computed: {}.</p>', why)
     statement = str(results[T.CLASS_MAP].attrs.get("statement", ""))
-    figure = (f"<figure>{png}<figcaption>{html.escape(CAPTION)}</figcaption></figure>"
-              if png else "")
-    return (f"{head}{figure}<p>{html.escape(statement)}.</p>" + _site_table(results)
+    figure = (html("<figure>{}<figcaption>{}</figcaption></figure>", png, CAPTION)
+              if png else EMPTY)
+    return (head + figure + html("<p>{}.</p>", statement) + _site_table(results)
             + _class_table(results))
 
 
-def _site_table(results: xr.Dataset) -> str:
+def _site_table(results: xr.Dataset) -> Html:
     z = results[T.SITE_LATENT].values
     noise = results[T.SITE_NOISE].values
-    adf_unit = html.escape(str(results[T.SITE_ADF].attrs.get("units", "")))
-    head = ("<tr><th>site</th><th>y [Å]</th><th>x [Å]</th><th>ADF [" + adf_unit
-            + "]</th><th>class</th><th>content latents</th><th>latent noise</th></tr>")
-    rows = "".join(
-        f"<tr><td>{i + 1}</td><td>{y:.2f}</td><td>{x:.2f}</td><td>{a:.3g}</td>"
-        f"<td>{int(k)}</td><td>{', '.join(f'{v:.3g}' for v in zi)}</td>"
-        f"<td>{', '.join(f'{v:.2g}' for v in si)}</td></tr>"
-        for i, (y, x, a, k, zi, si) in enumerate(zip(
-            results[T.SITE_Y].values, results[T.SITE_X].values, results[T.SITE_ADF].values,
-            results[T.SITE_CLASS].values, z, noise)))
-    return f"<table>{head}{rows}</table>"
+    adf_unit = str(results[T.SITE_ADF].attrs.get("units", ""))
+    header = ("site", "y [Å]", "x [Å]", f"ADF [{adf_unit}]", "class", "content latents",
+              "latent noise")
+    rows = [(i + 1, f"{y:.2f}", f"{x:.2f}", f"{a:.3g}", int(k),
+             ", ".join(f"{v:.3g}" for v in zi), ", ".join(f"{v:.2g}" for v in si))
+            for i, (y, x, a, k, zi, si) in enumerate(zip(
+                results[T.SITE_Y].values, results[T.SITE_X].values,
+                results[T.SITE_ADF].values, results[T.SITE_CLASS].values, z, noise))]
+    return table(rows, header)
 
 
-def _class_table(results: xr.Dataset) -> str:
+def _class_table(results: xr.Dataset) -> Html:
     labels = results[T.SITE_CLASS].values
     d = (results[T.CLASS_DISTANCE].values if T.CLASS_DISTANCE in results
          else _class_distance(results[T.SITE_DISTANCE].values, labels))
@@ -136,13 +131,12 @@ def _class_table(results: xr.Dataset) -> str:
         members = np.flatnonzero(labels == k)
         others = np.delete(d[k], k)
         nearest = others.min() if others.size else float("nan")
-        rows.append(f"<tr><td>{k}</td><td>{', '.join(str(i + 1) for i in members)}</td>"
-                    f"<td>{', '.join(f'{v:.3g}' for v in zk)}</td>"
-                    f"<td>{'' if np.isnan(nearest) else f'{nearest:.2g}'}</td></tr>")
-    return ("<table><tr><th>class</th><th>sites</th><th>mean content latents</th>"
-            f"<th>nearest other class [latent noise, farthest pair of sites; threshold "
-            f"{limit:.2g}]</th></tr>"
-            + "".join(rows) + "</table>")
+        rows.append((k, ", ".join(str(i + 1) for i in members),
+                     ", ".join(f"{v:.3g}" for v in zk),
+                     "" if np.isnan(nearest) else f"{nearest:.2g}"))
+    header = ("class", "sites", "mean content latents", "nearest other class [latent noise, "
+              f"farthest pair of sites; threshold {limit:.2g}]")
+    return table(rows, header)
 
 
 def _class_distance(distance: np.ndarray, labels: np.ndarray) -> np.ndarray:

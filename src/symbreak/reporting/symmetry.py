@@ -4,7 +4,6 @@ reference, and (with ground truth) the ROC-AUC of every map."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from .. import metrics
 from ..analysis import schema as S
 from ..analysis import symmetry_stage as Y
 from .explorer import SCAN_MAP
+from .markup import EMPTY, Html, html, table
 
 DEFECT_RADIUS = 1.5  # Å, as in reproduce
 ANCHOR = "where-is-the-symmetry-broken"
@@ -125,35 +125,33 @@ def auc_rows(results: xr.Dataset) -> list[tuple[str, float]]:
     return rows
 
 
-def symmetry_html(results: xr.Dataset) -> str:
+def symmetry_html(results: xr.Dataset) -> Html:
     """The section's text: lattice, threshold, anomaly list and the AUC table."""
     if not present(results):
-        return '<p class="missing">not in these results</p>'
-    parts = []
+        return html('<p class="missing">not in these results</p>')
+    parts = EMPTY
     if Y.LATTICE in results:
         description = str(results[Y.LATTICE].attrs.get("description", ""))
-        parts.append(f"<p>Lattice: {html.escape(description)}</p>")
+        parts += html("<p>Lattice: {}</p>", description)
     note = results[Y.SCORE].attrs.get("note")
     if note:
-        parts.append(f"<p>{html.escape(str(note))}: every position is its own reference; "
-                     "this is a perfect-crystal control.</p>")
+        parts += html("<p>{}: every position is its own reference; this is a "
+                      "perfect-crystal control.</p>", note)
     if Y.THRESHOLD in results:
         limit = float(results[Y.THRESHOLD])
         n = results.sizes.get("anomaly", 0)
-        noun = "anomaly" if n == 1 else "anomalies"
-        parts.append(f"<p>Threshold {limit:.2f} σ (1 % chance of a false anomaly over the "
-                     f"scan for a perfect crystal); {n} {noun} above it.</p>")
-        rows = "".join(f"<tr><td>{i + 1}</td><td>{y:.2f}</td><td>{x:.2f}</td><td>{s:.1f}</td></tr>"
-                       for i, (y, x, s) in enumerate(zip(results[Y.ANOMALY_Y].values,
-                                                         results[Y.ANOMALY_X].values,
-                                                         results[Y.ANOMALY_SCORE].values)))
+        parts += html("<p>Threshold {:.2f} σ (1 % chance of a false anomaly over the scan "
+                      "for a perfect crystal); {} {} above it.</p>", limit, n,
+                      "anomaly" if n == 1 else "anomalies")
+        rows = [(i + 1, f"{y:.2f}", f"{x:.2f}", f"{s:.1f}")
+                for i, (y, x, s) in enumerate(zip(results[Y.ANOMALY_Y].values,
+                                                  results[Y.ANOMALY_X].values,
+                                                  results[Y.ANOMALY_SCORE].values))]
         if rows:
-            parts.append("<table><tr><th>#</th><th>y [Å]</th><th>x [Å]</th><th>score [σ]</th>"
-                         f"</tr>{rows}</table>")
+            parts += table(rows, ("#", "y [Å]", "x [Å]", "score [σ]"))
     aucs = auc_rows(results)
     if aucs:
-        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>" for k, v in aucs)
-        parts.append(f"<p>Ground truth: ROC-AUC for probes within {DEFECT_RADIUS} Å of a "
-                     f"defect against the rest.</p><table><tr><th>map</th><th>ROC-AUC</th>"
-                     f"</tr>{body}</table>")
-    return "".join(parts)
+        parts += html("<p>Ground truth: ROC-AUC for probes within {} Å of a defect against "
+                      "the rest.</p>", DEFECT_RADIUS)
+        parts += table([(k, f"{v:.3f}") for k, v in aucs], ("map", "ROC-AUC"))
+    return parts
