@@ -36,7 +36,8 @@ def _results(results: Any) -> xr.Dataset:
         from .errors import SettingsError
         raise SettingsError(f"expected the results of symbreak.analyze (an xarray.Dataset) "
                             f"or an analysis folder, got {type(results).__name__}")
-    return results
+    from .reporting.loading import check_results
+    return check_results(results, "the results")
 
 
 def _draw(make: Callable[..., Figure | None], results: Any, with_markers: bool = True

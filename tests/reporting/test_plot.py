@@ -42,3 +42,12 @@ def test_angles_panel_shows_the_aligned_difference():
     shown = fig.axes[2].images[0].get_array()
     np.testing.assert_allclose(shown, 0, atol=1e-9)
     assert "-angle" in fig.axes[2].get_title()
+
+
+def test_a_tampered_dataset_is_refused_in_one_line(results_dir):
+    from symbreak.errors import FormatError
+
+    results = symbreak.plot._results(results_dir).copy()
+    results["bf"] = results["bf"].astype(complex)
+    with pytest.raises(FormatError, match="bf"):
+        symbreak.plot.com(results)
