@@ -119,7 +119,8 @@ def test_analyze_with_a_huge_lattice_is_one_line_under_an_address_limit(tmp_path
         ["analyze", "d.npy", "--lattice=1e9,0,0,1e9", "--out", "u", "--epochs", "1",
          "--no-report"], tmp_path)
     assert status == 2, stderr
-    assert_one_line(stderr, "analyze", "--lattice 1e+09,0,0,1e+09", "field of view")
+    assert_one_line(stderr, "analyze", "--lattice 1e+09,0,0,1e+09", "field of view",
+                    "between 2 px")  # an uncalibrated .npy: its lengths are scan pixels
     assert seconds < 120  # about 10 s on two loaded cores; the bug allocated 16 GB first
     assert not (tmp_path / "u").exists()
 

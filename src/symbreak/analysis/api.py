@@ -31,7 +31,7 @@ from .context import Context, Stage
 from .plan import STAGES, check_order, describe, plan
 from .provenance import StageTimer, results_attrs
 from .run import CHECKPOINTS, check_out_dir, locked_output, write_results
-from .symmetry_stage import lattice_for_scan, scan_step_of
+from .symmetry_stage import lattice_for_scan, length_unit, scan_step_of
 
 
 def settings_from(settings: Any, options: Mapping[str, Any]) -> AnalyzeSettings:
@@ -142,8 +142,9 @@ def _run(data: Any, s: AnalyzeSettings, out_dir: Path | None, work: Path,
     check_shape(data, "analyze")
     s.preprocess.check_pattern_shape(data.pattern_shape)
     if s.symmetry.lattice is not None:  # refused before any stage runs, not after training
-        lattice_for_scan(s.symmetry.lattice, tuple(data.scan_shape),
-                         scan_step_of(data.calibration.scan_step))
+        step = data.calibration.scan_step
+        lattice_for_scan(s.symmetry.lattice, tuple(data.scan_shape), scan_step_of(step),
+                         length_unit(step))
     timer = StageTimer(progress)
     data = timer.run("reading data", inputs.in_memory, data, progress)
     digest = inputs.BackgroundChecksum(data, path)  # overlaps the stages' passes

@@ -100,17 +100,23 @@ def _step(ctx: Context) -> tuple[float, float]:
     return scan_step_of(ctx.data.calibration.scan_step)
 
 
+def length_unit(step: Any) -> str:
+    """The unit of the stage's lengths: Å, or px for an uncalibrated scan (step None)."""
+    return "px" if step is None else "Å"
+
+
 def scan_step_of(step: Any) -> tuple[float, float]:
     """The (y, x) scan step [Å] the stage works with (1, 1 for an uncalibrated scan)."""
     return (1.0, 1.0) if step is None else (float(step[0]), float(step[1]))
 
 
-def lattice_for_scan(setting: Any, shape: tuple[int, int], step: tuple[float, float]
-                     ) -> Lattice:
+def lattice_for_scan(setting: Any, shape: tuple[int, int], step: tuple[float, float],
+                     unit: str = "Å") -> Lattice:
     """The lattice ``setting`` (a1y, a1x, a2y, a2x) [Å] checked against a ``shape`` scan
     of ``step`` [Å] before anything is sized from it: every vector at least two scan steps
     long (the scan resolves it) and at least one cell across the field of view along each
-    lattice direction, and its periodic fits within the memory budget.
+    lattice direction, and its periodic fits within the memory budget. ``unit`` names the
+    lengths in messages ("px" for an uncalibrated scan, whose step is 1).
 
     Raises
     ------
@@ -121,22 +127,22 @@ def lattice_for_scan(setting: Any, shape: tuple[int, int], step: tuple[float, fl
     text = ",".join(f"{v:g}" for v in given)
     extent = (shape[0] * step[0], shape[1] * step[1])
     shortest, longest = 2 * max(step), float(np.hypot(*extent))
-    allowed = (f"each vector between {shortest:.4g} Å (two scan steps) and the {extent[0]:.4g}"
-               f" x {extent[1]:.4g} Å field of view")
+    allowed = (f"each vector between {shortest:.4g} {unit} (two scan steps) and the "
+               f"{extent[0]:.4g} x {extent[1]:.4g} {unit} field of view")
     with np.errstate(all="ignore"):
         lengths = np.hypot(given[0::2], given[1::2]) if given.size == 4 else np.zeros(2)
     if not np.all(np.isfinite(given)) or not np.all(lengths <= longest):
-        raise SettingsError(f"lattice={text} [Å] cannot be fitted to this scan: {allowed}")
+        raise SettingsError(f"lattice={text} [{unit}] cannot be fitted to this scan: {allowed}")
     lattice = lattice_from_setting(given)
     reduced = min(lattice.lengths)
     cells = min(lattice.cells_across(extent))
     if reduced < shortest or cells < 1 - 1e-6:  # one cell across: a periodic one-cell scan
-        raise SettingsError(f"lattice={text} [Å] cannot be fitted to this scan (shortest "
-                            f"vector {reduced:.4g} Å, {cells:.3g} cells across): {allowed}")
+        raise SettingsError(f"lattice={text} [{unit}] cannot be fitted to this scan (shortest "
+                            f"vector {reduced:.4g} {unit}, {cells:.3g} cells across): {allowed}")
     try:
         check_memory(lattice, shape[0], shape[1], step)
     except DataError as exc:
-        raise SettingsError(f"lattice={text} [Å]: {exc}") from None
+        raise SettingsError(f"lattice={text} [{unit}]: {exc}") from None
     return lattice
 
 
@@ -152,7 +158,9 @@ def _symmetry(ctx: Context) -> xr.Dataset:
     setting = ctx.settings.symmetry.lattice
     shape = (results.sizes[S.SCAN[0]], results.sizes[S.SCAN[1]])
     try:
-        lattice = (lattice_for_scan(setting, shape, step) if setting is not None
+        lattice = (lattice_for_scan(setting, shape, step,
+                                    length_unit(ctx.data.calibration.scan_step))
+                   if setting is not None
                    else find_lattice([d.values for k, d in found.items() if k in (S.BF, S.ADF)]
                                      + list(found["com"].values if "com" in found else []),
                                      step))
