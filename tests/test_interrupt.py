@@ -334,3 +334,15 @@ def test_resume_on_a_dask_cluster(tmp_path, monkeypatch, capsys):
     assert len(finished) == 6 - len(record["done"])
     assert np.array_equal(symbreak.load(out).to_numpy(), data)
 
+
+
+def test_the_chunk_record_saves_by_count_and_takes_no_marks_once_closed(tmp_path, monkeypatch):
+    saves = []
+    record = ChunkRecord(tmp_path / RECORD_NAME, {"input": "x"}, (8, 16))  # 128 chunks
+    monkeypatch.setattr(record, "_save", lambda: saves.append(len(record.done)))
+    for number in range(10):
+        record.mark(number)
+    assert saves == [2, 4, 6, 8, 10]  # every 128 // 64 chunks, whatever the clock says
+    record.close()
+    record.mark(10)
+    assert saves[-1] == 10 and 10 not in record.done

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -162,20 +162,22 @@ class ChunkRecord:
     """Which chunks of an output are on disk: ``RECORD_NAME`` in the temporary store.
 
     A JSON file ``{"fingerprint": {...}, "grid": [n, ...], "done": [[start, stop], ...]}``
-    (ranges of C-order chunk numbers), replaced atomically, at most every
-    ``interval`` seconds and on :meth:`flush`. A chunk is marked only after it is
-    written, so a kill loses at most the chunks of the last ``interval``, never
-    records a chunk that is not there.
+    (ranges of C-order chunk numbers), replaced atomically after every
+    :data:`SAVES`-th part of the grid's chunks and on :meth:`flush`. A chunk is marked
+    only after it is written, so a kill loses at most one such part, never records a
+    chunk that is not there. The saves depend on the count of chunks written, not on the
+    clock, so the same write makes the same file operations on any machine.
     """
 
+    SAVES = 64
+
     def __init__(self, path: Path, fingerprint: Any, grid: Iterable[int],
-                 done: Iterable[int] = (), interval: float = 0.2) -> None:
+                 done: Iterable[int] = ()) -> None:
         self.path, self.fingerprint = Path(path), fingerprint
         self.grid = tuple(int(n) for n in grid)
         self.done: set[int] = set(done)
-        self.interval = interval
         self._lock = threading.Lock()
-        self._saved = 0.0
+        self._closed = False
 
     @classmethod
     def read(cls, path: Path) -> dict | None:
@@ -192,14 +194,24 @@ class ChunkRecord:
     def mark(self, number: int) -> None:
         """Record chunk ``number`` (C order over the grid) as written."""
         with self._lock:
+            if self._closed:  # a chunk that finished after its write was abandoned
+                return
             self.done.add(int(number))
-            if time.monotonic() - self._saved >= self.interval:
+            every = max(1, math.prod(self.grid) // self.SAVES)
+            if len(self.done) % every == 0:
                 self._save()
-                self._saved = time.monotonic()
 
     def flush(self) -> None:
         with self._lock:
             self._save()
+
+    def close(self) -> None:
+        """Save the record and take no more marks: after a failed or interrupted write
+        returns, threads still finishing a chunk never change the record (their chunks
+        are written again on resume)."""
+        with self._lock:
+            self._save()
+            self._closed = True
 
     def _save(self) -> None:
         ranges: list[list[int]] = []

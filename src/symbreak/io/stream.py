@@ -128,15 +128,17 @@ def _store_recorded(data: Dataset4D, target: Any, record: ChunkRecord,
         write = functools.partial(_write_chunk, target, number, region,
                                   record=None if client is not None else record)
         writes.append(dask.delayed(write, pure=False)(parts[number]))
-    if client is None:
-        with DaskProgress("writing", progress):
-            dask.compute(*writes, scheduler="threads")
-    else:
-        from distributed import as_completed
+    try:
+        if client is None:
+            with DaskProgress("writing", progress):
+                dask.compute(*writes, scheduler="threads")
+        else:
+            from distributed import as_completed
 
-        for future in as_completed(client.compute(writes)):
-            record.mark(future.result())
-    record.flush()
+            for future in as_completed(client.compute(writes)):
+                record.mark(future.result())
+    finally:
+        record.close()
 
 
 # ------------------------------------------------------------------------ whole outputs
