@@ -78,15 +78,6 @@ def attempt_settings(settings: FitSettings, k: int) -> FitSettings:
                                angle_warmup=max(settings.angle_warmup, ANGLE_WARMUP_EPOCHS))
 
 
-def architecture(settings: FitSettings, shape: tuple[int, ...]) -> Architecture:
-    return Architecture(pattern_shape=(int(shape[0]), int(shape[1])),
-                        latent_dim=settings.latent_dim, translation=settings.translation,
-                        encoder=settings.encoder, decoder=settings.decoder, hidden=settings.hidden,
-                        output=settings.output if settings.likelihood == "gaussian" else "linear",
-                        angle_head=settings.angle_head,
-                        translation_prior=settings.translation_prior)
-
-
 def fingerprint(settings: FitSettings, shape: tuple[int, ...], total: float) -> str:
     keys = {k: v for k, v in settings.to_dict().items() if k not in _NOT_SHAPE_KEYS}
     if not keys.get("angle_warmup"):
@@ -140,7 +131,7 @@ def _run_attempt(est: Any, k: int, base: FitSettings, source: Any, parallel: Any
                  idx: tuple[np.ndarray, np.ndarray], val: np.ndarray, total: float,
                  resume: bool, pca: float) -> Attempt:
     s = attempt_settings(base, k)
-    arch = architecture(s, source.pattern_shape)
+    arch = Architecture.of(s, source.pattern_shape)
     fp = fingerprint(s, (source.n, *source.pattern_shape), total)
     folder = _checkpoints(est.checkpoint_dir, k)
     trainer = Trainer(build_model(arch, s.random_state), s, fp, folder, est.progress,
@@ -189,7 +180,7 @@ def _set_fitted(est: Any, best: Attempt, attempts: list[Attempt], source: Any,
                 idx: tuple[np.ndarray, np.ndarray]) -> None:
     t = best.trainer
     est.model_ = t.model.eval()
-    est.settings_ = best.settings.to_dict()
+    est.settings_ = best.settings
     est.architecture_ = t.model.arch
     est.history_ = t.history
     est.best_validation_loss_ = float(t.best_val)
