@@ -26,7 +26,7 @@ from .diagnostics import (ANGLE_SPREAD_FAILED, EXPLAINED_FAILED, baseline_loss,
                           circular_spread, diagnose, pca_explained)
 from .encode_map import columns, encode_patterns
 from .data import check_unit_interval
-from .inputs import check_streaming, open_source, read_indices, split, training_data
+from .inputs import open_source, read_indices, split, training_data
 from .model import Architecture, build_model
 from .parallel import device_for, from_environment
 from .settings import FitSettings, fit_settings
@@ -150,7 +150,6 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
     set its fitted attributes, diagnostics included."""
     settings = fit_settings(est.get_params())  # validates every parameter
     auto_beta, restarts = est.beta == "auto", est.restarts
-    check_streaming(est.streaming, est.loader_workers)
     parallel = from_environment(settings.device)
     settings = dataclasses.replace(settings, device=device_for(settings.device, parallel))
     with contextlib.ExitStack() as stack:
