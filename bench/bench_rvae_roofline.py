@@ -47,8 +47,7 @@ def build_step(case: str, precision: str, size: int, seed: int = 0
     """One training step of ``case`` through the Trainer's objective and optimizer."""
     s = fit_settings(dict(CASES[case], precision=precision, device="cpu", latent_dim=2,
                           random_state=seed))
-    arch = Architecture((size, size), latent_dim=2, encoder=s.encoder, decoder=s.decoder,
-                        angle_head=s.angle_head)
+    arch = Architecture.of(s, (size, size))
     trainer = Trainer(build_model(arch, seed), s, fingerprint="bench")
     x = torch.rand(s.batch_size, size, size, generator=torch.Generator().manual_seed(seed))
 

@@ -121,7 +121,7 @@ def paper_throughput(X: np.ndarray, decoder: str, precision: str, epochs: int,
     model = RotationalVAE(recipe="paper", decoder=decoder, epochs=epochs, precision=precision,
                           n_threads=threads, restarts=0).fit(X)
     return (throughput(model.history_, n_train), model.history_[-1]["val_loss"],
-            model.settings_["precision"])
+            model.settings_.precision)
 
 
 def span(values: list[float], fmt: str = "{:.2f}") -> str:

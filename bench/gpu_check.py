@@ -66,7 +66,7 @@ def fit_one(X: np.ndarray, decoder: str, precision: str, args: argparse.Namespac
     model, wall = timed(args.device, lambda: model.fit(X))
     where = {p.device.type for p in model.model_.parameters()}
     assert where == {args.device}, f"weights on {where}, expected {args.device}"
-    assert model.settings_["precision"] == precision, model.settings_["precision"]
+    assert model.settings_.precision == precision, model.settings_.precision
     return model, wall
 
 

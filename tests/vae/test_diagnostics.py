@@ -198,4 +198,4 @@ def test_auto_beta_is_the_variance_pca_leaves():
     assert noise_variance(X, 1.0) == pytest.approx(0.01 * var)
     assert noise_variance(X, float("nan")) == pytest.approx(var)
     model, Xd = train_dipoles(latent_dim=1, epochs=3, beta="auto", restarts=0, n=200)
-    assert model.beta == "auto" and 0 < model.settings_["beta"] < Xd.var(axis=0).mean()
+    assert model.beta == "auto" and 0 < model.settings_.beta < Xd.var(axis=0).mean()

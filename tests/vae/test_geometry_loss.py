@@ -13,6 +13,14 @@ from symbreak.vae.geometry import rotate_patterns, unwrap_map, wrap_angle
 from symbreak.vae.loss import (continuous_bernoulli_log_norm, kl_angle_spread,
                                kl_standard_normal, reconstruction_nll)
 from symbreak.vae.model import Architecture, build_model
+from symbreak.vae.settings import fit_settings
+
+
+def small_net(decoder: str) -> Architecture:
+    """A 33 x 33 px network with two content latents, 32 hidden units, no shifts."""
+    return Architecture((33, 33), latent_dim=2, translation=False, encoder="mlp",
+                        decoder=decoder, hidden=32, output="softplus", angle_head="linear",
+                        translation_prior=0.1)
 
 
 def test_rotate_patterns_matches_analytic_rotation():
@@ -58,7 +66,7 @@ def _source_coords(a, n, c):
 @pytest.mark.parametrize("decoder", ["spatial", "rotate"])
 def test_decoder_applies_angle_quarter_turn(decoder):
     """decode at angle a equals the angle-0 pattern rotated by a (atomai #89 ignores a)."""
-    model = build_model(Architecture((33, 33), latent_dim=2, decoder=decoder, hidden=32), 1)
+    model = build_model(small_net(decoder), 1)
     z = torch.tensor([[0.7, -1.2]])
     with torch.no_grad():
         base = model.decode(z, torch.zeros(1))[0].numpy()
@@ -68,7 +76,7 @@ def test_decoder_applies_angle_quarter_turn(decoder):
 
 
 def test_spatial_decoder_applies_any_angle():
-    model = build_model(Architecture((33, 33), latent_dim=2, decoder="spatial", hidden=32), 1)
+    model = build_model(small_net("spatial"), 1)
     z = torch.tensor([[0.7, -1.2]])
     with torch.no_grad():
         base = model.decode(z, torch.zeros(1))[0].numpy()
@@ -82,7 +90,7 @@ def test_spatial_decoder_applies_any_angle():
 
 
 def test_rotate_decoder_samples_its_canvas_on_the_rotated_grid():
-    model = build_model(Architecture((33, 33), latent_dim=2, decoder="rotate", hidden=32), 1)
+    model = build_model(small_net("rotate"), 1)
     z = torch.tensor([[0.7, -1.2]])
     with torch.no_grad():
         canvas = model.decoder.canvas(z)[0].numpy()
@@ -127,7 +135,7 @@ def test_reconstruction_likelihoods():
 
 def test_paper_architecture_parameter_count():
     """The paper's network: 2 x 128 tanh MLP encoder, spatial decoder (as atomai's rVAE)."""
-    model = build_model(Architecture((64, 64), latent_dim=2), 0)
+    model = build_model(Architecture.of(fit_settings(dict(recipe="paper", device="cpu")), (64, 64)), 0)
     h, n_lat = 128, 3
     encoder = 64 * 64 * h + h + h * h + h + 2 * (h * n_lat + n_lat)
     decoder = 2 * h + h + 2 * h + 2 * (h * h + h) + h + 1

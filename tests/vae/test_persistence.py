@@ -49,6 +49,27 @@ def test_save_load_gives_identical_latents(fitted, dipole_set, tmp_path):
     fitted.save(folder, overwrite=True)
 
 
+def test_model_of_older_format_loads_with_typed_settings(fitted, dipole_set, tmp_path):
+    """config.json files written before n_threads, angle_warmup and cpu were recorded
+    still load; the settings are attributes, those three take the old fits' values."""
+    folder = tmp_path / "model"
+    fitted.save(folder)
+    config = json.loads((folder / "config.json").read_text())
+    assert list(config["settings"]) == list(fitted.settings_.to_dict())
+    assert config["settings"] == json.loads(json.dumps(fitted.settings_.to_dict()))
+    for key in ("n_threads", "angle_warmup", "cpu"):
+        del config["settings"][key]
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = RotationalVAE.load(folder, device="cpu")
+    s = loaded.settings_
+    assert (s.n_threads, s.angle_warmup, s.cpu) == (None, 0, None)
+    assert s.latent_dim == fitted.latent_dim and s.decoder == fitted.settings_.decoder
+    a, b = fitted.transform(dipole_set["X"]), loaded.transform(dipole_set["X"])
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    assert json.loads(b.attrs["settings"])["angle_warmup"] == 0
+
+
 def test_pickle_disguised_as_model_is_refused(fitted, tmp_path):
     folder = tmp_path / "model"
     fitted.save(folder)

@@ -105,8 +105,8 @@ def test_forced_bf16_fit_gives_the_float32_latents():
         ds = model.transform(X)
         out[precision] = (ds.latent_angle.values, np.ravel(ds.latent_z.values),
                           model.diagnostics_.verdict)
-        assert model.settings_["precision"] == precision
-        assert model.settings_["cpu"] == cpu.cpu_capability()   # provenance
+        assert model.settings_.precision == precision
+        assert model.settings_.cpu == cpu.cpu_capability()   # provenance
         assert circular_agreement(ds.latent_angle.values, angle) > 0.99
     (a32, z32, v32), (a16, z16, v16) = out["float32"], out["bf16"]
     assert v16 == v32

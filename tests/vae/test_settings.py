@@ -94,3 +94,81 @@ def test_other_likelihoods_and_encoder_run():
         assert np.isfinite(model.best_validation_loss_)
         if kw.get("likelihood"):
             assert rec.min() >= 0 and rec.max() <= 1
+
+
+# config.json format version 1: the settings of a fit, in this order (saved models and
+# the "settings" attribute of results.zarr depend on it)
+SETTINGS_KEYS_V1 = [
+    "latent_dim", "translation", "encoder", "decoder", "hidden", "output", "angle_head",
+    "likelihood", "beta", "rotation_prior", "translation_prior", "recipe", "epochs",
+    "batch_size", "learning_rate", "schedule", "warmup_epochs", "consistency",
+    "validation_fraction", "early_stopping", "max_time", "device", "precision",
+    "random_state", "n_threads", "angle_warmup", "cpu"]
+
+
+def test_fit_settings_are_the_parameters_resolved():
+    """FitSettings is derived from VAEParameters: every parameter of one fit, typed and
+    filled from the recipe, keyed and ordered as config.json format 1."""
+    from symbreak.vae.parameters import ESTIMATOR_ONLY, VAEParameters
+
+    s = fit_settings(dict(recipe="paper", device="cpu", latent_dim=3))
+    assert list(s.to_dict()) == SETTINGS_KEYS_V1
+    own = [k for k in SETTINGS_KEYS_V1 if k not in ("schedule", "warmup_epochs", "cpu")]
+    assert sorted(own) == sorted(set(VAEParameters.__dataclass_fields__) - set(ESTIMATOR_ONLY))
+    paper = RECIPES["paper"]
+    assert (s.latent_dim, s.decoder, s.angle_head, s.schedule, s.epochs) == (
+        3, paper["decoder"], paper["angle_head"], paper["schedule"], paper["epochs"])
+    with pytest.raises(TypeError):
+        s["latent_dim"]  # attributes only: no string reads
+    with pytest.raises(Exception, match="cannot assign"):
+        s.latent_dim = 4  # frozen
+
+
+def test_architecture_has_no_defaults_and_takes_the_recipes():
+    """The network of a default fit is the default recipe's (rotate decoder, circular
+    angle head), not values written a second time in Architecture."""
+    import dataclasses
+
+    from symbreak.vae.model import Architecture
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(Architecture))
+    arch = Architecture.of(fit_settings(dict(device="cpu")), (16, 12))
+    default = RECIPES["default"]
+    assert (arch.pattern_shape, arch.decoder, arch.angle_head, arch.encoder) == (
+        (16, 12), default["decoder"], default["angle_head"], default["encoder"])
+    bernoulli = Architecture.of(fit_settings(dict(device="cpu", likelihood="bernoulli")), (8, 8))
+    assert bernoulli.output == "linear"
+
+
+@pytest.mark.parametrize("key, value", [("latent_dim", 0), ("latent_dim", 2000),
+                                        ("hidden", 1), ("decoder", "pixel"),
+                                        ("translation_prior", 0.0), ("translation", 1)])
+def test_one_validator_per_parameter(key, value):
+    """The estimator, the CLI and a model's config.json refuse a bad value with the same
+    words: each parameter is validated in one place."""
+    import argparse
+
+    from symbreak.cli.options import add_settings_options, given
+    from symbreak.errors import FormatError
+    from symbreak.vae.model_config import check_config
+    from symbreak.vae.parameters import VAEParameters
+
+    with pytest.raises(SettingsError) as direct:
+        VAEParameters(**{key: value})
+    rule = str(direct.value).split(" must be ")[1]
+    arch = dict(pattern_shape=[8, 8], latent_dim=2, translation=False, encoder="mlp",
+                decoder="rotate", hidden=16, output="softplus", angle_head="circular",
+                translation_prior=0.1)
+    config = {"format": "symbreak.RotationalVAE", "format_version": 1,
+              "architecture": dict(arch, **{key: value}), "settings": {}, "params": {},
+              "data": {}}
+    with pytest.raises(FormatError) as loaded:
+        check_config(config, "m/config.json")
+    assert f"architecture.{key} must be {rule}" in str(loaded.value)
+    if key != "translation":  # a switch on the command line, never a value
+        parser = argparse.ArgumentParser()
+        add_settings_options(parser, VAEParameters)
+        flag = "--" + key.replace("_", "-")
+        with pytest.raises(SettingsError) as typed:
+            given(parser.parse_args([flag, str(value)]), VAEParameters)
+        assert f"{flag} must be {rule}" in str(typed.value)

@@ -81,7 +81,7 @@ class RotationalVAE(TransformerMixin, BaseEstimator):
         ``"auto"`` (bf16 autocast on CUDA GPUs that support it, and for the spatial decoder
         on CPUs with native bf16, AVX512-BF16 or AMX, detected at run time; else float32),
         ``"float32"``, ``"bf16"`` or ``"fp16"`` (CUDA only). Losses are always summed in
-        float32. ``settings_["precision"]`` and ``settings_["cpu"]`` record what was used.
+        float32. ``settings_.precision`` and ``settings_.cpu`` record what was used.
     random_state
         Seed of the weights, the split, the shuffling, the latent noise and the augmentation.
     checkpoint_dir

@@ -26,7 +26,7 @@ from .diagnostics import (ANGLE_SPREAD_FAILED, EXPLAINED_FAILED, baseline_loss,
                           circular_spread, diagnose, pca_explained)
 from .encode_map import columns, encode_patterns
 from .data import check_unit_interval
-from .inputs import check_streaming, open_source, read_indices, split, training_data
+from .inputs import open_source, read_indices, split, training_data
 from .model import Architecture, build_model
 from .parallel import device_for, from_environment
 from .settings import FitSettings, fit_settings
@@ -76,15 +76,6 @@ def attempt_settings(settings: FitSettings, k: int) -> FitSettings:
     return dataclasses.replace(settings, random_state=settings.random_state + k,
                                learning_rate=settings.learning_rate * 0.5 ** k,
                                angle_warmup=max(settings.angle_warmup, ANGLE_WARMUP_EPOCHS))
-
-
-def architecture(settings: FitSettings, shape: tuple[int, ...]) -> Architecture:
-    return Architecture(pattern_shape=(int(shape[0]), int(shape[1])),
-                        latent_dim=settings.latent_dim, translation=settings.translation,
-                        encoder=settings.encoder, decoder=settings.decoder, hidden=settings.hidden,
-                        output=settings.output if settings.likelihood == "gaussian" else "linear",
-                        angle_head=settings.angle_head,
-                        translation_prior=settings.translation_prior)
 
 
 def fingerprint(settings: FitSettings, shape: tuple[int, ...], total: float) -> str:
@@ -140,7 +131,7 @@ def _run_attempt(est: Any, k: int, base: FitSettings, source: Any, parallel: Any
                  idx: tuple[np.ndarray, np.ndarray], val: np.ndarray, total: float,
                  resume: bool, pca: float) -> Attempt:
     s = attempt_settings(base, k)
-    arch = architecture(s, source.pattern_shape)
+    arch = Architecture.of(s, source.pattern_shape)
     fp = fingerprint(s, (source.n, *source.pattern_shape), total)
     folder = _checkpoints(est.checkpoint_dir, k)
     trainer = Trainer(build_model(arch, s.random_state), s, fp, folder, est.progress,
@@ -159,7 +150,6 @@ def fit_estimator(est: Any, X: Any, resume: bool = False) -> None:
     set its fitted attributes, diagnostics included."""
     settings = fit_settings(est.get_params())  # validates every parameter
     auto_beta, restarts = est.beta == "auto", est.restarts
-    check_streaming(est.streaming, est.loader_workers)
     parallel = from_environment(settings.device)
     settings = dataclasses.replace(settings, device=device_for(settings.device, parallel))
     with contextlib.ExitStack() as stack:
@@ -189,7 +179,7 @@ def _set_fitted(est: Any, best: Attempt, attempts: list[Attempt], source: Any,
                 idx: tuple[np.ndarray, np.ndarray]) -> None:
     t = best.trainer
     est.model_ = t.model.eval()
-    est.settings_ = best.settings.to_dict()
+    est.settings_ = best.settings
     est.architecture_ = t.model.arch
     est.history_ = t.history
     est.best_validation_loss_ = float(t.best_val)

@@ -28,7 +28,6 @@ from .encode_map import (EncoderSpec, columns, encode_lazy, encode_patterns,
 from .geometry import pixel_unit, unwrap_map, wrap_angle
 from .inputs import is_lazy
 from .loss import mean_from_output
-from .settings import FitSettings
 from .train import cpu_threads, default_threads
 
 INFERENCE_BATCH = 512
@@ -47,8 +46,7 @@ def copies(est: Any) -> int:
 
 def threads(est: Any) -> Any:
     """The estimator's CPU thread setting as a context manager."""
-    settings = {k: v for k, v in est.settings_.items() if k in FitSettings.__dataclass_fields__}
-    return cpu_threads(default_threads(FitSettings(**settings)))
+    return cpu_threads(default_threads(est.settings_))
 
 
 def patterns_of(est: Any, X: Any) -> tuple[np.ndarray, tuple[int, int] | None]:
@@ -69,8 +67,8 @@ def encode_array(est: Any, patterns: np.ndarray, symmetrize: bool | None = None
     n_copies = copies(est) if symmetrize is None else symmetry_copies(est.architecture_,
                                                                       symmetrize)
     with threads(est):
-        values = encode_patterns(est.model_, patterns, est.settings_["likelihood"],
-                                 est.settings_["translation_prior"], est.device_, n_copies)
+        values = encode_patterns(est.model_, patterns, est.settings_.likelihood,
+                                 est.settings_.translation_prior, est.device_, n_copies)
     return _by_name(est, values)
 
 
@@ -94,8 +92,8 @@ def encode(est: Any, X: Any) -> tuple[dict[str, np.ndarray], tuple[int, int] | N
                             f"the model's {est.pattern_shape_}; preprocess them the "
                             "same way as the training data")
         spec = EncoderSpec.from_model(est.model_, f"{est.fingerprint_}-{id(est.model_)}",
-                                      est.settings_["likelihood"],
-                                      est.settings_["translation_prior"], copies(est))
+                                      est.settings_.likelihood,
+                                      est.settings_.translation_prior, copies(est))
         values = encode_lazy(array, spec, est.progress)
         scan = tuple(int(n) for n in array.shape[:2]) if array.ndim == 4 else None
         return _by_name(est, values), scan, values.shape[0]
@@ -126,10 +124,10 @@ def latent_maps(est: Any, X: Any) -> xr.Dataset:
             yx = enc[key][:, ::-1] * unit
             out[name] = (sdims, _latent_first(yx, shape), {"units": "px"})
         coords["shift"] = ["y", "x"]
-    coords["latent"] = np.arange(est.settings_["latent_dim"])
+    coords["latent"] = np.arange(est.settings_.latent_dim)
     ds = xr.Dataset({k: xr.Variable(*v) for k, v in out.items()}, coords=coords)
     ds.attrs["model"] = "symbreak.RotationalVAE"
-    ds.attrs["settings"] = json.dumps(est.settings_)
+    ds.attrs["settings"] = json.dumps(est.settings_.to_dict())
     ds.attrs["symmetrized_copies"] = copies(est)
     ds.attrs["angle_convention"] = ("radians from +kx towards +ky (as arctan2(com_y, "
                                     "com_x)); decoded content rotates by +angle")
@@ -145,7 +143,7 @@ def reconstruct(est: Any, X: Any) -> np.ndarray:
             x = torch.from_numpy(patterns[i:i + INFERENCE_BATCH]).to(est.device_)
             post = symmetric_posterior(est.model_, x, copies(est))
             y = est.model_.decode(post.z, post.angle, post.shift)
-            out.append(mean_from_output(y, est.settings_["likelihood"]).cpu().numpy())
+            out.append(mean_from_output(y, est.settings_.likelihood).cpu().numpy())
     recon = np.concatenate(out)
     return recon.reshape(*scan_shape, *est.pattern_shape_) if scan_shape else recon
 
@@ -154,7 +152,7 @@ def decode(est: Any, z: Any, angle: Any = 0.0, shift: Any = None) -> np.ndarray:
     """Patterns for content latents ``z`` (latent_dim,) or (n, latent_dim), rotated by
     ``angle`` [rad] (scalar or (n,)) and shifted by ``shift`` (y, x) [px]."""
     check_fitted(est)
-    d = est.settings_["latent_dim"]
+    d = est.settings_.latent_dim
     z_arr = np.asarray(z, dtype=np.float32)
     single = z_arr.ndim == 1
     z_arr = np.atleast_2d(z_arr)
@@ -171,7 +169,7 @@ def decode(est: Any, z: Any, angle: Any = 0.0, shift: Any = None) -> np.ndarray:
         zt = torch.from_numpy(z_arr).to(est.device_)
         at = torch.from_numpy(np.array(angles)).to(est.device_)
         y = est.model_.decoder(zt, at, shift_coord)
-        y = mean_from_output(y, est.settings_["likelihood"]).cpu().numpy()
+        y = mean_from_output(y, est.settings_.likelihood).cpu().numpy()
     return y[0] if single else y
 
 
@@ -180,13 +178,13 @@ def manifold(est: Any, d: int = 9, latents: tuple[int, int] = (0, 1), angle: flo
     """A d x d grid of decoded patterns over two content latents (others 0), at
     standard-normal quantiles from 5 % to 95 % (as atomai's manifold)."""
     check_fitted(est)
-    if est.settings_["latent_dim"] < 2:
+    if est.settings_.latent_dim < 2:
         raise SettingsError("manifold needs latent_dim >= 2; use traversal(0) instead")
     if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         raise SettingsError(f"d={d!r} must be a positive integer")
     i, j = (latent_index(est, k) for k in latents)
     values = norm.ppf(np.linspace(0.05, 0.95, d))
-    z = np.zeros((d, d, est.settings_["latent_dim"]), dtype=np.float32)
+    z = np.zeros((d, d, est.settings_.latent_dim), dtype=np.float32)
     z[:, :, j] = values[:, None]
     z[:, :, i] = values[None, :]
     patterns = decode(est, z.reshape(d * d, -1), angle).reshape(d, d, *est.pattern_shape_)
@@ -203,7 +201,7 @@ def traversal(est: Any, latent: int | str = 0, n: int = 9, span: float = 2.0
     check_fitted(est)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SettingsError(f"n={n!r} must be a positive integer")
-    z = np.zeros((n, est.settings_["latent_dim"]), dtype=np.float32)
+    z = np.zeros((n, est.settings_.latent_dim), dtype=np.float32)
     if latent == "angle":
         values = np.linspace(-np.pi, np.pi, n, endpoint=False)
         patterns = decode(est, z, values)
@@ -216,7 +214,7 @@ def traversal(est: Any, latent: int | str = 0, n: int = 9, span: float = 2.0
 
 
 def latent_index(est: Any, k: Any) -> int:
-    d = est.settings_["latent_dim"]
+    d = est.settings_.latent_dim
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < d:
         raise SettingsError(f"latent {k!r} does not exist; content latents are 0..{d - 1}")
     return int(k)

@@ -9,6 +9,7 @@ pattern at angle ``a`` is the angle-0 pattern rotated by ``a``: invariance is st
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,17 +21,32 @@ from .pixel_mlp import pixel_mlp
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    """Everything needed to rebuild the network (stored in config.json)."""
+    """Everything needed to rebuild the network (stored in config.json).
+
+    No defaults of its own: a fit takes every value from its resolved settings
+    (:meth:`of`), a saved model from its config.json.
+    """
 
     pattern_shape: tuple[int, int]
-    latent_dim: int = 2
-    translation: bool = False
-    encoder: str = "mlp"
-    decoder: str = "spatial"
-    hidden: int = 128
-    output: str = "softplus"
-    angle_head: str = "linear"
-    translation_prior: float = 0.1
+    latent_dim: int
+    translation: bool
+    encoder: str
+    decoder: str
+    hidden: int
+    output: str
+    angle_head: str
+    translation_prior: float
+
+    @classmethod
+    def of(cls, settings: Any, shape: tuple[int, ...]) -> "Architecture":
+        """The network of a fit with ``settings`` (a ``FitSettings``) to patterns of
+        ``shape``; the decoder output is linear for the Bernoulli likelihoods."""
+        return cls(pattern_shape=(int(shape[0]), int(shape[1])),
+                   latent_dim=settings.latent_dim, translation=settings.translation,
+                   encoder=settings.encoder, decoder=settings.decoder, hidden=settings.hidden,
+                   output=settings.output if settings.likelihood == "gaussian" else "linear",
+                   angle_head=settings.angle_head,
+                   translation_prior=settings.translation_prior)
 
     @property
     def n_shift(self) -> int:

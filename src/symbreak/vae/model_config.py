@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import FormatError, SettingsError
-from .parameters import (ANGLE_HEADS, DECODERS, ENCODERS, MAX_EPOCHS, MAX_HIDDEN,
-                         MAX_LATENT_DIM, OUTPUTS, VAEParameters)
+from .parameters import (ESTIMATOR_ONLY, LEGACY_DEFAULTS, MAX_EPOCHS, RECIPE_ONLY,
+                         VAEParameters, check_parameter)
 
 FORMAT = "symbreak.RotationalVAE"
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ VERDICTS = ("ok", "doubtful", "failed")
 ARCHITECTURE_KEYS = ("pattern_shape", "latent_dim", "translation", "encoder", "decoder",
                      "hidden", "output", "angle_head", "translation_prior")
 # FitSettings fields that a config may lack (FitSettings gives their defaults)
-SETTINGS_OPTIONAL = ("n_threads", "angle_warmup", "cpu")
+SETTINGS_OPTIONAL = tuple(LEGACY_DEFAULTS)
 
 
 def damaged(path: Path | str, problem: str) -> NoReturn:
@@ -158,15 +158,28 @@ class _Fields:
     def parameters(self, name: str, values: Mapping[str, Any]) -> None:
         """The values that are :class:`VAEParameters` fields, validated by it."""
         known = {k: values[k] for k in VAEParameters.__dataclass_fields__ if k in values}
-        for key, value in known.items():  # beyond float's range: OverflowError in checks
-            if isinstance(value, int) and value.bit_length() > 1000:
-                self.fail(f"{name}.{key}", "a number of at most 300 digits", value)
+        for key, value in known.items():
+            self.not_huge(f"{name}.{key}", value)
         try:
             VAEParameters(**known)
         except SettingsError as exc:
             damaged(self.path, f"{name}: {' '.join(str(exc).split())[:200]}")
         except OverflowError:  # an integer beyond float's range for a float parameter
             damaged(self.path, f"{name} holds an integer too large for a number")
+
+    def parameter(self, name: str, key: str, value: Any) -> Any:
+        """``value`` of the :class:`VAEParameters` field ``key`` (stored as ``name.key``),
+        checked by that field's one validator."""
+        self.not_huge(f"{name}.{key}", value)
+        try:
+            return check_parameter(key, value, f"{name}.{key}")
+        except SettingsError as exc:
+            damaged(self.path, ' '.join(str(exc).split())[:200])
+
+    def not_huge(self, name: str, value: Any) -> None:
+        """Refuse integers beyond float's range (OverflowError in checks)."""
+        if isinstance(value, int) and value.bit_length() > 1000:
+            self.fail(name, "a number of at most 300 digits", value)
 
     def records(self, name: str, value: Any, most: int) -> list[dict]:
         """A list of flat records (history epochs, attempts): numbers, text, booleans."""
@@ -225,23 +238,14 @@ def _architecture(f: _Fields, arch: Any) -> dict[str, Any]:
         f.fail("architecture.pattern_shape", "[height, width]", shape)
     for i, side in enumerate(shape):
         f.integer(f"architecture.pattern_shape[{i}]", side, 2, MAX_PATTERN)
-    f.integer("architecture.latent_dim", arch["latent_dim"], 1, MAX_LATENT_DIM)
-    f.integer("architecture.hidden", arch["hidden"], 2, MAX_HIDDEN)
-    if not isinstance(arch["translation"], bool):
-        f.fail("architecture.translation", "true or false", arch["translation"])
-    for key, choices in (("encoder", ENCODERS), ("decoder", DECODERS), ("output", OUTPUTS),
-                         ("angle_head", ANGLE_HEADS)):
-        f.text(f"architecture.{key}", arch[key], choices)
-    if not f.number("architecture.translation_prior", arch["translation_prior"], True) > 0:
-        f.fail("architecture.translation_prior", "a positive number",
-               arch["translation_prior"])
+    for key in ARCHITECTURE_KEYS[1:]:  # the parameters the network is built from
+        f.parameter("architecture", key, arch[key])
     return arch
 
 
 def _settings(f: _Fields, settings: Any, arch: Mapping[str, Any]) -> None:
     required = tuple(k for k in VAEParameters.__dataclass_fields__ if k not in
-                     ("streaming", "loader_workers", "restarts", "symmetrize")
-                     + SETTINGS_OPTIONAL) + ("schedule", "warmup_epochs")
+                     ESTIMATOR_ONLY + SETTINGS_OPTIONAL) + tuple(k for k, _ in RECIPE_ONLY)
     f.mapping("settings", settings, required)
     f.parameters("settings", settings)
     f.text("settings.schedule", settings["schedule"], SCHEDULES)

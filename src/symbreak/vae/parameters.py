@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import SettingsError
-from ..options import check_fields, setting
+from ..options import check_fields, check_value, setting, spec_of
 
 RECIPES: dict[str, dict[str, Any]] = {
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
@@ -43,6 +43,14 @@ MAX_WORKERS = 256
 MAX_RESTARTS = 100
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 STREAMING = {"auto": "auto", "on": True, "off": False}
+# The settings of one fit (:class:`~symbreak.vae.settings.FitSettings`, stored in a
+# model's config.json) are these parameters but for ESTIMATOR_ONLY ones (how the estimator
+# fits: where patterns come from, restarts), plus RECIPE_ONLY ones (placed after
+# ``learning_rate``, as in config.json format version 1) and the ``cpu`` detected.
+ESTIMATOR_ONLY = ("streaming", "loader_workers", "restarts", "symmetrize")
+RECIPE_ONLY = (("schedule", "str"), ("warmup_epochs", "int"))
+# defaults of the settings that older config.json files lack (their fits had no warm-up)
+LEGACY_DEFAULTS = {"n_threads": None, "angle_warmup": 0, "cpu": None}
 
 
 def _early_stopping(name: str, value: Any) -> Any:
@@ -105,6 +113,8 @@ class VAEParameters:
                           maximum=MAX_HIDDEN)
     output: str = setting("softplus", choices=OUTPUTS,
                           help="decoder output of the Gaussian likelihood")
+    angle_head: str | None = setting(None, kind=str, choices=ANGLE_HEADS,
+                                     help="angle output (default: the recipe's)")
     likelihood: str = setting("gaussian", choices=LIKELIHOODS,
                               help="reconstruction likelihood (Bernoulli ones need "
                               "intensities in [0, 1])")
@@ -126,8 +136,6 @@ class VAEParameters:
     consistency: float | None = setting(None, kind=float, minimum=0.0,
                                         help="weight of the rotation-consistency term "
                                         "(default: the recipe's)")
-    angle_head: str | None = setting(None, kind=str, choices=ANGLE_HEADS,
-                                     help="angle output (default: the recipe's)")
     validation_fraction: float = setting(0.15, help="share of patterns held out for "
                                          "validation", above=0.0, below=1.0)
     early_stopping: Any = setting("auto", check=_early_stopping, parse=_parse_early_stopping,
@@ -170,3 +178,18 @@ class VAEParameters:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+def check_parameter(name: str, value: Any, label: str | None = None) -> Any:
+    """``value`` of the parameter ``name``, validated by its one description above.
+
+    Used wherever a single parameter arrives on its own (a device given to ``load``, the
+    architecture of a config.json); ``label`` names it in the message (default ``name``).
+
+    Raises
+    ------
+    SettingsError
+        One line naming ``label``, the value and what is allowed.
+    """
+    field = VAEParameters.__dataclass_fields__[name]
+    return check_value(label or name, spec_of(field), value)

@@ -18,7 +18,7 @@ from .diagnostics import FitDiagnostics
 from .model import Architecture, RotationalVAEModule
 from .model_config import MAX_DEPTH, nesting_depth
 from .serialize import CONFIG, WEIGHTS, model_folder, read_config, read_weights, save_model
-from .settings import resolve_device
+from .settings import FitSettings, resolve_device
 
 HEADER_BYTES = 2**20  # a safetensors header beyond the tensors (names, shapes: a few kB)
 
@@ -30,7 +30,7 @@ def save_estimator(est: Any, path: str | os.PathLike, extra: dict | None = None,
               for k, v in est.get_params().items()}
     diagnostics = getattr(est, "diagnostics_", None)
     config = {
-        "params": params, "settings": est.settings_,
+        "params": params, "settings": est.settings_.to_dict(),
         "architecture": dataclasses.asdict(est.architecture_),
         "data": {"pattern_shape": list(est.pattern_shape_),
                  "n_train": int(len(est.train_indices_)),
@@ -78,7 +78,7 @@ def load_estimator(cls: type, path: str | os.PathLike, device: str = "auto") -> 
     est.device_ = resolve_device(device)
     est.model_ = model.to(est.device_).eval()
     est.architecture_ = arch
-    est.settings_ = dict(config["settings"], device=est.device_)
+    est.settings_ = FitSettings.from_dict(dict(config["settings"], device=est.device_))
     est.history_ = config.get("history", [])
     est.best_validation_loss_ = config.get("best_validation_loss")
     est.n_epochs_ = len(est.history_)

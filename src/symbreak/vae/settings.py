@@ -16,55 +16,62 @@ import torch
 from ..errors import SettingsError
 from ..options import settings_fields
 from .cpu import cpu_capability
-from .parameters import DEVICES, PRECISIONS, RECIPES, VAEParameters
+from .parameters import (ESTIMATOR_ONLY, LEGACY_DEFAULTS, RECIPE_ONLY, RECIPES,
+                         VAEParameters, check_parameter)
 
 __all__ = ["FitSettings", "fit_settings", "resolve_device", "resolve_precision", "RECIPES"]
 
-@dataclasses.dataclass(frozen=True)
-class FitSettings:
-    """The settings of one fit: every parameter validated, the recipe's values filled
-    in, ``"auto"`` device and precision replaced by what this machine has."""
-
-    latent_dim: int
-    translation: bool
-    encoder: str
-    decoder: str
-    hidden: int
-    output: str
-    angle_head: str
-    likelihood: str
-    beta: float
-    rotation_prior: float
-    translation_prior: float
-    recipe: str
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    schedule: str
-    warmup_epochs: int
-    consistency: float
-    validation_fraction: float
-    early_stopping: int | None
-    max_time: float | None
-    device: str
-    precision: str
-    random_state: int
-    n_threads: int | None = None
-    angle_warmup: int = 0
-    cpu: dict[str, Any] | None = None  # the CPU detected (model, flags, native bf16)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+# types once the recipe and "auto" are filled in (recipe fields lose their ``None``)
+RESOLVED_TYPES = {"beta": "float", "early_stopping": "int | None"}
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise SettingsError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
-    return value
+def _resolved_type(field: dataclasses.Field) -> str:
+    if field.name in RESOLVED_TYPES:
+        return RESOLVED_TYPES[field.name]
+    if field.name in RECIPES["default"]:
+        return str(field.type).replace(" | None", "")
+    return str(field.type)
+
+
+def _fit_fields() -> list[tuple]:
+    """The fields of :class:`FitSettings`, derived from those of :class:`VAEParameters`."""
+    fields: list[tuple] = []
+    for f in dataclasses.fields(VAEParameters):
+        if f.name in ESTIMATOR_ONLY:
+            continue
+        spec = (f.name, _resolved_type(f))
+        fields.append(spec + ((dataclasses.field(default=LEGACY_DEFAULTS[f.name]),)
+                              if f.name in LEGACY_DEFAULTS else ()))
+        if f.name == "learning_rate":
+            fields.extend(RECIPE_ONLY)
+    # the CPU detected (model, flags, native bf16)
+    fields.append(("cpu", "dict[str, Any] | None", dataclasses.field(default=None)))
+    return fields
+
+
+def _to_dict(self: Any) -> dict[str, Any]:
+    """The settings as JSON-able values, keyed as in config.json and results attributes."""
+    return dataclasses.asdict(self)
+
+
+def _from_dict(cls: type, values: Mapping[str, Any]) -> Any:
+    """Settings from a (checked) config.json's ``settings``; other keys are ignored and
+    settings that older files lack take :data:`LEGACY_DEFAULTS`."""
+    return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+FitSettings = dataclasses.make_dataclass(
+    "FitSettings", _fit_fields(), frozen=True,
+    namespace={"__module__": __name__, "to_dict": _to_dict, "from_dict": classmethod(_from_dict),
+               "__doc__": "The settings of one fit: every parameter of :class:`VAEParameters` "
+                          "validated (but those in ``ESTIMATOR_ONLY``), the recipe's values "
+                          "filled in, ``\"auto\"`` device and precision replaced by what "
+                          "this machine has; the recipe's ``schedule`` and ``warmup_epochs`` "
+                          "and the ``cpu`` detected on top."})
 
 
 def resolve_device(device: str) -> str:
-    _choice("device", device, DEVICES)
+    check_parameter("device", device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -83,7 +90,7 @@ def resolve_precision(precision: str, device: str, decoder: str = "rotate",
     """The arithmetic of a fit: ``"auto"`` is bf16 autocast on CUDA GPUs that support it
     and, on CPUs with native bf16 (AVX512-BF16 or AMX, detected at run time), for the
     decoders in ``BF16_CPU_DECODERS``; float32 otherwise. ``native_bf16`` None: detect."""
-    _choice("precision", precision, PRECISIONS)
+    check_parameter("precision", precision)
     if precision == "auto":
         if device == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "float32"
@@ -106,25 +113,18 @@ def fit_settings(params: Mapping[str, Any]) -> FitSettings:
              if f.name in params}
     p = VAEParameters(**given)
     base = RECIPES[p.recipe]
-
-    def pick(name: str) -> Any:
-        value = getattr(p, name)
-        return base[name] if value is None else value
-
-    early = base["early_stopping"] if p.early_stopping == "auto" else p.early_stopping
+    values = {}
+    for name in FitSettings.__dataclass_fields__:
+        if name in VAEParameters.__dataclass_fields__:
+            value = getattr(p, name)  # None: the recipe's
+            values[name] = base[name] if value is None and name in base else value
     device = resolve_device(p.device)
-    decoder = pick("decoder")
-    return FitSettings(
-        latent_dim=p.latent_dim, translation=p.translation, encoder=pick("encoder"),
-        decoder=decoder, hidden=p.hidden, output=p.output,
-        angle_head=pick("angle_head"), likelihood=p.likelihood,
+    early = base["early_stopping"] if p.early_stopping == "auto" else p.early_stopping
+    values.update(
+        schedule=base["schedule"], warmup_epochs=base["warmup_epochs"],
         beta=1.0 if p.beta == "auto" else p.beta,  # "auto" is set from the data at fit
-        rotation_prior=p.rotation_prior, translation_prior=p.translation_prior,
-        recipe=p.recipe, epochs=pick("epochs"), batch_size=pick("batch_size"),
-        learning_rate=float(pick("learning_rate")), schedule=base["schedule"],
-        warmup_epochs=base["warmup_epochs"], consistency=float(pick("consistency")),
-        validation_fraction=p.validation_fraction, early_stopping=early or None,
-        max_time=p.max_time, device=device, precision=resolve_precision(p.precision, device, decoder),
-        random_state=p.random_state, n_threads=p.n_threads,
-        angle_warmup=pick("angle_warmup"), cpu=dict(cpu_capability()),
-    )
+        learning_rate=float(values["learning_rate"]), consistency=float(values["consistency"]),
+        early_stopping=early or None, device=device,
+        precision=resolve_precision(p.precision, device, values["decoder"]),
+        cpu=dict(cpu_capability()))
+    return FitSettings(**values)
