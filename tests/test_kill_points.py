@@ -117,8 +117,12 @@ class Zygote:
     """A Python process that imported symbreak and forks one child per command."""
 
     def __init__(self, preload: tuple[str, ...], logs: Path) -> None:
+        # one dask thread and one zarr writer: zarr makes each chunk's folders as it
+        # writes, and threads racing for the same parent make a varying number of mkdir
+        # calls, so the step numbers of the counted run and the killed run would differ
         env = {**os.environ, "SYMBREAK_PROGRESS": "0", "OMP_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "DASK_NUM_WORKERS": "1",
+               "ZARR_ASYNC__CONCURRENCY": "1", "ZARR_THREADING__MAX_WORKERS": "1"}
         self.logs, self.runs = logs, 0
         self.process = subprocess.Popen([sys.executable, "-c", RUNNER, *preload], env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,

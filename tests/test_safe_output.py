@@ -278,8 +278,8 @@ def _edit_config(src: Path, dst: Path, **arch) -> Path:
 
 
 @pytest.mark.parametrize("arch, message", [
-    ({"hidden": 20000}, r"architecture.hidden must be an integer in 2..8192, got 20000"),
-    ({"latent_dim": 100000000}, "latent_dim must be an integer in 1..1024, got 100000000"),
+    ({"hidden": 20000}, r"architecture.hidden must be an integer >= 2 and <= 8192, got 20000"),
+    ({"latent_dim": 100000000}, "latent_dim must be an integer >= 1 and <= 1024, got 100000000"),
     # the config's own parts disagree (settings and data still say 16 hidden, 16 px)
     ({"hidden": 32}, "settings.hidden must be the architecture's 32, got 16"),
     ({"pattern_shape": [32, 32]}, r"data.pattern_shape must be the architecture's \[32, 32\]"),
