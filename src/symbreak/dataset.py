@@ -16,9 +16,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .arrays import NoCopyView, file_view
 from .calibration import Calibration
-from .engine import MAX_CHUNK_BYTES, active_client, available_memory, scatter_array
+from .engine import as_dask, available_memory
 from .errors import DataError
 from .jsonable import dumps, jsonable
 
@@ -194,20 +193,9 @@ class Dataset4D:
         return np.asarray(self.array.compute())
 
     def to_dask(self, chunks: Any = "auto") -> da.Array:
-        """The array as dask (no data read). A numpy/memmap array is wrapped, not copied."""
-        if self.is_lazy:
-            return self.array if chunks == "auto" else self.array.rechunk(chunks)
-        if chunks == "auto":
-            chunks = (1, -1, -1, -1) if self.nbytes > MAX_CHUNK_BYTES else -1
-        client = active_client()
-        if client is not None and file_view(self.array) is None:
-            # on a dask cluster an in-memory array goes to the workers once, not in graphs
-            block = tuple(n if c == -1 else c for c, n in
-                          zip(np.broadcast_to(np.asarray(chunks, dtype=object), 4), self.shape))
-            return scatter_array(client, np.asarray(self.array), block)
-        # a memory map travels as its file description: inline it in every chunk's task
-        return da.from_array(NoCopyView(self.array), chunks=chunks, asarray=True, name=False,
-                             inline_array=file_view(self.array) is not None)
+        """The array as dask (no data read). A numpy/memmap array is wrapped, not copied;
+        chunks as in :func:`symbreak.engine.as_dask`."""
+        return as_dask(self.array, chunks)
 
     def coords(self) -> dict[str, tuple[np.ndarray, str]]:
         """Axis coordinates with units: scan in Å (or px), detector in mrad (or 1/Å, px)."""

@@ -83,12 +83,14 @@ def test_a_chunk_times_its_copies_fits_the_budget(name, budget, shape):
 def test_whole_array_rules_follow_their_constants():
     budget = 64 * MiB
     with engine.budget_scope(budget):
-        assert engine.fits_in_memory(budget // engine.IN_MEMORY_SHARE)
-        assert not engine.fits_in_memory(budget // engine.IN_MEMORY_SHARE + 1)
+        assert engine.placement(budget // engine.IN_MEMORY_SHARE).in_memory
+        assert engine.placement(budget // engine.IN_MEMORY_SHARE + 1).streamed
         for copies in (engine.COPIES_IN_MEMORY_DECOMPOSE, engine.COPIES_GRAM,
-                       engine.COPIES_DECOMPRESSED):
-            assert engine.fits_budget(budget // copies, copies)
-            assert not engine.fits_budget(budget // copies + 1, copies)
+                       engine.COPIES_DECOMPRESSED, engine.COPIES_PERIODIC_FIT,
+                       engine.COPIES_POTENTIAL, engine.COPIES_SOURCE_BLUR):
+            assert engine.placement(budget // copies, copies).in_memory
+            assert engine.placement(budget // copies + 1, copies).streamed
+            assert engine.placement(budget // copies + 1, copies).need > budget
         buffer = engine.shuffle_buffer_patterns(4 * 64 * 64, batch=32)
         assert buffer * 4 * 64 * 64 * engine.SHUFFLE_BUFFER_SHARE <= budget
         assert engine.shuffle_buffer_patterns(budget, batch=32) == 32  # at least a batch
@@ -111,12 +113,12 @@ def test_a_simulation_batch_of_waves_fits_its_share(budget, phonons):
 
 
 def test_stage_chunks_on_a_cluster_take_the_workers_memory(monkeypatch):
-    from symbreak.engine import mapper
+    from symbreak.engine import chunking
 
     data = SimpleNamespace(shape=(64, 64, 32, 32), dtype=np.dtype(np.uint16))
-    monkeypatch.setattr(mapper, "active_client", lambda: object())
-    monkeypatch.setattr(mapper, "worker_resources", lambda client: (MiB, 2))
+    monkeypatch.setattr(chunking, "active_client", lambda: object())
+    monkeypatch.setattr(chunking, "worker_resources", lambda client: (MiB, 2))
     with engine.budget_scope("1GB"):
-        chunks = mapper.chunk_shape(data)
+        chunks = chunking.chunk_shape(data)
     assert chunks == engine.chunks_within(data.shape, 4, MiB, engine.kernel_copies(2))
     assert math.prod(chunks) * 4 * engine.kernel_copies(2) <= MiB

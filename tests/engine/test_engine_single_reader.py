@@ -90,7 +90,7 @@ def test_decomposition_reads_the_budget_through_the_engine(reader, data):
 
 def test_vae_staging_and_encoding_chunk_from_the_reader(reader, data, tmp_path, monkeypatch):
     from symbreak.vae import encode_map
-    from symbreak.vae.stage import stage_patterns
+    from symbreak.engine.staging import stage_patterns
 
     reads, picks = reader
     store = stage_patterns(da.from_array(data.array, chunks=(4, 12, 24, 24)),

@@ -19,7 +19,7 @@ from symbreak.errors import FormatError
 from symbreak.io import load, save
 from symbreak.io.zarr_compat import WRITE_FORMAT, ZARR_MAJOR, folder_of
 from symbreak.vae.source import ZarrPatterns
-from symbreak.vae.stage import stage_patterns
+from symbreak.engine.staging import stage_patterns
 
 CAL = Calibration(energy=200e3, semiangle=12.0, scan_step=(0.4, 0.5),
                   angular_sampling=(0.8, 0.9), detector_center=(2.0, 3.0))

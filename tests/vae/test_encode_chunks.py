@@ -68,18 +68,33 @@ def test_encode_block_runs_with_one_torch_thread(fitted, monkeypatch):
 
 
 def test_buffers_are_reused_while_any_thread_encodes_then_the_limit_returns(monkeypatch):
-    from symbreak.engine import budget
+    from symbreak.engine import heap, reused_buffers
 
     calls = []
-    monkeypatch.setattr(budget, "_mallopt", lambda param, value: calls.append(value) or True)
-    monkeypatch.setattr(budget, "_HEAP_LIMITED", [True])
-    with budget.reused_buffers():
-        with budget.reused_buffers():  # a second thread's chunk overlapping the first
+    monkeypatch.setattr(heap, "_mallopt", lambda param, value: calls.append(value) or True)
+    monkeypatch.setattr(heap, "_HEAP_LIMITED", [True])
+    with budget_scope("8GB"):
+        with reused_buffers():
+            with reused_buffers():  # a second thread's chunk overlapping the first
+                pass
+            assert calls == [heap.REUSE_MMAP_THRESHOLD]  # still raised for the first
+        assert calls == [heap.REUSE_MMAP_THRESHOLD, heap.MMAP_THRESHOLD]
+        monkeypatch.setattr(heap, "_HEAP_LIMITED", [False])
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+        with reused_buffers():  # glibc's own threshold is left alone
             pass
-        assert calls == [budget.REUSE_MMAP_THRESHOLD]  # still raised for the first
-    assert calls == [budget.REUSE_MMAP_THRESHOLD, budget.MMAP_THRESHOLD]
-    monkeypatch.setattr(budget, "_HEAP_LIMITED", [False])
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    with budget.reused_buffers():  # glibc's own threshold is left alone
+        assert len(calls) == 2
+
+
+def test_buffers_are_not_reused_under_a_small_budget(monkeypatch):
+    from symbreak.engine import heap, policy, reused_buffers
+
+    calls = []
+    monkeypatch.setattr(heap, "_mallopt", lambda param, value: calls.append(value) or True)
+    monkeypatch.setattr(heap, "_HEAP_LIMITED", [True])
+    with budget_scope(policy.REUSE_MIN_BUDGET - 1), reused_buffers():
         pass
-    assert len(calls) == 2
+    assert calls == []
+    with budget_scope(policy.REUSE_MIN_BUDGET), reused_buffers():
+        pass
+    assert calls == [heap.REUSE_MMAP_THRESHOLD, heap.MMAP_THRESHOLD]

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..engine import fits_in_memory
+from ..engine import placement
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..io import load
@@ -97,7 +97,7 @@ def checksum(data: Dataset4D, path: Path | None) -> str:
 def in_memory(data: Dataset4D, progress: bool | None = None) -> Dataset4D:
     """The data read once into memory when it fits the in-memory share of the budget, so
     that the stages do not each read the file (or recompute a simulation) again."""
-    if not data.is_lazy or not fits_in_memory(data.nbytes):
+    if not data.is_lazy or placement(data.nbytes).streamed:
         return data
     with DaskProgress("reading data", progress):
         return data.replace(array=data.to_numpy())

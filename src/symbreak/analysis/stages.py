@@ -17,10 +17,10 @@ from .. import preprocess as pp
 from ..classical.com import com as center_of_mass
 from ..classical.decompose import decompose
 from ..classical.virtual import virtual_images
-from ..engine import fits_in_memory
+from ..engine import placement
+from ..engine.staging import stage_patterns
 from ..jsonable import jsonable
-from ..vae import (RotationalVAE, diagnostics_dict, diagnostics_with_com, has_checkpoint,
-                   stage_patterns)
+from ..vae import RotationalVAE, diagnostics_dict, diagnostics_with_com, has_checkpoint
 from . import schema as S
 from .context import Context, Stage
 
@@ -62,7 +62,7 @@ def _preprocess(ctx: Context) -> xr.Dataset:
     if p.normalize:
         out = pp.normalize(out, ctx.progress)
     store = None
-    if fits_in_memory(int(np.prod(out.shape)) * 4):
+    if placement(int(np.prod(out.shape)) * 4).in_memory:
         out = out.replace(array=out.to_numpy().astype(np.float32))
     else:
         ctx.work.mkdir(parents=True, exist_ok=True)

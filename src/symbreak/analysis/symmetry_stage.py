@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..engine import fits_budget
-from ..engine.policy import COPIES_PERIODIC_FIT
+from ..engine import COPIES_PERIODIC_FIT, placement
 from ..errors import DataError, SettingsError
 from ..symmetry import find_lattice, lattice_from_setting
 from ..symmetry.lattice import Lattice
@@ -176,7 +175,7 @@ def check_memory(lattice: Any, ny: int, nx: int, step: tuple[float, float]) -> N
     """A DataError when the lattice-periodic fits of a ``ny`` x ``nx`` scan would not fit
     the memory budget (large scans of large cells need many harmonics at many positions)."""
     need = design_bytes(lattice, (ny, nx), step)
-    if not fits_budget(need, COPIES_PERIODIC_FIT):
+    if placement(need, COPIES_PERIODIC_FIT).streamed:
         raise DataError(f"the periodic reference of a {ny} x {nx} scan with the lattice "
                         f"{lattice.describe()} needs about {need * COPIES_PERIODIC_FIT / 2**20:.0f}"
                         f" MiB, more than the memory budget; run analyze with a larger "

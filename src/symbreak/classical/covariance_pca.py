@@ -18,14 +18,14 @@ import numpy as np
 from scipy import linalg
 
 from ..dataset import Dataset4D
-from ..engine import COPIES_GRAM, as_chunked, fits_budget
+from ..engine import COPIES_GRAM, as_chunked, placement
 from ..errors import DataError
 from ..progress import DaskProgress
 
 def fits(n_pixels: int) -> bool:
     """Whether the covariance of ``n_pixels``-pixel patterns fits the memory budget
     (:data:`~symbreak.engine.policy.COPIES_GRAM` float64 matrices)."""
-    return fits_budget(8 * n_pixels**2, COPIES_GRAM)
+    return placement(8 * n_pixels**2, COPIES_GRAM).in_memory
 
 
 def _flat(ds: Dataset4D) -> da.Array:

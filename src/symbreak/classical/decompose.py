@@ -24,7 +24,7 @@ from sklearn.decomposition import NMF, PCA, IncrementalPCA
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..engine import (COPIES_IN_MEMORY_DECOMPOSE, active_client, chunk_shape, computed,
-                      fits_budget, lazy_map_patterns, takes_budget)
+                      lazy_map_patterns, placement, takes_budget)
 from ..errors import DataError, SettingsError
 from ..progress import track
 from ..arrays import file_view, release_pages
@@ -76,7 +76,7 @@ def _validate(ds: Dataset4D, method: str, n_components: Any) -> None:
 
 def _fits_in_memory(ds: Dataset4D) -> bool:
     n = ds.scan_shape[0] * ds.scan_shape[1] * ds.pattern_shape[0] * ds.pattern_shape[1]
-    return fits_budget(n * 8, COPIES_IN_MEMORY_DECOMPOSE)
+    return placement(n * 8, COPIES_IN_MEMORY_DECOMPOSE).in_memory
 
 
 def row_batches(ds: Dataset4D, min_patterns: int) -> list[slice]:

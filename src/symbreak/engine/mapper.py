@@ -15,70 +15,30 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask.array as da
 import numpy as np
 
-from ..arrays import NoCopyView, file_view, populate_pages, release_pages
+from ..arrays import populate_pages, release_pages
 from ..progress import DaskProgress
-from . import budget as _budget
-from . import policy as _policy
-from .cluster import active_client, scatter_array, worker_resources
+from .chunking import PatternData, as_chunked
+from .cluster import active_client
 from .local import map_local, n_workers, single_threaded_blas, sum_local
-
-if TYPE_CHECKING:  # symbreak.dataset imports the engine
-    from ..dataset import Dataset4D
 
 Kernel = Callable[..., np.ndarray]
 BLOCKS_AHEAD_EXTRA = 1
 """:func:`computed` on a cluster: blocks computed ahead beyond one per worker thread."""
 
 
-def chunk_shape(data: Dataset4D) -> tuple[int, int, int, int]:
-    """Scan chunk shape (rows, cols, ky, kx) for a streaming kernel: every thread's raw
-    chunk plus its float32 copy fit (:func:`~symbreak.engine.policy.kernel_copies`) in
-    the budget, or with a dask.distributed client in the smaller of the budget and a
-    worker's memory."""
-    itemsize = max(data.dtype.itemsize, 4)
-    total, threads = _budget.budget_bytes(), n_workers()
-    client = active_client()
-    if client is not None:
-        worker_memory, threads = worker_resources(client)
-        total = total if worker_memory is None else min(total, worker_memory)
-    copies = _policy.kernel_copies(threads)
-    return _policy.chunks_within(data.shape, itemsize, total, copies)
-
-
-def as_chunked(data: Dataset4D) -> da.Array:
-    """The data as dask with whole patterns per chunk and chunks within the budget."""
-    chunks = chunk_shape(data)
-    if data.is_lazy:
-        if _within(data.array.chunks, chunks):
-            return data.array  # a rechunk would read ahead and hold several source chunks
-        return data.array.rechunk(chunks)
-    client = active_client()
-    if client is not None and file_view(data.array) is None:
-        return scatter_array(client, np.asarray(data.array), chunks)
-    return da.from_array(NoCopyView(data.array), chunks=chunks, asarray=True, name=False,
-                         inline_array=file_view(data.array) is not None)
-
-
-def _within(current: tuple[tuple[int, ...], ...], target: tuple[int, int, int, int]) -> bool:
-    """Whether existing chunks hold whole patterns and are no larger than ``target``."""
-    if len(current[2]) != 1 or len(current[3]) != 1:
-        return False
-    biggest = max(current[0]) * max(current[1])
-    return biggest <= target[0] * target[1]
-
-
-def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
+def map_patterns(data: PatternData, kernel: Kernel, n_out: int, *, dtype: type = np.float64,
                  extra: np.ndarray | None = None, progress: bool | None = None,
                  desc: str = "") -> np.ndarray:
     """Apply ``kernel`` to every scan chunk; returns (scan_y, scan_x, n_out).
 
     With ``extra`` (an array (scan_y, scan_x, ...) of per-pattern values) the kernel is
-    called as ``kernel(block, extra[rows, cols])``. Chunks come from :func:`chunk_shape`.
+    called as ``kernel(block, extra[rows, cols])``. Chunks come from
+    :func:`~symbreak.engine.chunking.chunk_shape`.
     """
     client = active_client()
     if client is None and not data.is_lazy:
@@ -95,7 +55,7 @@ def map_patterns(data: Dataset4D, kernel: Kernel, n_out: int, *, dtype: type = n
     return np.asarray(result)[:, :, 0, :]
 
 
-def sum_over_chunks(data: Dataset4D, kernel: Kernel, *, progress: bool | None = None,
+def sum_over_chunks(data: PatternData, kernel: Kernel, *, progress: bool | None = None,
                     desc: str = "") -> np.ndarray:
     """The sum over all scan chunks of ``kernel(block)``, a (ky, kx) float64 array for
     each (a, b, ky, kx) block (e.g. the block's pattern sum): a reduction over the
@@ -133,7 +93,7 @@ def _apply(block: np.ndarray, kernel: Kernel, extra: np.ndarray | None,
     return result[:, :, None, :]
 
 
-def lazy_map_patterns(data: Dataset4D, kernel: Kernel, *, dtype: type) -> da.Array:
+def lazy_map_patterns(data: PatternData, kernel: Kernel, *, dtype: type) -> da.Array:
     """A lazy (scan_y, scan_x, ky, kx) dask array of ``kernel`` applied per scan chunk
     (chunk shapes chosen now, from the budget in force)."""
     return as_chunked(data).map_blocks(kernel, dtype=dtype)

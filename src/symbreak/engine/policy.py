@@ -2,14 +2,20 @@
 
 A stage never reads the budget. It says what it holds per chunk, as one of the named
 ``COPIES_*`` constants below (the working copies of one chunk alive at once), or asks
-whether a whole array may stay in memory (:func:`fits_in_memory`), and the functions here
-turn that into a chunk shape or a count from :func:`~symbreak.engine.budget.budget_bytes`.
-To change how much memory a kind of work may use, change its constant here.
+whether an array may be worked on whole in memory (:func:`placement`, the one in-memory
+or streamed decision), and the functions here turn that into a chunk shape, a count or a
+:class:`Placement` from :func:`~symbreak.engine.budget.budget_bytes`. To change how much
+memory a kind of work may use, change its constant here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from typing import Iterator
+
 from . import budget as _budget
+from . import heap as _heap
 
 # ---------------------------------------------------------------- shares of the budget
 IN_MEMORY_SHARE = 4
@@ -31,7 +37,7 @@ COPIES_READ = 8.0
 """A reader's default dask chunks (:func:`symbreak.io.common.default_chunks`): up to 8
 chunks of a file (decoded, rechunked, converted) are alive while a stage reads it."""
 COPIES_WRITE = 8.0
-"""Staging lazy patterns to a zarr store for training (:mod:`symbreak.vae.stage`): the
+"""Staging lazy patterns to a zarr store for training (:mod:`symbreak.engine.staging`): the
 source chunks joined into one, its float32 copy and the compressor's buffers, per thread."""
 COPIES_ENCODE = 8.0
 """Encoding chunks with the trained network (:mod:`symbreak.vae.encode_map`): the
@@ -47,12 +53,25 @@ WAVE_COPIES = 12
 """Working copies of one batch of waves during multislice and detection (abTEM)."""
 COPIES_MULTISLICE = SIMULATION_SHARE * WAVE_COPIES
 """A simulation batch: :data:`WAVE_COPIES` within :data:`SIMULATION_SHARE` of the budget."""
+COPIES_POTENTIAL = 1
+"""A simulation's projected potential (all slices of every frozen-phonon configuration)
+is held once."""
+COPIES_SOURCE_BLUR = 2
+"""A finite source's blur: the block of patterns and its filtered copy."""
+COPIES_PERIODIC_FIT = 8
+"""The lattice-periodic reference fit: the design matrix, its gradients, cos/sin
+temporaries and the IRLS weights."""
 
 # ------------------------------------------------------------------------ chunk sizes
 MAX_CHUNK_BYTES = 64 * 2**20
 """Largest scan chunk [bytes]: larger chunks only add latency and memory."""
 MAX_READ_CHUNK_BYTES = 16 * 2**20
 """Largest default chunk of a reader [bytes] (small chunks let a stage rechunk cheaply)."""
+REUSE_MIN_BUDGET = 4 * 2**30
+"""Freed buffers are reused (:func:`reused_buffers`) only under a memory budget of at
+least this [bytes]: the heap then keeps freed buffers in every thread's arena, which a
+256 MiB budget inside a 1 GiB memory cgroup could not afford (the out-of-core analysis
+was killed while encoding, even with the arenas trimmed afterwards)."""
 
 
 def kernel_copies(threads: int) -> float:
@@ -85,20 +104,6 @@ def scan_chunks(shape: tuple[int, ...], itemsize: int, *, copies: float,
     return chunks_within(shape, itemsize, _budget.budget_bytes(), copies, max_chunk_bytes)
 
 
-def fits_in_memory(nbytes: int) -> bool:
-    """Whether an array of ``nbytes`` [bytes] may be held whole in memory: at most
-    1/:data:`IN_MEMORY_SHARE` of the budget."""
-    return int(nbytes) <= _budget.budget_bytes() // IN_MEMORY_SHARE
-
-
-COPIES_PERIODIC_FIT = 8  # design matrix, its gradients, cos/sin temporaries, IRLS weights
-
-
-def fits_budget(nbytes: int, copies: float) -> bool:
-    """Whether ``copies`` working copies of ``nbytes`` [bytes] fit in the budget."""
-    return nbytes * copies <= _budget.budget_bytes()
-
-
 def items_within(item_bytes: int, copies: float) -> int:
     """How many items of ``item_bytes`` [bytes] fit ``copies`` times in the budget (at
     least 1)."""
@@ -109,3 +114,57 @@ def shuffle_buffer_patterns(pattern_bytes: int, batch: int) -> int:
     """Patterns of ``pattern_bytes`` [bytes] in the rrVAE's streaming shuffle buffer:
     1/:data:`SHUFFLE_BUFFER_SHARE` of the budget, at least one ``batch``."""
     return max(int(batch), _budget.budget_bytes() // SHUFFLE_BUFFER_SHARE // int(pattern_bytes))
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where work on an array runs: whole in memory, or streamed chunk by chunk.
+
+    Attributes
+    ----------
+    in_memory
+        Whether the work may hold the array (its working copies) in memory.
+    need
+        Memory [bytes] the in-memory way holds: the array times its copies.
+    budget
+        The memory budget the decision was made against [bytes].
+    """
+
+    in_memory: bool
+    need: float
+    budget: int
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the work must stream the array in chunks (or refuse it)."""
+        return not self.in_memory
+
+
+def placement(nbytes: int, copies: float | None = None) -> Placement:
+    """The one in-memory or streamed decision for work on ``nbytes`` [bytes].
+
+    Parameters
+    ----------
+    nbytes
+        Size of the array [bytes].
+    copies
+        Working copies of it held at once (a ``COPIES_*`` constant); None for an array
+        kept whole, which may use 1/:data:`IN_MEMORY_SHARE` of the budget.
+    """
+    budget = _budget.budget_bytes()
+    if copies is None:
+        return Placement(int(nbytes) <= budget // IN_MEMORY_SHARE,
+                         int(nbytes) * IN_MEMORY_SHARE, budget)
+    return Placement(nbytes * copies <= budget, nbytes * copies, budget)
+
+
+@contextlib.contextmanager
+def reused_buffers() -> Iterator[None]:
+    """Inside the block, freed buffers are reused (:func:`~symbreak.engine.heap.reused_heap`)
+    when heap growth is limited and the budget is at least :data:`REUSE_MIN_BUDGET`;
+    otherwise a no-op."""
+    if _heap.limited_threshold() is None or _budget.budget_bytes() < REUSE_MIN_BUDGET:
+        yield
+        return
+    with _heap.reused_heap():
+        yield

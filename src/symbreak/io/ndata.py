@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..dataset import Dataset4D
-from ..engine import COPIES_DECOMPRESSED, fits_budget
+from ..engine import COPIES_DECOMPRESSED, placement
 from ..errors import CalibrationError, FormatError
 from . import common
 from .axes import calibration_from_axes
@@ -147,7 +147,7 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.
                 f"{path}: data.npy declares {info.file_size:,} bytes uncompressed but its "
                 f".npy header describes {header + needed:,} (shape {tuple(shape)} {dtype}); "
                 "the archive is corrupt or a zip bomb: export it again from Nion Swift")
-        if not fits_budget(needed, COPIES_DECOMPRESSED):
+        if placement(needed, COPIES_DECOMPRESSED).streamed:
             raise FormatError(f"{path}: data.npy is compressed inside the archive and its "
                               f"{needed:,} bytes exceed the memory budget; re-zip it stored "
                               "(zip -0) or raise SYMBREAK_MEMORY_BUDGET")

@@ -24,7 +24,7 @@ from typing import Any
 
 import h5py
 
-from ..engine import COPIES_DECOMPRESSED, budget_bytes, fits_budget
+from ..engine import COPIES_DECOMPRESSED, placement
 from ..errors import FormatError
 
 # what zipfile raises on a damaged archive (NotImplementedError: a version or compression
@@ -67,10 +67,10 @@ def check_zip(archive: zipfile.ZipFile, path: Path) -> None:
     total = sum(i.file_size for i in infos)
     biggest = max(infos, key=lambda i: i.file_size, default=None)
     if biggest is not None and biggest.compress_type != zipfile.ZIP_STORED \
-            and not fits_budget(biggest.file_size, COPIES_DECOMPRESSED):
+            and (room := placement(biggest.file_size, COPIES_DECOMPRESSED)).streamed:
         raise FormatError(f"{path}: zip member {biggest.filename!r} declares "
                           f"{biggest.file_size:,} bytes uncompressed, more than the memory "
-                          f"budget ({budget_bytes():,} bytes); refusing it as a zip bomb (re-zip the "
+                          f"budget ({room.budget:,} bytes); refusing it as a zip bomb (re-zip the "
                           "data stored, zip -0, or raise SYMBREAK_MEMORY_BUDGET)")
     compressed = sum(i.compress_size for i in infos)
     if total > PLAUSIBLE_BYTES and total > MAX_ZIP_RATIO * max(compressed, 1):

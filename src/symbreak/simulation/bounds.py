@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..engine import fits_budget
-from ..engine.policy import COPIES_MULTISLICE
+from ..engine import COPIES_MULTISLICE, COPIES_POTENTIAL, COPIES_SOURCE_BLUR, placement
 from ..errors import SettingsError
 from .settings import SimulationSettings
 
@@ -113,8 +112,9 @@ def check_grid(s: SimulationSettings, gpts: tuple[int, int], slices: int,
     configs = max(1, s.phonons)
     potential = configs * slices * gy * gx * 4  # float32
     waves = configs * gy * gx * 8  # complex64, one probe in every configuration
-    if not fits_budget(potential, 1) or not fits_budget(waves, COPIES_MULTISLICE):
-        need = max(potential, waves * COPIES_MULTISLICE)
+    held = (placement(potential, COPIES_POTENTIAL), placement(waves, COPIES_MULTISLICE))
+    if any(p.streamed for p in held):
+        need = max(p.need for p in held)
         raise SettingsError(
             f"the potential and a probe's waves of {configs:,} configuration(s) (phonons="
             f"{s.phonons}) x {slices:,} slices{_slicing(s)} on {gy:,} x {gx:,} points need "
@@ -142,11 +142,11 @@ def check_source_blur(s: SimulationSettings, shape: tuple[int, int],
     sides = [n + 2 * p for n, p in zip(shape, pad)]
     depth = [min(math.ceil(4 * s.source_size / d), n) for d, n in zip(step, sides)]
     block = math.prod(n + 2 * d for n, d in zip(sides, depth)) * math.prod(native_pixels) * 4
-    if not fits_budget(block, 2):
+    if placement(block, COPIES_SOURCE_BLUR).streamed:
         raise SettingsError(
             f"source_size={s.source_size:g} blurs {sides[0] + 2 * depth[0]:,} x "
             f"{sides[1] + 2 * depth[1]:,} patterns of {native_pixels[0]} x {native_pixels[1]} "
-            f"px at once, about {2 * block / 2**30:,.1f} GiB, more than the memory budget "
+            f"px at once, about {COPIES_SOURCE_BLUR * block / 2**30:,.1f} GiB, more than the memory budget "
             "($SYMBREAK_MEMORY_BUDGET); give a smaller source_size or scan, or 0")
 
 

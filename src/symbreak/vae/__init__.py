@@ -16,7 +16,6 @@ _EXPORTS = {"RotationalVAE": ("api", "RotationalVAE"),
             "diagnostics_with_com": ("diagnostics", "with_com"),
             "diagnostics_dict": ("diagnostics_text", "flat"),
             "diagnostics_summary": ("diagnostics_text", "summary"),
-            "stage_patterns": ("stage", "stage_patterns"),
             "world_size": ("parallel", "environment_world")}
 __all__ = sorted(_EXPORTS) + ["has_checkpoint"]
 

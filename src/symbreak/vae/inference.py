@@ -19,7 +19,7 @@ import zarr
 from scipy.stats import norm
 from sklearn.exceptions import NotFittedError
 
-from ..engine import active_client, fits_in_memory
+from ..engine import active_client, placement
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from .data import as_patterns
@@ -85,7 +85,7 @@ def encode(est: Any, X: Any) -> tuple[dict[str, np.ndarray], tuple[int, int] | N
     array = X.array if isinstance(X, Dataset4D) else X
     if isinstance(array, (str, os.PathLike)):
         array = zarr.open_array(str(array), mode="r")
-    if is_lazy(array) and (not fits_in_memory(int(np.prod(array.shape)) * 4)
+    if is_lazy(array) and (placement(int(np.prod(array.shape)) * 4).streamed
                            or active_client() is not None):
         if tuple(array.shape[-2:]) != est.pattern_shape_:
             raise DataError(f"patterns of shape {tuple(array.shape[-2:])} do not match "

@@ -16,14 +16,14 @@ import xarray as xr
 import zarr
 from sklearn.model_selection import train_test_split
 
-from ..engine import fits_in_memory, shuffle_buffer_patterns
+from ..engine import placement, shuffle_buffer_patterns
+from ..engine.staging import stage_patterns
 from ..dataset import Dataset4D
 from ..errors import DataError, SettingsError
 from .data import as_patterns
 from .parallel import Parallel
 from .settings import FitSettings
 from .source import MemoryData, MemoryPatterns, StreamData, ZarrPatterns
-from .stage import stage_patterns
 
 
 def is_lazy(array: Any) -> bool:
@@ -58,7 +58,7 @@ def open_source(X: Any, streaming: Any, checkpoint_dir: Any,
         X = zarr.open_array(str(X), mode="r")
     if not is_lazy(X):
         return MemoryPatterns(as_patterns(X)[0])
-    big = not fits_in_memory(int(np.prod(X.shape)) * 4)
+    big = placement(int(np.prod(X.shape)) * 4).streamed
     if streaming is False or (streaming == "auto" and not big):
         return MemoryPatterns(as_patterns(X)[0])
     if isinstance(X, zarr.Array):

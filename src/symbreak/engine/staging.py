@@ -1,4 +1,9 @@
-"""Writing lazy patterns once to a zarr store that training then streams from."""
+"""Staging: writing lazy patterns once to a zarr store that training then streams from.
+
+Not imported by :mod:`symbreak.engine` itself (it needs the zarr writer of
+:mod:`symbreak.io.zarr_compat`, which needs the engine): import
+``symbreak.engine.staging``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,10 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from ..engine import COPIES_WRITE, scan_chunks
 from ..errors import DataError
 from ..io.zarr_compat import blosc, create_array
 from ..progress import DaskProgress
+from .policy import COPIES_WRITE, scan_chunks
 
 CODEC = blosc("lz4", 3, "shuffle")
 
