@@ -16,6 +16,7 @@ import numpy as np
 import zarr
 
 from ..errors import DataError
+from ..io.ownership import make_marked_folder, mark, remove_leftover
 from ..io.zarr_compat import blosc, create_array
 from ..progress import DaskProgress
 from .policy import COPIES_WRITE, scan_chunks
@@ -25,8 +26,10 @@ CODEC = blosc("lz4", 3, "shuffle")
 
 def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr.Array:
     """Write a lazy (scan_y, scan_x, ky, kx) or (n, ky, kx) array to ``path`` as float32
-    in chunks of whole scan rows, through a temporary name (a crash leaves no half store
-    under ``path``), and return the zarr array opened read-only."""
+    in chunks of whole scan rows, through a temporary folder carrying symbreak's marker (a
+    crash leaves no half store under ``path``, and the next run removes it), and return
+    the zarr array opened read-only. An existing ``path`` is replaced only when symbreak
+    staged it (a user's folder of that name is refused in one line, never removed)."""
     x = array if isinstance(array, da.Array) else da.from_array(array, asarray=True, name=False)
     if x.ndim not in (3, 4):
         raise DataError(f"expected patterns (scan_y, scan_x, ky, kx) or (n, ky, kx), got "
@@ -36,16 +39,18 @@ def stage_patterns(array: Any, path: Path, progress: bool | None = None) -> zarr
     rows = scan_chunks(shape4, 4, copies=COPIES_WRITE)[0]
     chunks = (rows, *x.shape[1:])
     x = x.rechunk(chunks)
-    tmp = path.with_name(f".{path.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    holder = path.with_name(f".{path.name}.tmp")
+    remove_leftover(holder, "staged patterns")  # a killed run's, never a user's folder
+    make_marked_folder(holder, "staged patterns")
+    tmp = holder / path.name
     target = create_array(tmp, shape=x.shape, chunks=chunks, dtype=np.float32,
                           compressor=CODEC)
     try:
         with DaskProgress("staging patterns", progress):
             da.store(x, target, lock=False)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: do not keep it full
-        raise
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+        mark(tmp, "staged patterns")
+        remove_leftover(path, "staged patterns")  # an earlier staging of symbreak's only
+        tmp.rename(path)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)  # a full disk: do not keep it full
     return zarr.open_array(str(path), mode="r")
