@@ -112,6 +112,7 @@ def test_harmonics_of_a_huge_lattice_are_refused_before_allocation():
     assert time.monotonic() - start < 1
 
 
+@pytest.mark.slow  # a subprocess; lattice_for_scan is tested directly above
 def test_analyze_with_a_huge_lattice_is_one_line_under_an_address_limit(tmp_path):
     np.save(tmp_path / "d.npy", np.random.default_rng(0).poisson(5, (8, 8, 16, 16))
             .astype(np.float32))

@@ -386,6 +386,7 @@ rp.reproduce(["graphene-si", "graphene-cell"], {out!r}, overwrite=True, epochs=3
 """
 
 
+@pytest.mark.slow  # a real kill -9 of a child process
 def test_3_reproduce_killed_during_overwrite_leaves_the_old_folder_whole(tmp_path,
                                                                          quick_reproduce):
     out = tmp_path / "o"
@@ -425,6 +426,7 @@ def _killed_com(npy: Path, *extra: str) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # a real kill -9 of a child process
 def test_15_temporary_folders_of_killed_runs_are_removed_by_the_next(npy, capsys):
     _killed_com(npy)
     left = [p for p in npy.parent.iterdir() if p.name.startswith(".symbreak-tmp-")]

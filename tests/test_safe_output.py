@@ -308,7 +308,7 @@ def test_12_huge_simulated_scan_is_refused_before_planning():
 
 
 # ----------------------------------------------------------- 13. damaged zarr chunks
-@pytest.mark.parametrize("zipped", [False, True])
+@pytest.mark.parametrize("zipped", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_13_truncated_zarr_chunk_is_one_line_without_crash(npy, zipped):
     """A truncated chunk crashed c-blosc (segfault) in about one of four reads of a zip
     store, and zarr's event loop printed pages of tracebacks at exit; both are gone."""

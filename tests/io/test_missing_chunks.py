@@ -80,7 +80,8 @@ def lost_chunk_store(tmp_path: Path, kind: str) -> Path:
     return store
 
 
-@pytest.mark.parametrize("kind", ["v3", "v2", "zip"])
+@pytest.mark.parametrize("kind", ["v3", pytest.param("v2", marks=pytest.mark.slow),
+                                  pytest.param("zip", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_refuses_a_symbreak_store_with_a_lost_chunk(tmp_path, monkeypatch,
                                                                    capsys, kind, command):

@@ -117,7 +117,7 @@ def test_the_bomb_is_the_one_of_the_issue(bomb):
             assert np.lib.format.read_array_header_1_0(member)[0] == (2, 2, 4, 4)
 
 
-@pytest.mark.parametrize("command", ["info", "virtual"])
+@pytest.mark.parametrize("command", ["info", pytest.param("virtual", marks=pytest.mark.slow)])
 def test_ndata1_bomb_is_refused_in_one_line_under_an_address_space_limit(bomb, tmp_path,
                                                                          command):
     args = [command, str(bomb)] + (["--out", "v.zarr"] if command == "virtual" else [])

@@ -111,6 +111,7 @@ def test_numeric_options_are_refused_in_one_line_or_within_bounds(data, name):
         assert spec.above is None or item > spec.above
 
 
+@pytest.mark.slow  # subprocesses; the checks themselves run in the default suite
 def test_simulate_cases_of_the_issue_are_one_line_under_an_address_limit(tmp_path):
     """The issue's two cases that reached 23 GB and 14.6 GB: refused at once, status 2,
     no output left."""

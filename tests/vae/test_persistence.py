@@ -120,6 +120,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 16 s of training in a child process
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     epochs = 12
     reference, X = train_dipoles(latent_dim=1, epochs=epochs, early_stopping=None, n=400)
