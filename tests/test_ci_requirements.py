@@ -40,6 +40,7 @@ def _run_sample(tmp_path: Path, **env: str) -> str:
     return done.stdout.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_missing_environments_skip_by_default(tmp_path):
     assert _run_sample(tmp_path).startswith("3 skipped")
 

@@ -43,7 +43,7 @@ from vae_synthetic import dipole_patterns
 MEMORY_LIMIT = 2 * 2**30
 TIMEOUT_S = 120
 EXAMPLES = os.environ.get("SYMBREAK_FUZZ_EXAMPLES")
-DEFAULT = settings(max_examples=int(EXAMPLES or 5), deadline=None, derandomize=True,
+DEFAULT = settings(max_examples=int(EXAMPLES or 3), deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.function_scoped_fixture])
 LONG = settings(DEFAULT, max_examples=int(EXAMPLES or 300))
