@@ -229,4 +229,4 @@ def _property(max_examples):
 
 
 test_tampered_results_property = _property(2)
-test_tampered_results_property_long = pytest.mark.slow(_property(60))
+test_tampered_results_property_long = pytest.mark.slow(_property(20))

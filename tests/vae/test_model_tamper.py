@@ -11,7 +11,7 @@ outcomes: exit 0 with latent maps of the scan's shape (equal, number for number,
 undamaged model's when only the training record was changed), or exit 2 with one line
 naming the damaged file and nothing written.
 
-Examples: 15 by default; the ``slow`` variant runs 300 (``SYMBREAK_FUZZ_EXAMPLES`` sets
+Examples: 3 by default; the ``slow`` variant runs 40 (``SYMBREAK_FUZZ_EXAMPLES`` sets
 both).
 """
 
@@ -46,7 +46,7 @@ EXAMPLES = os.environ.get("SYMBREAK_FUZZ_EXAMPLES")
 DEFAULT = settings(max_examples=int(EXAMPLES or 3), deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.function_scoped_fixture])
-LONG = settings(DEFAULT, max_examples=int(EXAMPLES or 300))
+LONG = settings(DEFAULT, max_examples=int(EXAMPLES or 40))
 # fields whose change leaves the latents as they were: the record of the training
 INERT = ("history", "best_validation_loss", "fingerprint", "stop_reason", "attempts",
          "best_attempt", "diagnostics", "versions", "data")
