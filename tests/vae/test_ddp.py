@@ -81,7 +81,8 @@ def test_only_rank_zero_writes(runs):
     base, done = runs
     assert done[2].stdout.count("model saved to") == 1
     assert sorted(p.name for p in (base / "model2").iterdir()) == [
-        ".symbreak-output", "config.json", "model.safetensors"]  # the marker: symbreak wrote it
+        ".symbreak-output", ".symbreak-owner.json", "config.json",
+        "model.safetensors"]  # the marker and its proof: symbreak wrote it
     ckpt = sorted(p.name for p in (base / "model2.ckpt").iterdir())
     assert ckpt == ["checkpoint.pt"]  # no per-rank or temporary files
     config = json.loads((base / "model2" / "config.json").read_text())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..engine import COPIES_MULTISLICE, COPIES_POTENTIAL, COPIES_SOURCE_BLUR, placement
+from ..engine.policy import Placement
 from ..errors import SettingsError
 from .settings import SimulationSettings
 
@@ -98,6 +99,15 @@ def check_slices(s: SimulationSettings, depth: float, thickness: float) -> int:
     return slices
 
 
+WORKING_FLOOR = 256 * 2**20  # [bytes] held whatever the budget: a small budget chunks the
+# output (one scan row per chunk), it does not forbid a small potential
+
+
+def _too_big(held: Placement) -> bool:
+    """True when what abTEM holds at once exceeds the budget and the working floor."""
+    return held.streamed and held.need > WORKING_FLOOR
+
+
 def check_grid(s: SimulationSettings, gpts: tuple[int, int], slices: int,
                probes: int) -> None:
     """The potential's grid (before abTEM allocates it): per side, the potential of every
@@ -113,7 +123,7 @@ def check_grid(s: SimulationSettings, gpts: tuple[int, int], slices: int,
     potential = configs * slices * gy * gx * 4  # float32
     waves = configs * gy * gx * 8  # complex64, one probe in every configuration
     held = (placement(potential, COPIES_POTENTIAL), placement(waves, COPIES_MULTISLICE))
-    if any(p.streamed for p in held):
+    if any(_too_big(p) for p in held):
         need = max(p.need for p in held)
         raise SettingsError(
             f"the potential and a probe's waves of {configs:,} configuration(s) (phonons="
@@ -142,7 +152,7 @@ def check_source_blur(s: SimulationSettings, shape: tuple[int, int],
     sides = [n + 2 * p for n, p in zip(shape, pad)]
     depth = [min(math.ceil(4 * s.source_size / d), n) for d, n in zip(step, sides)]
     block = math.prod(n + 2 * d for n, d in zip(sides, depth)) * math.prod(native_pixels) * 4
-    if placement(block, COPIES_SOURCE_BLUR).streamed:
+    if _too_big(placement(block, COPIES_SOURCE_BLUR)):
         raise SettingsError(
             f"source_size={s.source_size:g} blurs {sides[0] + 2 * depth[0]:,} x "
             f"{sides[1] + 2 * depth[1]:,} patterns of {native_pixels[0]} x {native_pixels[1]} "
