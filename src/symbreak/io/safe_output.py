@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -177,15 +178,21 @@ def check_free_space(path: str | os.PathLike, needed: int) -> None:
 RENAME_EVENT = "symbreak.rename"  # audit event raised just before renameat2
 
 
+@functools.lru_cache(maxsize=1)
+def _libc_renameat2() -> object | None:
+    """libc's ``renameat2`` (found once per process: ``find_library`` runs ``ldconfig``),
+    or None."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+
+
 def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     """``renameat2(src, dst, flags)``; False where the system lacks it."""
     import sys
 
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    call = getattr(libc, "renameat2", None)
+    call = _libc_renameat2()
     if call is None:
         return False
     # a foreign call raises no audit event: this one makes the swap a kill point of
