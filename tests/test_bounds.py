@@ -16,7 +16,7 @@ import pytest
 from symbreak.analysis.symmetry_stage import lattice_for_scan
 from symbreak.engine import ENV_VAR, budget_bytes, budget_scope, parse_size
 from symbreak.errors import DataError, SettingsError
-from symbreak.settings import AnalyzeSettings
+from symbreak.analysis.settings import AnalyzeSettings
 from symbreak.symmetry import periodic
 
 ADDRESS_SPACE = 3 * 2**30

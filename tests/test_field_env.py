@@ -33,7 +33,7 @@ def test_the_field_packages_are_the_current_ones_with_zarr_2():
     script = ("import importlib.metadata as m\n"
               "for p in ('zarr', 'numpy', 'pyxem', 'hyperspy', 'py4DSTEM', 'symbreak'):\n"
               "    print(p, m.version(p))\n"
-              "import symbreak.io.zarr_compat as z, pyxem, py4DSTEM, hyperspy.api\n"
+              "import symbreak.storage.zarr_compat as z, pyxem, py4DSTEM, hyperspy.api\n"
               "print('write_format', z.WRITE_FORMAT)\n")
     result = _run("-c", script)
     assert result.returncode == 0, result.stderr[-2000:]

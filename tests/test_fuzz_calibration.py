@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from symbreak.calibration import FIELD_UNITS, Calibration, electron_wavelength
 from symbreak.errors import CalibrationError, FormatError, SettingsError, SymbreakError
 from symbreak.io import load, save
-from symbreak.io.axes import calibration_from_axes
+from symbreak.calibration.axes import calibration_from_axes
 from symbreak.quantities import parse_angle, parse_energy, parse_pair
 
 settings.register_profile(

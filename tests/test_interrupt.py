@@ -26,9 +26,9 @@ import pytest
 
 import symbreak
 from symbreak.cli import main
-from symbreak.io.atomic import RECORD_NAME, TEMP_MARK, ChunkRecord, partial_path, partial_store
-from symbreak.io.lock import LOCK_NAME
-from symbreak.io.safe_output import make_marked_folder
+from symbreak.storage.atomic import RECORD_NAME, TEMP_MARK, ChunkRecord, partial_path, partial_store
+from symbreak.storage.lock import LOCK_NAME
+from symbreak.storage.safe_output import make_marked_folder
 
 TESTS = Path(__file__).parent
 

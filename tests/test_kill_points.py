@@ -4,7 +4,7 @@ Every case starts from one directory state: the inputs and an earlier output of 
 command (``old``). A first, uninterrupted run of ``COMMAND new --overwrite`` on a copy of
 that state records every write step it takes (a file opened for writing, a folder made,
 a rename -- the renameat2 swap of the old output and the new one included --, a removal,
-one per entry of the clean-up; see :func:`symbreak.io.safe_output._is_write`): their
+one per entry of the clean-up; see :func:`symbreak.storage.safe_output._is_write`): their
 number is the range the kill points are drawn from, and its output is the reference. The
 same run on another copy is then killed (SIGKILL, ``$SYMBREAK_KILL_AFTER_WRITES=N``) just
 before its N-th write step. Afterwards:
@@ -45,7 +45,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from symbreak.io.safe_output import KILL_AFTER_ENV, RENAME_EVENT, is_owned
+from symbreak.storage.safe_output import KILL_AFTER_ENV, RENAME_EVENT, is_owned
 
 TIMEOUT = 600  # seconds a command may run
 RUNNER = textwrap.dedent('''
@@ -53,20 +53,20 @@ RUNNER = textwrap.dedent('''
     for module in ["symbreak.cli", *sys.argv[1:]]:
         __import__(module)
     from symbreak.cli import main
-    from symbreak.io.safe_output import _is_write
+    from symbreak.storage.safe_output import _is_write
 
     def break_swap():
         """For the test of the test: a swap in two steps (remove the old, rename the new)."""
         import shutil
-        import symbreak.io.atomic
-        import symbreak.io.safe_output
+        import symbreak.storage.atomic
+        import symbreak.storage.safe_output
 
         def exchange(new, old):
             shutil.rmtree(old)
             os.rename(new, old)
             os.mkdir(new)  # where the caller removes the old output from
 
-        symbreak.io.safe_output.exchange = symbreak.io.atomic.exchange = exchange
+        symbreak.storage.safe_output.exchange = symbreak.storage.atomic.exchange = exchange
 
     def run(job):
         if job["broken"]:

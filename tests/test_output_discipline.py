@@ -23,9 +23,9 @@ import pytest
 
 from symbreak.cli import main
 from symbreak.errors import OutputExistsError, OutputLockedError, SettingsError
-from symbreak.io.atomic import atomic_output
-from symbreak.io.lock import output_lock
-from symbreak.io.safe_output import (MARKER, MARKER_FILE, PROOF, is_leftover, is_owned,
+from symbreak.storage.atomic import atomic_output
+from symbreak.storage.lock import output_lock
+from symbreak.storage.safe_output import (MARKER, MARKER_FILE, PROOF, is_leftover, is_owned,
                                      make_marked_folder, mark)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -281,7 +281,7 @@ def test_2_a_failed_train_leaves_no_empty_checkpoints_folder(npy, capsys, monkey
 def quick_reproduce(monkeypatch):
     """reproduce with its simulation, analysis, report and scores replaced by stand-ins
     that write one file per set (the folder discipline is what is tested here)."""
-    from symbreak import reproduce as rp
+    from symbreak.reproduce import run as rp
 
     monkeypatch.setattr(rp, "simulate", lambda name, seed=0, **kw: (name, seed))
     monkeypatch.setattr(rp, "analyze", _fake_analyze)
@@ -372,7 +372,7 @@ KILLED_REPRODUCE = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 import test_output_discipline as t
-from symbreak import reproduce as rp
+from symbreak.reproduce import run as rp
 calls = []
 def analyze(data, out, **kw):
     calls.append(out)
@@ -455,7 +455,7 @@ def test_15_a_users_folder_with_a_temporary_name_is_kept(npy, capsys, tmp_path, 
 
 def test_15_leftovers_of_a_run_that_holds_the_lock_are_kept(npy, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom symbreak.io.lock import output_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom symbreak.storage.lock import output_lock\n"
          "with output_lock(sys.argv[1], 'com', beside=True):\n"
          "    print('held', flush=True); time.sleep(120)", str(npy.parent / "c.zarr")],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
@@ -511,7 +511,7 @@ def test_15_a_users_folder_with_the_unfinished_output_name_is_kept(npy, capsys, 
 
 
 def test_15_an_unfinished_output_of_a_killed_convert_is_replaced(npy, capsys):
-    from symbreak.io.atomic import partial_path, partial_store
+    from symbreak.storage.atomic import partial_path, partial_store
 
     out = npy.parent / "o.zarr"
     make_marked_folder(partial_path(out), "unfinished output")

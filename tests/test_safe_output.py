@@ -25,8 +25,8 @@ import pytest
 import symbreak
 from symbreak.cli import main
 from symbreak.errors import FormatError, OutputLockedError, SettingsError
-from symbreak.io.lock import LOCK_NAME, output_lock
-from symbreak.io.safe_output import MARKER, check_target, exchange, is_owned
+from symbreak.storage.lock import LOCK_NAME, output_lock
+from symbreak.storage.safe_output import MARKER, check_target, exchange, is_owned
 
 TESTS = Path(__file__).parent
 
@@ -136,7 +136,7 @@ def test_4_a_second_writer_of_the_same_output_is_refused(npy, capsys):
 def test_4_an_output_that_appears_meanwhile_is_not_replaced(tmp_path):
     """The rename that publishes a new output refuses to replace one that another
     program wrote meanwhile (RENAME_NOREPLACE, or the check before the rename)."""
-    from symbreak.io.atomic import atomic_output
+    from symbreak.storage.atomic import atomic_output
 
     with pytest.raises(symbreak.errors.OutputExistsError):
         with atomic_output(tmp_path / "o.txt") as tmp:
@@ -332,7 +332,7 @@ def test_13_truncated_zarr_chunk_is_one_line_without_crash(npy, zipped):
 def test_blosc_header_check_accepts_real_chunks_and_refuses_damage():
     from numcodecs import Blosc
 
-    from symbreak.io.blosc_guard import check_chunk
+    from symbreak.io.guards.blosc import check_chunk
 
     raw = np.arange(4096, dtype="<u2").tobytes()
     packed = Blosc(cname="zstd", clevel=5).encode(raw)
@@ -398,7 +398,7 @@ def test_16_hdf5_output_larger_than_the_free_space_is_refused_up_front(npy, caps
 
 
 def test_16_disk_full_inside_a_library_error_is_recognised():
-    from symbreak.io.safe_output import disk_error
+    from symbreak.storage.safe_output import disk_error
 
     try:
         try:

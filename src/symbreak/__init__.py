@@ -35,6 +35,7 @@ _EXPORTS = {
     "analyze": "symbreak.analysis",
     "report": "symbreak.reporting",
     "SymbreakError": "symbreak.errors",
+    "use_cluster": "symbreak.engine",
 }
 
 _SUBMODULES = ("plot",)  # symbreak.plot: the report's figures as functions

@@ -34,3 +34,7 @@ class OutputExistsError(SymbreakError, FileExistsError):
 
 class OutputLockedError(SymbreakError):
     """Another symbreak process is writing the same output right now."""
+
+
+class InputWarning(UserWarning):
+    """The data hold values that the input policy replaced or that need attention."""

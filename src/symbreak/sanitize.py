@@ -29,7 +29,7 @@ import numpy as np
 from .convert import as_dataset
 from .dataset import Dataset4D
 from .engine import map_patterns, takes_budget
-from .errors import DataError, SettingsError
+from .errors import DataError, InputWarning, SettingsError  # noqa: F401 (InputWarning: public here)
 
 STAGES = ("analyze", "decompose", "com", "virtual", "preprocess")
 MIN_PATTERNS = {"analyze": 2, "decompose": 2}
@@ -37,13 +37,9 @@ MIN_PATTERN_SIDE = {"analyze": 2}
 MAX_POSITIONS = 10  # pattern positions listed per finding
 # per-pattern statistics computed by the kernel, in this order
 STATS = ("nonfinite", "negative", "saturated", "zero", "min", "max")
-# what symbreak.io.load records of zarr chunks missing from the store (io/zarr_chunks.py)
+# what symbreak.io.load records of zarr chunks missing from the store (io/guards/chunks.py)
 MISSING_CHUNK_KEYS = ("missing_chunks", "chunks_expected", "first_missing_chunk",
                       "missing_read_as")
-
-
-class InputWarning(UserWarning):
-    """The data hold values that the input policy replaced or that need attention."""
 
 
 def pattern_stats(block: np.ndarray, saturation: float | None) -> np.ndarray:

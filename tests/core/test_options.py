@@ -10,7 +10,7 @@ from symbreak.cli.options import add_settings_options, flag_of, given, join_spac
 from symbreak.errors import SettingsError
 from symbreak.io.spec import CalibrationOverrides, InputSpec
 from symbreak.options import check_fields, check_value, setting, settings_fields
-from symbreak.settings import SECTIONS, AnalyzeSettings, VAESettings
+from symbreak.analysis.settings import SECTIONS, AnalyzeSettings, VAESettings
 from symbreak.simulation.settings import SimulationSettings
 from symbreak.vae.parameters import VAEParameters
 

@@ -88,8 +88,8 @@ def test_takes_budget_does_not_leak_into_other_threads(monkeypatch):
     assert seen == [3 * 2**20, 2**20]
 
 
-def test_documented_cluster_module_still_works():
-    import symbreak.cluster
+def test_use_cluster_is_public_at_the_top():
+    import symbreak
     from symbreak import engine
 
-    assert symbreak.cluster.use_cluster is engine.use_cluster
+    assert symbreak.use_cluster is engine.use_cluster

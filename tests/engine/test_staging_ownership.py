@@ -8,7 +8,7 @@ import pytest
 
 from symbreak.engine.staging import stage_patterns
 from symbreak.errors import SettingsError
-from symbreak.io.ownership import is_owned
+from symbreak.storage.ownership import is_owned
 
 
 def test_a_users_folder_of_that_name_is_refused_and_kept(tmp_path):

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from symbreak.errors import OutputLockedError, SymbreakError
-from symbreak.io.lock import LOCK_NAME, output_lock
+from symbreak.storage.lock import LOCK_NAME, output_lock
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from symbreak.io.lock import output_lock
+    from symbreak.storage.lock import output_lock
     with output_lock(sys.argv[1], sys.argv[2], beside=sys.argv[3] == "1"):
         print("held", flush=True)
         time.sleep(120)

@@ -22,7 +22,8 @@ import zarr
 import symbreak
 from symbreak.cli import main
 from symbreak.errors import FormatError
-from symbreak.io import load, untrusted
+from symbreak.io import load
+from symbreak.io.guards import untrusted
 from symbreak.sanitize import InputWarning, check_input
 
 from .conftest import one_line
@@ -194,7 +195,7 @@ def test_symbreak_stores_every_chunk_even_all_zero_ones(tmp_path):
 
 
 def test_resumed_write_stores_all_zero_chunks_too(tmp_path):
-    from symbreak.io.zarr_compat import writing_every_chunk
+    from symbreak.storage.zarr_compat import writing_every_chunk
 
     store = symbreak.save(np.ones(SHAPE, np.float32), tmp_path / "r.zarr", chunks=CHUNKS)
     array = writing_every_chunk(zarr.open_group(str(store), mode="r+")["data"])
@@ -243,7 +244,7 @@ def test_zip_store_members_are_read_in_bounded_blocks(tmp_path, monkeypatch):
 
 
 def test_region_names_detector_ranges_only_when_a_chunk_splits_the_pattern():
-    from symbreak.io import zarr_chunks
+    from symbreak.io.guards import chunks as zarr_chunks
 
     array = zarr.create_array(store={}, shape=SHAPE, chunks=(2, 3, 4, 8), dtype=np.uint8)
     assert zarr_chunks._region(array, (1, 1, 1, 0), zarr_chunks.SCAN_AXES) == \

@@ -13,7 +13,7 @@ import zarr
 from symbreak.calibration import electron_wavelength
 from symbreak.errors import FormatError
 from symbreak.io import formats, load, save
-from symbreak.io.zarr_compat import ZARR_MAJOR
+from symbreak.storage.zarr_compat import ZARR_MAJOR
 
 
 def test_npy_is_memory_mapped_and_user_calibration_overrides(tmp_path, writers):

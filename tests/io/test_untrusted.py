@@ -21,7 +21,8 @@ import pytest
 
 from symbreak.engine import budget_scope
 from symbreak.errors import FormatError
-from symbreak.io import load, save, untrusted
+from symbreak.io import load, save
+from symbreak.io.guards import untrusted
 
 from .conftest import one_line
 

@@ -17,7 +17,7 @@ import zarr
 from symbreak import Calibration, Dataset4D
 from symbreak.errors import FormatError
 from symbreak.io import load, save
-from symbreak.io.zarr_compat import WRITE_FORMAT, ZARR_MAJOR, folder_of
+from symbreak.storage.zarr_compat import WRITE_FORMAT, ZARR_MAJOR, folder_of
 from symbreak.vae.source import ZarrPatterns
 from symbreak.engine.staging import stage_patterns
 
@@ -69,7 +69,7 @@ def test_ground_truth_strings_round_trip(tmp_path):
 
 def test_interrupted_write_resumes_bit_exact(tmp_path, monkeypatch):
     from symbreak.io import stream
-    from symbreak.io.atomic import partial_path
+    from symbreak.storage.atomic import partial_path
 
     data = _data(np.float32)
     out = tmp_path / "r.zarr"

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from symbreak.errors import FormatError
-from symbreak.io import load, untrusted
+from symbreak.io import load
+from symbreak.io.guards import untrusted
 
 from .conftest import one_line
 
@@ -258,7 +259,7 @@ def test_zstd_chunk_declaring_far_more_than_a_chunk_is_refused(tmp_path):
 def test_zstd_frame_header_sizes_are_read_as_the_format_defines():
     from numcodecs import Zstd
 
-    from symbreak.io.blosc_guard import zstd_declared
+    from symbreak.io.guards.blosc import zstd_declared
 
     for size in (0, 1, 255, 256, 300, 65791, 65792, 10**6):
         assert zstd_declared(Zstd(level=1).encode(bytes(size))) == size

@@ -13,7 +13,7 @@ from scipy import ndimage
 from sklearn.decomposition import PCA
 
 import symbreak
-from symbreak.settings import AnalyzeSettings
+from symbreak.analysis.settings import AnalyzeSettings
 
 EPOCHS = 3
 

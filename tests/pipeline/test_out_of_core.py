@@ -22,7 +22,7 @@ import xarray as xr
 import symbreak
 from symbreak import preprocess as pp
 from symbreak.dataset import Dataset4D
-from symbreak.settings import PreprocessSettings
+from symbreak.preprocess.settings import PreprocessSettings
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from symbreak.calibration import Calibration
 from symbreak.dataset import Dataset4D
 from symbreak.errors import SettingsError
 from symbreak import preprocess as pp
-from symbreak.settings import PreprocessSettings
+from symbreak.preprocess.settings import PreprocessSettings
 
 
 def disk_stack(shape=(3, 4, 32, 32), center=(13.0, 18.0), radius=6.0, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from symbreak import reproduce
+from symbreak.reproduce import run as reproduce
 from symbreak.errors import SettingsError
 
 

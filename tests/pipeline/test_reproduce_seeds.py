@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from symbreak import reproduce, reproduce_found, reproduce_summary
+from symbreak.reproduce import found as reproduce_found
+from symbreak.reproduce import run as reproduce
+from symbreak.reproduce import summary as reproduce_summary
 from symbreak.cli import main
 from symbreak.cli.reproduce import parse_seeds
 from symbreak.errors import SettingsError

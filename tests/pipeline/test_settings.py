@@ -7,8 +7,8 @@ import pytest
 import symbreak
 from symbreak.analysis import api, inputs
 from symbreak.errors import OutputExistsError, SettingsError
-from symbreak.io.safe_output import mark
-from symbreak.settings import AnalyzeSettings
+from symbreak.storage.safe_output import mark
+from symbreak.analysis.settings import AnalyzeSettings
 
 
 @pytest.fixture

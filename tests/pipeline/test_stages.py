@@ -14,7 +14,7 @@ from symbreak.analysis import stages as builtin
 from symbreak.analysis.plan import STAGES, DataDescription, check_order, plan, with_data_defaults
 from symbreak.calibration import Calibration
 from symbreak.errors import SettingsError
-from symbreak.settings import AnalyzeSettings
+from symbreak.analysis.settings import AnalyzeSettings
 
 TOY = "toy_total_intensity"
 

@@ -10,7 +10,7 @@ import pytest
 import symbreak
 from symbreak import preprocess as pp
 from symbreak.analysis import analyze
-from symbreak.settings import PreprocessSettings
+from symbreak.preprocess.settings import PreprocessSettings
 from symbreak.vae import RotationalVAE
 from symbreak.vae.parallel import Parallel
 from symbreak.vae.source import MemoryPatterns, StreamData

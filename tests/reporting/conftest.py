@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 import symbreak
-from symbreak.settings import AnalyzeSettings
+from symbreak.analysis.settings import AnalyzeSettings
 
 NY, NX, K = 12, 14, 16
 STEP = 0.25

@@ -24,7 +24,7 @@ from ..engine import budget_scope
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..sanitize import check_input, check_shape
-from ..settings import AnalyzeSettings
+from .settings import AnalyzeSettings
 from ..vae import world_size
 from . import inputs
 from .context import Context, Stage
@@ -69,7 +69,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         Output folder: ``results.zarr``, ``model/``, ``settings.toml``. ``None``: nothing
         is written and the model is not kept.
     settings
-        :class:`~symbreak.settings.AnalyzeSettings`, a mapping, or a TOML/YAML file path.
+        :class:`~symbreak.analysis.settings.AnalyzeSettings`, a mapping, or a TOML/YAML file path.
     calibration
         Calibration values overriding the data's (``energy`` [eV], ``semiangle`` [mrad],
         ``scan_step`` [Å], ``angular_sampling`` [mrad/px], ...).
@@ -92,7 +92,7 @@ def analyze(data: Any, *, out: str | os.PathLike | None = None, settings: Any = 
         be made by an earlier one.
     **options
         Flat settings overriding ``settings`` (``crop=78``, ``epochs=50``, ...); see
-        :mod:`symbreak.settings`.
+        :mod:`symbreak.analysis.settings`.
 
     Returns
     -------

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..dataset import Dataset4D
 from ..errors import SettingsError
-from ..settings import AnalyzeSettings
+from .settings import AnalyzeSettings
 from . import schema as S
 
 if TYPE_CHECKING:  # the rrVAE imports PyTorch; the report reads stage modules without it

@@ -20,7 +20,7 @@ from .. import preprocess as pp
 from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import SettingsError
-from ..settings import AnalyzeSettings
+from .settings import AnalyzeSettings
 from . import explorer_stage, sites_stage, symmetry_stage
 from . import stages as core
 from .context import Stage

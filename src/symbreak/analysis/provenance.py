@@ -17,7 +17,7 @@ from ..engine import budget_bytes
 from ..dataset import Dataset4D
 from ..jsonable import jsonable
 from ..progress import enabled
-from ..settings import AnalyzeSettings
+from .settings import AnalyzeSettings
 
 PACKAGES = ("numpy", "scipy", "dask", "xarray", "zarr", "scikit-learn", "torch", "abtem",
             "matplotlib")

@@ -20,13 +20,13 @@ from typing import Any, Iterator, Mapping
 import xarray as xr
 
 from ..errors import OutputExistsError, SettingsError
-from ..io.atomic import TEMP_MARK, remove, remove_stale
-from ..io.lock import LOCK_NAME, output_lock
-from ..io.ownership import holds_only_proof
-from ..io.safe_output import (MARKER, PROOF, check_place, display, exchange, is_leftover,
+from ..storage.atomic import TEMP_MARK, remove, remove_stale
+from ..storage.lock import LOCK_NAME, output_lock
+from ..storage.ownership import holds_only_proof
+from ..storage.safe_output import (MARKER, PROOF, check_place, display, exchange, is_leftover,
                               is_owned, make_marked_folder, mark, remove_leftover,
                               rename_new)
-from ..settings import AnalyzeSettings
+from .settings import AnalyzeSettings
 
 CHECKPOINTS = ".checkpoints"
 RESULTS = "results.zarr"
@@ -46,7 +46,7 @@ def check_out_dir(out: Path, *, resume: bool, overwrite: bool,
     """Refuse an output folder that symbreak did not write (unless empty), one that holds
     other files, old results, or an interrupted run that is neither resumed nor
     overwritten; or that is the current folder, an input, inside an input or holding one.
-    Whose folder it is is decided by its marker (:func:`~symbreak.io.safe_output.is_owned`),
+    Whose folder it is is decided by its marker (:func:`~symbreak.storage.safe_output.is_owned`),
     never by the names of its entries."""
     check_place(out, inputs)
     if not (out.exists() or out.is_symlink()):
@@ -87,7 +87,7 @@ def check_out_dir(out: Path, *, resume: bool, overwrite: bool,
 def _is_empty(out: Path) -> bool:
     """Nothing in ``out`` but, at most, something at the lock's name and parts of a
     marker (what a run killed before it wrote anything leaves;
-    :func:`~symbreak.io.lock.output_lock` then refuses anything at the lock's name that
+    :func:`~symbreak.storage.lock.output_lock` then refuses anything at the lock's name that
     is not a plain symbreak lock file, and never writes through it)."""
     return is_leftover(out, besides=frozenset({LOCK_NAME}))
 

@@ -13,7 +13,7 @@ import xarray as xr
 from .. import __version__
 from ..dataset import Dataset4D
 from ..errors import SettingsError
-from ..io.atomic import atomic_output
+from ..storage.atomic import atomic_output
 
 SCAN_DIMS = ("scan_y", "scan_x")
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import SymbreakError
-from ..io.safe_output import describe_disk_error, disk_error, display, install_kill_hook
+from ..storage.safe_output import describe_disk_error, disk_error, display, install_kill_hook
 from .options import Parser
 from .words import cli_words
 

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..settings import SECTIONS
+from ..analysis.settings import SECTIONS
 from .options import add_settings_options, given
 
 

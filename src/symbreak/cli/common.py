@@ -50,7 +50,7 @@ def open_input(args: argparse.Namespace, out: Any = None) -> Any:
     """Check the output path (``--out``/``--overwrite``) first, then open the input
     lazily as the input options describe."""
     from ..io import load
-    from ..io.atomic import check_output
+    from ..storage.atomic import check_output
 
     spec = input_spec(args)
     if out is not None:
@@ -64,7 +64,7 @@ def guarded_output(args: argparse.Namespace, what: str, out: Any = None,
     """Check the command's output (``--out``, or ``out``) against ``--overwrite`` and its
     input, and hold the output's lock for the whole command (``lock=False``: check only,
     for torchrun processes other than rank 0, which write nothing)."""
-    from ..io.safe_output import check_target, writing
+    from ..storage.safe_output import check_target, writing
 
     out = args.out if out is None else out
     inputs = [args.data] if getattr(args, "data", None) else []

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import SettingsError
-    from ..io.atomic import check_output
+    from ..storage.atomic import check_output
     from ..io.ops import bin_detector, crop, parse_crop
     from ..io.registry import writer_for
     from ..io.stream import write_output

@@ -18,7 +18,7 @@ VAE_EPOCHS = 100  # an epoch budget (with early stopping), never wall time: the 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..settings import VAESettings
+    from ..analysis.settings import VAESettings
     from ._fit_quality import add_strict_option
     from .common import add_output_options
     from .options import add_settings_options
@@ -45,7 +45,7 @@ def run_demo(out: str, *, overwrite: bool = False, seed: int = 0, epochs: int | 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..settings import VAESettings
+    from ..analysis.settings import VAESettings
     from ._fit_quality import print_fit_quality
     from .options import given
 

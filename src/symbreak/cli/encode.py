@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from symbreak.cli.train import describe, load_patterns, prepared_patterns
     from symbreak.classical.results import save_results
-    from symbreak.io.atomic import check_output
+    from symbreak.storage.atomic import check_output
     from symbreak.vae import RotationalVAE, diagnostics_dict
     from symbreak.vae.parameters import VAEParameters
 

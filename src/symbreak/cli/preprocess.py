@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..settings import PreprocessSettings
+    from ..preprocess.settings import PreprocessSettings
     from ._cluster import add_cluster_options
     from .common import add_input_options, add_progress_option
     from .options import add_settings_options
@@ -27,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.atomic import check_output
+    from ..storage.atomic import check_output
     from ..io.registry import writer_for
     from ..io.stream import write_output
     from ..preprocess import preprocess
-    from ..settings import PreprocessSettings
+    from ..preprocess.settings import PreprocessSettings
     from ._cluster import cluster_from_args
     from .common import open_input
     from .options import given

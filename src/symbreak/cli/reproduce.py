@@ -29,7 +29,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..settings import VAESettings
+    from ..analysis.settings import VAESettings
     from ..simulation.settings import SimulationSettings
     from ._fit_quality import add_strict_option
     from .common import add_output_options
@@ -53,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import SettingsError
-    from ..reproduce import full_markdown, reproduce, reproduce_summary
-    from ..settings import VAESettings
+    from ..reproduce.run import full_markdown, reproduce
+    from ..reproduce.summary import summarize
+    from ..analysis.settings import VAESettings
     from ..simulation.settings import SimulationSettings
     from ._fit_quality import STRICT_EXIT
     from .options import given
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     rows = reproduce(args.sets or SETS, args.out, seed=seed, seeds=args.seeds,
                      overwrite=args.overwrite, progress=False if args.quiet else None,
                      dose=dose, **options)
-    print(full_markdown(rows, reproduce_summary.summarize(rows)))
+    print(full_markdown(rows, summarize(rows)))
     print(f"tables: {args.out}/reproduce.md, .csv, .json; over seeds: "
           f"{args.out}/reproduce-summary.csv, .json")
     failed = [f"{r['set']} (seed {r['seed']})" for r in rows

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_preprocess_options(parser: argparse.ArgumentParser) -> None:
     """The preprocessing options (as ``analyze``'s) and ``--no-preprocess``."""
-    from ..settings import PreprocessSettings
+    from ..preprocess.settings import PreprocessSettings
     from .options import add_settings_options
 
     add_settings_options(parser, PreprocessSettings, title="preprocessing (of a 4D-STEM file "
@@ -58,7 +58,7 @@ def prepared_patterns(data: Any, args: argparse.Namespace,
     ``settings`` (a model's) replace the command-line options."""
     from ..dataset import Dataset4D
     from ..preprocess import preprocess, preprocessing_of
-    from ..settings import PreprocessSettings
+    from ..preprocess.settings import PreprocessSettings
     from .options import given
 
     if not isinstance(data, Dataset4D) or not args.preprocess:
@@ -118,7 +118,7 @@ def check_checkpoints(folder: Path) -> None:
     symbreak did not make: train writes its checkpoints there and removes the folder
     after the run, so nothing of the user's may be in it."""
     from symbreak.errors import SettingsError
-    from symbreak.io.safe_output import display, is_leftover
+    from symbreak.storage.safe_output import display, is_leftover
 
     if folder.is_symlink() or (folder.exists() and not is_leftover(folder)):
         raise SettingsError(
@@ -130,7 +130,7 @@ def check_checkpoints(folder: Path) -> None:
 def make_checkpoints(folder: Path) -> bool:
     """Make the default checkpoint folder with symbreak's marker (checked by
     :func:`check_checkpoints` first); True when it was made now."""
-    from symbreak.io.safe_output import is_owned, make_marked_folder
+    from symbreak.storage.safe_output import is_owned, make_marked_folder
 
     check_checkpoints(folder)
     if is_owned(folder):
@@ -160,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from symbreak.io.atomic import check_output
-    from symbreak.io.ownership import holds_only_proof
-    from symbreak.io.safe_output import is_owned
+    from symbreak.storage.atomic import check_output
+    from symbreak.storage.ownership import holds_only_proof
+    from symbreak.storage.safe_output import is_owned
     from symbreak.vae import RotationalVAE
     from symbreak.vae.parallel import is_main_process
     from symbreak.vae.parameters import VAEParameters

@@ -1,7 +1,7 @@
 """Staging: writing lazy patterns once to a zarr store that training then streams from.
 
 Not imported by :mod:`symbreak.engine` itself (it needs the zarr writer of
-:mod:`symbreak.io.zarr_compat`, which needs the engine): import
+:mod:`symbreak.storage.zarr_compat`, which needs the engine): import
 ``symbreak.engine.staging``.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import zarr
 
 from ..errors import DataError
-from ..io.ownership import make_marked_folder, mark, remove_leftover
-from ..io.zarr_compat import blosc, create_array
+from ..storage.ownership import make_marked_folder, mark, remove_leftover
+from ..storage.zarr_compat import blosc, create_array
 from ..progress import DaskProgress
 from .policy import COPIES_WRITE, scan_chunks
 

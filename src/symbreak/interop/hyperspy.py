@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from ..calibration import FIELD_UNITS, Calibration
 from ..dataset import AXES, Dataset4D
 from ..errors import CalibrationError, DataError
-from ..io.axes import calibration_from_axes
+from ..calibration.axes import calibration_from_axes
 from ..jsonable import dumps
 
 SIGNAL_TYPE = "electron_diffraction"

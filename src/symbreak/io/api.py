@@ -9,12 +9,12 @@ from typing import Any
 from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..errors import SettingsError
-from .atomic import check_output
+from ..storage.atomic import check_output
 from .common import existing_path
 from .hdf5_probe import looks_like_hdf5, probe
 from .registry import FORMATS, format_for, writer_for
 from .spec import InputSpec
-from .zarr_chunks import check_mode
+from .guards.chunks import check_mode
 from .stream import write_output
 
 __all__ = ["load", "save", "formats"]

@@ -14,7 +14,7 @@ from ..arrays import H5Dataset, ReleasingMemmap
 from ..engine import COPIES_READ, MAX_READ_CHUNK_BYTES, scan_chunks
 from ..errors import DataError, FormatError
 from ..jsonable import dumps, jsonable, loads  # noqa: F401  (used as common.*)
-from .safe_output import check_kind
+from ..storage.safe_output import check_kind
 
 def existing_path(path: str | os.PathLike) -> Path:
     """The path as :class:`Path`; a clear error if it does not exist."""

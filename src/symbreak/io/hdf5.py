@@ -27,10 +27,10 @@ from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import CalibrationError, FormatError
 from . import common, h5_truth
-from .axes import calibration_from_axes
-from .guard import READ_ERRORS, GuardedArray, reading
+from ..calibration.axes import calibration_from_axes
+from .guards.failures import READ_ERRORS, GuardedArray, reading
 from .stream import store
-from .untrusted import check_declared, check_external
+from .guards.untrusted import check_declared, check_external
 
 ROOT = "datacube_root"
 CUBE = "datacube"

@@ -27,10 +27,10 @@ from ..dataset import Dataset4D
 from ..engine import COPIES_DECOMPRESSED, placement
 from ..errors import CalibrationError, FormatError
 from . import common
-from .axes import calibration_from_axes
-from .guard import detail, reading
+from ..calibration.axes import calibration_from_axes
+from .guards.failures import detail, reading
 from .npy import check_size, read_header
-from .untrusted import ZIP_ERRORS, check_zip, fill, read_member
+from .guards.untrusted import ZIP_ERRORS, check_zip, fill, read_member
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..dataset import Dataset4D
 from ..errors import FormatError
 from . import common
-from .guard import detail, reading
+from .guards.failures import detail, reading
 
 
 def read_header(fh: Any, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:

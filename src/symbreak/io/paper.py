@@ -23,9 +23,9 @@ from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import CalibrationError, FormatError
 from . import common
-from .guard import READ_ERRORS, GuardedArray, reading
+from .guards.failures import READ_ERRORS, GuardedArray, reading
 from .hdf5 import check_extent, open_file
-from .untrusted import check_external
+from .guards.untrusted import check_external
 
 ATTRS = ("Nxsample", "Nysample", "Nopixout", "Nopiyout", "Nxtile", "Nytile")
 

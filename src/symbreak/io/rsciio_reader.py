@@ -19,9 +19,9 @@ from ..dataset import Dataset4D
 from ..errors import FormatError
 from ..interop.hyperspy import signal_calibration
 from . import common
-from .guard import READ_ERRORS, detail, guard_dask, reading
+from .guards.failures import READ_ERRORS, detail, guard_dask, reading
 from .hdf5 import check_extent, open_file
-from .untrusted import check_external
+from .guards.untrusted import check_external
 
 PLUGINS = {"hspy": "hspy", "mib": "quantumdetector", "dm": "digitalmicrograph",
            "empad": "empad", "blo": "blockfile", "mrc": "mrc"}

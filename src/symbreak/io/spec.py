@@ -107,9 +107,3 @@ class InputSpec:
                    "scan_shape": self.scan_shape, "allow_external": self.allow_external,
                    "missing_chunks": self.missing_chunks}
         return {**options, **self.calibration.given()}
-
-    def load(self, **options: Any) -> Any:
-        """Open the data lazily: :func:`symbreak.io.load` of this description."""
-        from .api import load
-
-        return load(self, **options)

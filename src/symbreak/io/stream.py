@@ -2,7 +2,7 @@
 write whole outputs so that a killed write can be continued (``resume``).
 
 A zarr output is written into the fixed temporary store
-:func:`~symbreak.io.atomic.partial_path` with a :class:`~symbreak.io.atomic.ChunkRecord`
+:func:`~symbreak.storage.atomic.partial_path` with a :class:`~symbreak.storage.atomic.ChunkRecord`
 of the chunks on disk and a fingerprint of the input and settings. ``resume=True``
 reopens that store, checks the fingerprint, writes the chunks not yet recorded and
 renames the store to its final name. HDF5 outputs cannot be resumed (a file killed
@@ -31,7 +31,7 @@ from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..jsonable import jsonable
 from ..progress import DaskProgress
-from .atomic import (
+from ..storage.atomic import (
     RECORD_NAME,
     ChunkRecord,
     check_output,
@@ -41,8 +41,8 @@ from .atomic import (
     remove_partial,
 )
 from .common import default_chunks, lazy_array
-from .zarr_compat import is_zarr_array, writing_every_chunk
-from .safe_output import check_free_space, is_leftover
+from ..storage.zarr_compat import is_zarr_array, writing_every_chunk
+from ..storage.safe_output import check_free_space, is_leftover
 
 HDF5_OVERHEAD = 2**20  # bytes of an EMD file beyond its data (metadata, ground truth)
 
@@ -250,7 +250,7 @@ def write_output(data: Dataset4D, path: str | os.PathLike, *, format: str | None
     Path
         The written path; nothing appears under it until the write is complete.
     """
-    from .lock import output_lock
+    from ..storage.lock import output_lock
     from .registry import writer_for
 
     path = Path(path).expanduser()

@@ -30,16 +30,16 @@ from ..calibration import Calibration
 from ..dataset import AXES, Dataset4D
 from ..errors import CalibrationError, FormatError
 from . import common
-from .axes import calibration_from_axes
-from .blosc_guard import install as _check_blosc_chunks
-from .guard import READ_ERRORS, GuardedArray, detail, reading
+from ..calibration.axes import calibration_from_axes
+from .guards.blosc import install as _check_blosc_chunks
+from .guards.failures import READ_ERRORS, GuardedArray, detail, reading
 from .hdf5 import stored_calibration
-from .ownership import PROOF_ATTR
+from ..storage.ownership import PROOF_ATTR
 from .stream import store, write_chunks
-from .zarr_chunks import ABTEM_AXES, SCAN_AXES, STACK_AXES, check_chunks
-from .untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, check_declared, check_zip
-from .zarr_compat import WRITE_FORMAT, BoundedZipStore, blosc, create_array, members, \
-    new_group, unreadable_format
+from .guards.chunks import ABTEM_AXES, SCAN_AXES, STACK_AXES, check_chunks
+from .guards.untrusted import PLAUSIBLE_BYTES, ZIP_ERRORS, BoundedZipStore, check_declared, check_zip
+from ..storage.zarr_compat import WRITE_FORMAT, blosc, create_array, members, new_group, \
+    unreadable_format
 
 _check_blosc_chunks()  # a damaged chunk must not crash c-blosc (see blosc_guard)
 

@@ -11,6 +11,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ..analysis import schema as S
+from .panels import grid, map_panel
 
 
 def wrap(angle: Any) -> np.ndarray:
@@ -40,17 +41,16 @@ def angles_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure
     cyclic 'twilight' colour map from -pi to pi."""
     if S.COM_ANGLE not in results or S.LATENT_ANGLE not in results:
         return None
-    from .figures import _grid, _map  # the report's map panel (figures imports this module)
 
     com = results[S.COM_ANGLE].values
     latent = results[S.LATENT_ANGLE].values
     difference, sense, offset = aligned_difference(latent, com)
-    fig, axes = _grid(3, 3)
+    fig, axes = grid(3, 3)
     cyclic = {"cmap": "twilight", "vmin": -np.pi, "vmax": np.pi}
-    _map(fig, axes[0], results, com, "COM angle arctan2(y, x)", "rad", markers, **cyclic)
-    _map(fig, axes[1], results, latent, "rrVAE angle latent", "rad", markers, **cyclic)
+    map_panel(fig, axes[0], results, com, "COM angle arctan2(y, x)", "rad", markers, **cyclic)
+    map_panel(fig, axes[1], results, latent, "rrVAE angle latent", "rad", markers, **cyclic)
     term = "angle" if sense == 1 else "-angle"
     degrees = float(np.degrees(offset))
-    _map(fig, axes[2], results, difference, f"rrVAE {term} {'-' if degrees >= 0 else '+'} "
+    map_panel(fig, axes[2], results, difference, f"rrVAE {term} {'-' if degrees >= 0 else '+'} "
          f"{abs(degrees):.0f}° - COM angle", "rad", markers, **cyclic)
     return fig

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from ..analysis import schema as S
 from ..errors import FormatError
-from ..io.atomic import atomic_output
-from ..io.lock import output_lock
+from ..storage.atomic import atomic_output
+from ..storage.lock import output_lock
 from . import figures as F
 from .explorer import scan_regions
 from .html import build_page, extra_sections, section_stem

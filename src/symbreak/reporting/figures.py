@@ -31,109 +31,9 @@ from .html import section_stem  # noqa: E402
 from .loading import json_attr  # noqa: E402
 from .symmetry import Y, symmetry_figure  # noqa: E402
 from .sites import sites_figure  # noqa: E402
+from .panels import (PANEL, extent, grid, label_scan, map_panel, overlay_truth, plain,  # noqa: E402, F401
+                     subplots, truth_markers, unit_of)
 
-PANEL = 2.9  # inches per map panel
-plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 100})
-
-
-# ---------------------------------------------------------------------- geometry
-def _extent(results: xr.Dataset, y: str = "scan_y", x: str = "scan_x") -> list[float]:
-    ys, xs = results[y].values, results[x].values
-    dy = ys[1] - ys[0] if ys.size > 1 else 1.0
-    dx = xs[1] - xs[0] if xs.size > 1 else 1.0
-    return [xs[0] - dx / 2, xs[-1] + dx / 2, ys[-1] + dy / 2, ys[0] - dy / 2]
-
-
-def plain(text: Any) -> str:
-    """Text from the results as matplotlib draws it literally: ``$`` would start
-    mathtext, whose parse errors would break the figure."""
-    return str(text).replace("$", r"\$")
-
-
-def _unit(results: xr.Dataset, dim: str) -> str:
-    return plain(results[dim].attrs.get("units", "px"))
-
-
-def _label_scan(ax: Any, results: xr.Dataset) -> None:
-    ax.set_xlabel(f"x [{_unit(results, 'scan_x')}]")
-    ax.set_ylabel(f"y [{_unit(results, 'scan_y')}]")
-
-
-def truth_markers(results: xr.Dataset) -> dict[str, np.ndarray]:
-    """Atom and defect positions (x, y) in the scan frame [Å], from ``truth_*`` variables.
-
-    The probe positions ``truth_probe_x/y`` tie the simulation frame to the scan
-    coordinates; without them the positions are used as they are.
-    """
-    ox = oy = 0.0
-    if S.TRUTH_PROBE_X in results and S.TRUTH_PROBE_Y in results:
-        ox = float(results[S.TRUTH_PROBE_X].values.flat[0]) - float(results["scan_x"][0])
-        oy = float(results[S.TRUTH_PROBE_Y].values.flat[0]) - float(results["scan_y"][0])
-    out = {}
-    for key, (xn, yn) in {"atoms": (S.TRUTH_ATOM_X, S.TRUTH_ATOM_Y),
-                          "defects": (S.TRUTH_DEFECT_X, S.TRUTH_DEFECT_Y)}.items():
-        if xn in results and yn in results:
-            out[key] = np.column_stack([results[xn].values - ox, results[yn].values - oy])
-    if S.TRUTH_ATOM_NUMBER in results and "atoms" in out:
-        out["atom_number"] = results[S.TRUTH_ATOM_NUMBER].values
-    return out
-
-
-def overlay_truth(ax: Any, results: xr.Dataset, markers: dict[str, np.ndarray]) -> None:
-    """Draw atoms (rings, coloured by element) and defects (red crosses) inside the map."""
-    x0, x1, y1, y0 = _extent(results)
-    margin = 0.3
-
-    def inside(points: np.ndarray) -> np.ndarray:
-        return ((points[:, 0] >= x0 - margin) & (points[:, 0] <= x1 + margin)
-                & (points[:, 1] >= y0 - margin) & (points[:, 1] <= y1 + margin))
-
-    if "atoms" in markers:
-        atoms = markers["atoms"]
-        keep = inside(atoms)
-        numbers = markers.get("atom_number", np.zeros(len(atoms)))[keep]
-        for z, colour in zip(np.unique(numbers), ("white", "yellow", "cyan", "lime")):
-            sel = atoms[keep][numbers == z]
-            ax.scatter(sel[:, 0], sel[:, 1], s=28, facecolors="none", edgecolors=colour,
-                       linewidths=0.9, label=f"atom Z={int(z)}" if z else "atom")
-    if "defects" in markers:
-        defects = markers["defects"][inside(markers["defects"])]
-        ax.scatter(defects[:, 0], defects[:, 1], s=70, marker="x", c="red", linewidths=2,
-                   label="defect")
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y1, y0)
-
-
-def _map(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, title: str,
-         unit: str, markers: dict[str, np.ndarray], cmap: str = "viridis",
-         **kwargs: Any) -> None:
-    im = ax.imshow(values, extent=_extent(results), origin="upper", cmap=cmap,
-                   interpolation="nearest", **kwargs)
-    ax.set_title(title)
-    ax.set_gid(SCAN_MAP)
-    _label_scan(ax, results)
-    overlay_truth(ax, results, markers)
-    bar = fig.colorbar(im, ax=ax, shrink=0.85)
-    bar.set_label(f"[{plain(unit)}]" if unit else "")
-
-
-def _subplots(nrows: int, ncols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
-    """Panels with fixed margins: no layout engine, which costs seconds per figure."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
-                             squeeze=False)
-    fig.subplots_adjust(left=0.75 / (width * ncols), right=1 - 0.55 / (width * ncols),
-                        bottom=0.55 / (height * nrows), top=1 - 0.35 / (height * nrows),
-                        wspace=0.55, hspace=0.45)
-    return fig, axes
-
-
-def _grid(n: int, ncols: int = 4) -> tuple[Figure, np.ndarray]:
-    ncols = min(n, ncols)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = _subplots(nrows, ncols, PANEL * 1.25, PANEL)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, axes.flat
 
 
 def _settings(results: xr.Dataset) -> dict[str, Any]:
@@ -144,12 +44,12 @@ def _settings(results: xr.Dataset) -> dict[str, Any]:
 def mean_pattern_figure(results: xr.Dataset) -> Figure:
     """Whole-detector mean pattern (log scale) with the virtual detectors and the crop,
     next to the mean pattern on the analysis grid."""
-    fig, axes = _subplots(1, 2, PANEL * 1.3, PANEL * 1.15)
+    fig, axes = subplots(1, 2, PANEL * 1.3, PANEL * 1.15)
     axes = axes[0]
     raw = results[S.RAW_MEAN_PATTERN]
     ky, kx = raw.dims
-    unit = _unit(results, kx)
-    ext = _extent(results, ky, kx)
+    unit = unit_of(results, kx)
+    ext = extent(results, ky, kx)
     im = axes[0].imshow(np.log10(np.clip(raw.values, 1e-6 * raw.values.max(), None)),
                         extent=ext, cmap="magma", origin="upper")
     fig.colorbar(im, ax=axes[0], shrink=0.85).set_label(
@@ -164,7 +64,7 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
                 axes[0].add_patch(Circle(center, radius, fill=False, ec=colour, lw=1,
                                          ls="--", label=name.upper() if k == 0 else None))
     inner = results[S.MEAN_PATTERN]
-    ex2 = _extent(results, "ky", "kx")
+    ex2 = extent(results, "ky", "kx")
     axes[0].add_patch(Rectangle((ex2[0], ex2[3]), ex2[1] - ex2[0], ex2[2] - ex2[3],
                                 fill=False, ec="white", lw=1, label="analysis crop"))
     axes[0].legend(loc="lower right", fontsize=7, framealpha=0.6)
@@ -173,8 +73,8 @@ def mean_pattern_figure(results: xr.Dataset) -> Figure:
         f"[{plain(inner.attrs.get('units', ''))}]")
     axes[1].set_title("mean pattern, analysis grid")
     for ax, (a, b) in zip(axes, ((ky, kx), ("ky", "kx"))):
-        ax.set_xlabel(f"kx [{_unit(results, b)}]")
-        ax.set_ylabel(f"ky [{_unit(results, a)}]")
+        ax.set_xlabel(f"kx [{unit_of(results, b)}]")
+        ax.set_ylabel(f"ky [{unit_of(results, a)}]")
     return fig
 
 
@@ -197,12 +97,12 @@ def virtual_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figur
     shown = [(n, c) for n, c in ((S.BF, "gray"), (S.ADF, "inferno")) if n in results]
     if not shown:
         return None
-    fig, axes = _grid(len(shown), 2)
+    fig, axes = grid(len(shown), 2)
     det = _settings(results).get("detectors", {})
     unit = plain(det.get("detector_units", ""))
     for ax, (name, cmap) in zip(axes, shown):
         rng = det.get(name)
-        _map(fig, ax, results, results[name].values,
+        map_panel(fig, ax, results, results[name].values,
              f"{name.upper()} {rng[0]:g}-{rng[1]:g} {unit}" if rng else name.upper(),
              results[name].attrs.get("units", "counts"), markers, cmap)
     return fig
@@ -236,18 +136,18 @@ def color_wheel(ax: Any, n: int = 201) -> None:
 
 
 def com_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
-    fig, axes = _grid(5, 3)
+    fig, axes = grid(5, 3)
     unit = plain(results[S.COM_X].attrs.get("units", ""))
     for ax, name in zip(axes, (S.COM_X, S.COM_Y, S.COM_MAGNITUDE)):
-        _map(fig, ax, results, results[name].values, name, unit, markers,
+        map_panel(fig, ax, results, results[name].values, name, unit, markers,
              "RdBu_r" if name != S.COM_MAGNITUDE else "viridis",
              **(_symmetric(results[name].values) if name != S.COM_MAGNITUDE else {}))
     rgb = com_colors(results[S.COM_ANGLE].values, results[S.COM_MAGNITUDE].values)
     ax = axes[3]
-    ax.imshow(rgb, extent=_extent(results), origin="upper", interpolation="nearest")
+    ax.imshow(rgb, extent=extent(results), origin="upper", interpolation="nearest")
     ax.set_title("COM angle (hue) and magnitude (brightness)")
     ax.set_gid(SCAN_MAP)
-    _label_scan(ax, results)
+    label_scan(ax, results)
     overlay_truth(ax, results, markers)
     color_wheel(axes[4])
     return fig
@@ -260,31 +160,31 @@ def _symmetric(values: np.ndarray) -> dict[str, float]:
 
 def pca_figure(results: xr.Dataset, markers: dict[str, np.ndarray], n: int = 4) -> Figure:
     n = min(n, results.sizes["component"])
-    fig, axes = _subplots(2, n, PANEL * 1.25, PANEL * 1.05)
+    fig, axes = subplots(2, n, PANEL * 1.25, PANEL * 1.05)
     ratio = results[S.PCA_EXPLAINED].values
     for i in range(n):
         scores = results[S.PCA_SCORES].isel(component=i).values
-        _map(fig, axes[0, i], results, scores, f"PCA score {i} ({100 * ratio[i]:.1f} %)",
+        map_panel(fig, axes[0, i], results, scores, f"PCA score {i} ({100 * ratio[i]:.1f} %)",
              "a.u.", markers, "RdBu_r", **_symmetric(scores))
         comp = results[S.PCA_COMPONENTS].isel(component=i).values
-        im = axes[1, i].imshow(comp, extent=_extent(results, "ky", "kx"), cmap="RdBu_r",
+        im = axes[1, i].imshow(comp, extent=extent(results, "ky", "kx"), cmap="RdBu_r",
                                origin="upper", **_symmetric(comp))
         axes[1, i].set_title(f"PCA component {i}")
-        axes[1, i].set_xlabel(f"kx [{_unit(results, 'kx')}]")
-        axes[1, i].set_ylabel(f"ky [{_unit(results, 'ky')}]")
+        axes[1, i].set_xlabel(f"kx [{unit_of(results, 'kx')}]")
+        axes[1, i].set_ylabel(f"ky [{unit_of(results, 'ky')}]")
         fig.colorbar(im, ax=axes[1, i], shrink=0.85).set_label("[a.u.]")
     return fig
 
 
 def vae_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Figure:
     n_latent = results.sizes["latent"]
-    fig, axes = _grid(2 + n_latent, 4)
-    _map(fig, axes[0], results, results[S.LATENT_ANGLE].values, "rrVAE angle latent", "rad",
+    fig, axes = grid(2 + n_latent, 4)
+    map_panel(fig, axes[0], results, results[S.LATENT_ANGLE].values, "rrVAE angle latent", "rad",
          markers, "twilight", vmin=-np.pi, vmax=np.pi)
     for i in range(n_latent):
-        _map(fig, axes[1 + i], results, results[S.LATENT_Z].isel(latent=i).values,
+        map_panel(fig, axes[1 + i], results, results[S.LATENT_Z].isel(latent=i).values,
              f"rrVAE content latent z{i + 1}", "1", markers, "cividis")
-    _map(fig, axes[1 + n_latent], results, results[S.RECONSTRUCTION_ERROR].values,
+    map_panel(fig, axes[1 + n_latent], results, results[S.RECONSTRUCTION_ERROR].values,
          "reconstruction error", plain(results[S.RECONSTRUCTION_ERROR].attrs.get("units", "")),
          markers, "magma")
     return fig
@@ -347,7 +247,7 @@ def training_figure(results: xr.Dataset) -> Figure | None:
              and str(n).endswith("loss") and results[n].size and np.isfinite(results[n]).any()]
     if not names:
         return None
-    fig, axes = _subplots(1, 1, PANEL * 2.4, PANEL * 1.2)
+    fig, axes = subplots(1, 1, PANEL * 2.4, PANEL * 1.2)
     ax = axes[0, 0]
     for name in names:
         values = results[name].values
@@ -370,9 +270,9 @@ def section_figure(results: xr.Dataset, section: str,
     names = [v.name for v in S.variables_in(section) if v.name in results and v.is_map]
     if not names:
         return None
-    fig, axes = _grid(len(names), 3)
+    fig, axes = grid(len(names), 3)
     for ax, name in zip(axes, names):
         var = results[name]
-        _map(fig, ax, results, var.values, plain(var.attrs.get("long_name", name)),
+        map_panel(fig, ax, results, var.values, plain(var.attrs.get("long_name", name)),
              var.attrs.get("units", ""), markers)
     return fig

@@ -20,6 +20,7 @@ from ..analysis import schema as S
 from ..analysis import symmetry_stage as Y
 from ..analysis.explorer_stage import PATTERN, dequantise
 from .markup import Html, html, join
+from .panels import grid, map_panel, plain
 
 COLOURS = {"A": "cyan", "R": "lime", "P": "yellow"}
 CLEAR_OF_ANOMALY = 3.0  # Å: a perfect-lattice site is at least this far from every anomaly
@@ -133,13 +134,12 @@ def positions_figure(results: xr.Dataset, markers: dict[str, np.ndarray]) -> Fig
     chosen = chosen_positions(results)
     if not chosen:
         return None
-    from .figures import _grid, _map  # the report's panels
 
     labels = [p.label for p in chosen]
     n = 1 + len(chosen) + ("A" in labels and "R" in labels)
-    fig, axes = _grid(n, 3)
+    fig, axes = grid(n, 3)
     base = S.ADF if S.ADF in results else S.BF
-    _map(fig, axes[0], results, results[base].values, f"{base.upper()} and chosen positions",
+    map_panel(fig, axes[0], results, results[base].values, f"{base.upper()} and chosen positions",
          results[base].attrs.get("units", ""), markers, "gray")
     ys, xs, _ = _kept(results)
     patterns = {p.label: dequantise(results[PATTERN].values[p.iy, p.ix], results[PATTERN].attrs)
@@ -165,7 +165,6 @@ def _pattern(fig: Figure, ax: Any, results: xr.Dataset, values: np.ndarray, titl
     im = ax.imshow(values, cmap=cmap, origin="upper", interpolation="nearest",
                    extent=[kx[0] - dx / 2, kx[-1] + dx / 2, ky[-1] + dy / 2, ky[0] - dy / 2],
                    **kwargs)
-    from .figures import plain
 
     ax.set_title(title)
     ax.set_xlabel(f"kx [{plain(results['kx'].attrs.get('units', 'px'))}]")

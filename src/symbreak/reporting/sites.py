@@ -15,6 +15,7 @@ from ..analysis import schema as S
 from ..analysis import sites_stage as T
 from .loading import json_attr, text_of
 from .markup import EMPTY, Html, html, table
+from .panels import extent, overlay_truth, truth_markers
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf")
@@ -40,18 +41,16 @@ def sites_figure(results: xr.Dataset) -> Figure | None:
     latents (one latent: against the site number)."""
     if not present(results):
         return None
-    from .figures import overlay_truth, truth_markers  # figures imports this module
-    from .symmetry import _extent
     fig = Figure(figsize=(9.6, 4.0), layout="constrained")
     ax_map, ax_latent = fig.subplots(1, 2)
     labels = results[T.SITE_CLASS].values
     n = int(labels.max()) + 1 if labels.size else 1
-    extent = _extent(results)
+    box = extent(results)
     if S.ADF in results:
-        ax_map.imshow(results[S.ADF].values, extent=extent, cmap="gray",
+        ax_map.imshow(results[S.ADF].values, extent=box, cmap="gray",
                       interpolation="nearest")
     classes = np.ma.masked_less(results[T.CLASS_MAP].values, 0)
-    ax_map.imshow(classes, extent=extent, cmap=ListedColormap([_colour(k) for k in range(n)]),
+    ax_map.imshow(classes, extent=box, cmap=ListedColormap([_colour(k) for k in range(n)]),
                   vmin=-0.5, vmax=n - 0.5, alpha=0.55, interpolation="nearest")
     overlay_truth(ax_map, results, truth_markers(results))
     ax_map.set_title(f"site classes ({n})")

@@ -15,6 +15,7 @@ from ..analysis import schema as S
 from ..analysis import symmetry_stage as Y
 from .explorer import SCAN_MAP
 from .markup import EMPTY, Html, html, table
+from .panels import extent
 
 DEFECT_RADIUS = 1.5  # Å, as in reproduce
 ANCHOR = "where-is-the-symmetry-broken"
@@ -23,13 +24,6 @@ ANCHOR = "where-is-the-symmetry-broken"
 def present(results: xr.Dataset) -> bool:
     """True when the results hold the symmetry stage's scores."""
     return Y.SCORE in results
-
-
-def _extent(results: xr.Dataset) -> list[float]:
-    y, x = results["scan_y"].values, results["scan_x"].values
-    dy = y[1] - y[0] if y.size > 1 else 1.0
-    dx = x[1] - x[0] if x.size > 1 else 1.0
-    return [x[0] - dx / 2, x[-1] + dx / 2, y[-1] + dy / 2, y[0] - dy / 2]
 
 
 def symmetry_figure(results: xr.Dataset) -> Figure | None:
@@ -54,12 +48,12 @@ def symmetry_figure(results: xr.Dataset) -> Figure | None:
 
 
 def _score_map(fig: Figure, ax: Any, results: xr.Dataset, name: str, limit: float) -> None:
-    extent = _extent(results)
+    box = extent(results)
     if S.ADF in results:
-        ax.imshow(results[S.ADF].values, extent=extent, cmap="gray", interpolation="nearest")
+        ax.imshow(results[S.ADF].values, extent=box, cmap="gray", interpolation="nearest")
     score = results[Y.SCORE].sel({Y.MAP_DIM: name}).values
     shown = np.ma.masked_less(score, min(2.0, limit) if np.isfinite(limit) else 2.0)
-    im = ax.imshow(shown, extent=extent, cmap="magma", alpha=0.75, interpolation="nearest",
+    im = ax.imshow(shown, extent=box, cmap="magma", alpha=0.75, interpolation="nearest",
                    vmin=0, vmax=max(float(np.nanmax(score)), limit if np.isfinite(limit) else 1))
     for i in range(results.sizes.get("anomaly", 0)):
         ax.plot(results[Y.ANOMALY_X].values[i], results[Y.ANOMALY_Y].values[i], "o",

@@ -14,7 +14,7 @@ from ..calibration import Calibration, electron_wavelength
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from ..io import load
-from ..io.atomic import check_output
+from ..storage.atomic import check_output
 from ..io.stream import write_output
 from . import engine
 from .noise import add_poisson_noise

@@ -225,7 +225,6 @@ def simulation_settings(system_or_preset: str | Path, options: dict[str, Any]
 def _check_combination(s: SimulationSettings) -> SimulationSettings:
     """What single fields cannot say: the system exists, fits the zone axis and thickness,
     the beam is a TEM beam, a one-cell scan may go without a step."""
-    from .structures import validate_element
 
     system = s.system
     if system not in SYSTEMS and not Path(system).is_file():
@@ -257,3 +256,15 @@ def _check_combination(s: SimulationSettings) -> SimulationSettings:
     if s.scan_step is None and s.scan_region != "cell":
         raise SettingsError("scan_step [Å] is needed unless scan_region='cell'")
     return s
+
+
+def validate_element(element: str) -> str:
+    """The chemical symbol ``element`` if ASE knows it, else a SettingsError."""
+    import ase.data
+
+    if element not in ase.data.atomic_numbers or element == "X":
+        raise SettingsError(
+            f"unknown element {element!r} for a substitution; give a chemical symbol such "
+            "as Si, N or B"
+        )
+    return element

@@ -233,11 +233,3 @@ def add_defect(specimen: Specimen, kind: str, site, element: str | None = None) 
     return dataclasses.replace(specimen, atoms=atoms, defects=defects)
 
 
-def validate_element(element: str) -> str:
-    """The chemical symbol ``element`` if ASE knows it, else a SettingsError."""
-    if element not in ase.data.atomic_numbers or element == "X":
-        raise SettingsError(
-            f"unknown element {element!r} for a substitution; give a chemical symbol such "
-            "as Si, N or B"
-        )
-    return element

@@ -276,7 +276,7 @@ def _outcome(f: _Fields, config: Mapping[str, Any]) -> None:
 def _preprocessing(f: _Fields, extra: Any, arch: Mapping[str, Any]) -> None:
     """``extra.preprocessing``: valid preprocessing settings that produce patterns of the
     model's shape (``encode`` applies them to new data)."""
-    from ..settings import PreprocessSettings
+    from ..preprocess.settings import PreprocessSettings
 
     values = f.mapping("extra", extra).get("preprocessing")
     if values is None:

@@ -25,7 +25,7 @@ import torch
 
 from .. import __version__
 from ..errors import FormatError, SettingsError
-from ..io.atomic import atomic_output
+from ..storage.atomic import atomic_output
 from .model_config import (FORMAT, FORMAT_VERSION, MAX_CONFIG_BYTES, check_config,
                            parse_config)
 

@@ -25,7 +25,7 @@ import torch
 import zarr
 
 from ..errors import DataError
-from ..io.zarr_compat import folder_of
+from ..storage.zarr_compat import folder_of
 from .parallel import Parallel
 
 MEMORY_CHUNK = 4096  # patterns per virtual chunk of an in-memory source

@@ -20,7 +20,7 @@ import math
 import numbers
 from typing import Any, Mapping
 
-from .errors import CalibrationError
+from ..errors import CalibrationError
 
 # CODATA 2018
 _H = 6.62607015e-34  # J s

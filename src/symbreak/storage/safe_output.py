@@ -5,7 +5,7 @@
   replaced only with ``overwrite`` and only when symbreak made it: folders carry the
   marker :data:`MARKER`, written into every folder output before it gets its final
   name (a folder without it is refused, whatever ``overwrite`` says).
-* Every writer holds the output's lock (:func:`writing`, :mod:`symbreak.io.lock`).
+* Every writer holds the output's lock (:func:`writing`, :mod:`symbreak.storage.lock`).
 * Outputs are written under a temporary name beside the final one and switched in with
   one rename: :func:`exchange` swaps an old output and the new one atomically
   (``renameat2(RENAME_EXCHANGE)`` on Linux), :func:`rename_new` never replaces what
@@ -28,23 +28,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import FormatError, OutputExistsError, SettingsError
+from .paths import absolute, display  # noqa: F401  (used as safe_output.display)
 from .ownership import (MARKER, MARKER_FILE, PROOF, is_leftover, is_owned,  # noqa: F401
                         make_marked_folder, mark, output_id, remove_leftover)
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
-
-
-def display(path: str | os.PathLike) -> str:
-    """``path`` as printable text: bytes that are not UTF-8 (a file name from another
-    system) are shown as ``\\xff`` escapes instead of failing the print."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def absolute(path: str | os.PathLike) -> Path:
-    """``path`` made absolute (``~`` expanded, ``.`` and ``..`` folded), links kept."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 
 def _inside(inner: Path, outer: Path) -> bool:

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import SettingsError
+from .paths import display
 
 MARKER = ".symbreak-output"
 MARKER_FILE = "zarr.json"
@@ -166,8 +167,6 @@ def _proof_part(path: Path) -> bool:
 def remove_leftover(path: Path, what: str) -> None:
     """Remove what a killed run left at ``path`` (a temporary or staging folder of
     symbreak's, see :func:`is_leftover`); refuse anything else at that name."""
-    from .safe_output import display
-
     if not (path.exists() or path.is_symlink()):
         return
     if not is_leftover(path):

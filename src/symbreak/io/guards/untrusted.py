@@ -23,9 +23,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import h5py
+from zarr.storage import ZipStore
 
-from ..engine import COPIES_DECOMPRESSED, placement
-from ..errors import FormatError
+from ...engine import COPIES_DECOMPRESSED, placement
+from ...errors import FormatError
+from ...storage.zarr_compat import ZARR_MAJOR
 
 # what zipfile raises on a damaged archive (NotImplementedError: a version or compression
 # field it does not know, e.g. "zip file version 8.4" from a flipped byte)
@@ -222,3 +224,18 @@ def check_external(f: h5py.File, path: Path, allow_external: bool) -> None:
         raise FormatError(f"{path}: the file refers to other files ({'; '.join(found[:3])}"
                           f"{'; ...' if len(found) > 3 else ''}), which symbreak does not "
                           "follow by default; pass allow_external=True if you trust them")
+
+
+class BoundedZipStore(ZipStore):  # type: ignore[misc, valid-type]
+    """zarr's read-only ``ZipStore`` reading each member in bounded blocks, never beyond
+    the size the archive declares (:class:`BoundedZipFile`), also
+    after unpickling on a worker."""
+
+    if ZARR_MAJOR >= 3:
+        def _sync_open(self) -> None:
+            super()._sync_open()
+            self._zf.__class__ = BoundedZipFile
+    else:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.zf.__class__ = BoundedZipFile

@@ -11,10 +11,10 @@ Numbers per data set:
   positions on an S column (within ``SITE_RADIUS`` of the nearest atom).
 
 * ``found``, ``defect_offset``, ``false_anomalies``, ``score_p99``, ``threshold``: the
-  symmetry stage's anomalies against the truth (:mod:`symbreak.reproduce_found`).
+  symmetry stage's anomalies against the truth (:mod:`symbreak.reproduce.found`).
 
 A map's sign is arbitrary, so AUCs are reported as max(AUC, 1 - AUC) in [0.5, 1]. With
-several seeds every row carries its ``seed`` and :mod:`symbreak.reproduce_summary` gives
+several seeds every row carries its ``seed`` and :mod:`symbreak.reproduce.summary` gives
 the mean, sd and range over the seeds.
 """
 
@@ -30,19 +30,20 @@ from typing import Any, Iterable
 import numpy as np
 import xarray as xr
 
-from . import metrics, reproduce_summary
-from .analysis import schema
-from .errors import SettingsError
-from .analysis import analyze
-from .analysis.run import staging_path
-from .io.atomic import remove
-from .io.lock import output_lock
-from .io.safe_output import (check_place, check_target, display, exchange, is_owned,
+from .. import metrics
+from . import summary as seed_summary
+from ..analysis import schema
+from ..errors import SettingsError
+from ..analysis import analyze
+from ..analysis.run import staging_path
+from ..storage.atomic import remove
+from ..storage.lock import output_lock
+from ..storage.safe_output import (check_place, check_target, display, exchange, is_owned,
                              make_marked_folder, remove_leftover, rename_new)
-from .reporting import report
-from .settings import AnalyzeSettings
-from .reproduce_found import found_rows
-from .simulation import simulate
+from ..reporting import report
+from ..analysis.settings import AnalyzeSettings
+from .found import found_rows
+from ..simulation import simulate
 
 SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
         "graphene-vacancy-si", "zns-110")
@@ -82,9 +83,9 @@ def failed_fit_scores(results: xr.Dataset) -> dict[str, np.ndarray]:
     left them out because the fit was judged failed: scored here with the stored
     lattice, so that the rrVAE family can still be compared with the classical one.
     Empty when the results have them, or have no lattice."""
-    from .analysis.symmetry_stage import descriptors
-    from .symmetry import lattice_from_setting
-    from .symmetry.api import FAMILIES, symmetry_breaking
+    from ..analysis.symmetry_stage import descriptors
+    from ..symmetry import lattice_from_setting
+    from ..symmetry.api import FAMILIES, symmetry_breaking
 
     names = results["symmetry_score"].coords["symmetry_map"].values
     if "rrvae" in names or "symmetry_lattice" not in results \
@@ -171,7 +172,7 @@ def site_class_rows(results: xr.Dataset, name: str,
 def fit_rows(model_dir: Path, name: str, results: xr.Dataset) -> list[dict[str, Any]]:
     """The rrVAE's fit verdict (``map``) and explained fraction (``value``) as a row, judged
     with the agreement of the angle latent and COM angle maps."""
-    from .vae import RotationalVAE, diagnostics_with_com
+    from ..vae import RotationalVAE, diagnostics_with_com
 
     diag = getattr(RotationalVAE.load(model_dir, device="cpu"), "diagnostics_", None)
     if diag is None:
@@ -225,7 +226,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
     paths = {"md": out / "reproduce.md", "csv": out / "reproduce.csv",
              "json": out / "reproduce.json", "summary_csv": out / "reproduce-summary.csv",
              "summary_json": out / "reproduce-summary.json"}
-    summary = reproduce_summary.summarize(rows)
+    summary = seed_summary.summarize(rows)
     paths["md"].write_text(full_markdown(rows, summary))
     _write_csv(rows, paths["csv"])
     _write_csv(summary, paths["summary_csv"])
@@ -237,7 +238,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> dict[str, Path]:
 def full_markdown(rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> str:
     """The summary over seeds (with its 'found' table), then each seed's tables."""
     seeds = list(dict.fromkeys(r.get("seed", "") for r in rows))
-    parts = ["## Summary", "", reproduce_summary.markdown(summary)]
+    parts = ["## Summary", "", seed_summary.markdown(summary)]
     for seed in seeds:
         title = f"## Seed {seed}" if seed != "" else "## Tables"
         parts += [title, "", markdown(r for r in rows if r.get("seed", "") == seed)]

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import dask.array as da
 import numpy as np
 
-from ..errors import FormatError, SymbreakError
+from ...errors import FormatError, SymbreakError
 
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError,

@@ -10,7 +10,7 @@ The rule (``missing_chunks``):
   ``attrs["symbreak"]["every_chunk_stored"]``) is refused when a chunk is missing: the data
   were lost. Other stores (abTEM, other programs, older symbreak) may legitimately leave
   out chunks equal to the fill value (zarr-python 3 does so by default), so their missing
-  chunks are read as the fill value with an :class:`~symbreak.sanitize.InputWarning`.
+  chunks are read as the fill value with an :class:`~symbreak.errors.InputWarning`.
 * ``"refuse"``: any missing chunk is an error.
 * ``"zeros"``: missing chunks are read as the fill value (zero patterns), with the warning.
 
@@ -31,8 +31,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import FormatError, SettingsError
-from .zarr_compat import chunk_key, storage_chunks
+from ...errors import FormatError, SettingsError
+from ...storage.zarr_compat import chunk_key, storage_chunks
 
 MISSING_CHUNKS = ("auto", "refuse", "zeros")
 RECORD_KEYS = ("missing_chunks", "chunks_expected", "first_missing_chunk", "missing_read_as")
@@ -214,7 +214,7 @@ def check_chunks(path: Path, array: Any, name: str, *, mode: str, promised: bool
         raise FormatError(f"{head}; {why}: copy the store again, or pass --missing-chunks "
                           "zeros (missing_chunks=\"zeros\") to read them as all-zero patterns")
     fill = _fill_value(array)
-    from ..sanitize import InputWarning
+    from ...errors import InputWarning
 
     why = ("as --missing-chunks zeros asks" if mode == "zeros" else "(zarr may leave out "
            "chunks equal to it, but a chunk lost in a copy looks the same: check the store, "

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .analysis import schema
+from ..analysis import schema
 
 FOUND_RADIUS = 1.0  # Å: an anomaly this close to a defect has found it
 COMBINED = "combined"

@@ -15,9 +15,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import zarr
-from zarr.storage import ZipStore
-
-from .untrusted import BoundedZipFile
 
 ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 WRITE_FORMAT = 3 if ZARR_MAJOR >= 3 else 2
@@ -149,18 +146,3 @@ def chunk_key(array: zarr.Array, coords: Sequence[int]) -> str:
         return array.metadata.encode_chunk_key(tuple(coords))
     separator = getattr(array, "_dimension_separator", None) or "."
     return separator.join(str(int(c)) for c in coords)
-
-
-class BoundedZipStore(ZipStore):  # type: ignore[misc, valid-type]
-    """zarr's read-only ``ZipStore`` reading each member in bounded blocks, never beyond
-    the size the archive declares (:class:`~symbreak.io.untrusted.BoundedZipFile`), also
-    after unpickling on a worker."""
-
-    if ZARR_MAJOR >= 3:
-        def _sync_open(self) -> None:
-            super()._sync_open()
-            self._zf.__class__ = BoundedZipFile
-    else:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.zf.__class__ = BoundedZipFile

@@ -32,7 +32,7 @@ def check_output(path: str | os.PathLike, overwrite: bool = False,
                  inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Validate an output path before any work: refuse an existing one unless asked,
     and one that symbreak did not make even then (see
-    :func:`~symbreak.io.safe_output.check_target`)."""
+    :func:`~symbreak.storage.safe_output.check_target`)."""
     return check_target(path, overwrite=overwrite, inputs=inputs)
 
 
@@ -56,7 +56,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, *, lock: boo
     """Yield a temporary path beside ``path``; on success move it to ``path``.
 
     Works for files and for directory stores (zarr); a folder gets symbreak's marker
-    (:data:`~symbreak.io.safe_output.MARKER`) before it is moved. The temporary path lies
+    (:data:`~symbreak.storage.safe_output.MARKER`) before it is moved. The temporary path lies
     in a folder of its own (``.symbreak-tmp-<id>-NAME/NAME``) that carries the marker
     from the start, so that one left by a killed run is recognised and removed by the
     next run (:func:`remove_stale`). The output's lock (``<path>.lock``) is held
@@ -82,7 +82,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, *, lock: boo
 
 def remove_stale(final: Path) -> None:
     """Remove the temporary folders of ``final`` that killed runs left beside it: only
-    those that prove to be symbreak's (:func:`~symbreak.io.safe_output.is_leftover`) and
+    those that prove to be symbreak's (:func:`~symbreak.storage.safe_output.is_leftover`) and
     are named for ``final``; the caller holds ``final``'s lock, so no live run owns them."""
     pattern = re.compile(re.escape(TEMP_MARK) + "[0-9a-f]{8}-" + re.escape(final.name))
     try:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputLockedError, SettingsError
-from .safe_output import display
+from .paths import display
 
 LOCK_NAME = ".symbreak.lock"
 _HELD: set[str] = set()  # the lock files this process holds (absolute paths)

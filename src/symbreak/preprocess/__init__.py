@@ -16,15 +16,15 @@ import dask.array as da
 import numpy as np
 from scipy import ndimage
 
-from .arrays import pattern_rows
-from .calibration import Calibration
-from .classical.decompose import pca_denoise
-from .convert import as_dataset
-from .dataset import Dataset4D
-from .engine import sum_over_chunks
-from .errors import DataError, SettingsError
-from .progress import DaskProgress
-from .sanitize import replace_nonfinite
+from ..arrays import pattern_rows
+from ..calibration import Calibration
+from ..classical.decompose import pca_denoise
+from ..convert import as_dataset
+from ..dataset import Dataset4D
+from ..engine import sum_over_chunks
+from ..errors import DataError, SettingsError
+from ..progress import DaskProgress
+from ..sanitize import replace_nonfinite
 from .settings import CROP_PER_DISK_DIAMETER, PreprocessSettings
 
 FLOAT = np.float32
@@ -35,7 +35,7 @@ def _pattern_sum(block: np.ndarray) -> np.ndarray:
     """Sum (ky, kx) of a block's patterns in float64 (compiled, reading each pixel
     once: no float64 copy of the block); NaN/inf pixels count as 0, found only when the
     sum is not finite."""
-    from .engine import kernels
+    from ..engine import kernels
 
     a, b, ky, kx = block.shape
     total = np.zeros(ky * kx)
