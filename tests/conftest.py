@@ -1,8 +1,12 @@
 """Settings shared by the whole suite: quiet progress bars, bounded threads, seeds."""
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/support.py, shared helpers
 
 os.environ.setdefault("SYMBREAK_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")

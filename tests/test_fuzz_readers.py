@@ -22,12 +22,8 @@ took 34 s on the shared 2-core machine); set
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import select
 import shutil
-import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -38,6 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import support
 import symbreak
 
 HERE = Path(__file__).parent
@@ -91,40 +88,20 @@ WORKER = textwrap.dedent("""
 """) % (MEMORY_LIMIT, MEMORY_LIMIT, MAX_READ_BYTES)
 
 
-class Worker:
-    """A long-lived Python process that loads files on request, so that one crash, hang
-    or allocation bomb is an outcome to report and not the end of the test session."""
+class Worker(support.Worker):
+    """Loads files on request in a process with a capped address space."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-
-    def _start(self) -> subprocess.Popen:
-        env = dict(os.environ, OMP_NUM_THREADS="1", SYMBREAK_PROGRESS="0")
-        return subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                env=env)
+        super().__init__(WORKER, {"OMP_NUM_THREADS": "1", "SYMBREAK_PROGRESS": "0"},
+                         TIMEOUT_S, quiet=True)
 
     def load(self, path: Path, **kwargs) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._start()
-        self.proc.stdin.write(json.dumps({"path": str(path), "kwargs": kwargs}) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT_S)
-        if not ready:
-            self.close()
+        answer = self.ask({"path": str(path), "kwargs": kwargs})
+        if answer == "hang":
             return {"outcome": "hang", "message": f"no answer within {TIMEOUT_S} s"}
-        line = self.proc.stdout.readline()
-        if not line:
-            code = self.proc.wait()
-            self.proc = None
-            return {"outcome": "crash", "message": f"worker died with exit status {code}"}
-        return json.loads(line)
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+        if isinstance(answer, str):
+            return {"outcome": "crash", "message": f"worker died with exit status {answer[6:]}"}
+        return answer
 
 
 def _io_writers():

@@ -15,13 +15,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from symbreak.cli import main
+from support import one_line_error, run
 from symbreak.errors import OutputExistsError, OutputLockedError, SettingsError
 from symbreak.storage.atomic import atomic_output
 from symbreak.storage.lock import output_lock
@@ -40,17 +39,6 @@ def npy(tmp_path, monkeypatch):
     np.save(tmp_path / "d.npy", data)
     return tmp_path / "d.npy"
 
-
-def run(capsys, *args: str) -> tuple[int, str]:
-    status = main([str(a) for a in args])
-    return status, capsys.readouterr().err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -414,7 +402,6 @@ def to_zarr(self, *args, **kwargs):
     real(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)  # the store is written, not yet in place
 xr.Dataset.to_zarr = to_zarr
-from symbreak.cli import main
 main(["com", sys.argv[1], "--out", sys.argv[2]] + sys.argv[3:])
 """
 

@@ -24,6 +24,7 @@ import pytest
 
 import symbreak
 from symbreak.cli import main
+from support import one_line_error, run
 from symbreak.errors import FormatError, OutputLockedError, SettingsError
 from symbreak.storage.lock import LOCK_NAME, output_lock
 from symbreak.storage.safe_output import MARKER, check_target, exchange, is_owned
@@ -47,18 +48,6 @@ def npy(tmp_path, monkeypatch):
     np.save(tmp_path / "a.npy", data)
     return tmp_path / "a.npy"
 
-
-def run(capsys, *args: str) -> tuple[int, str]:
-    """Exit status and stderr of ``symbreak ARGS``."""
-    status = main([str(a) for a in args])
-    return status, capsys.readouterr().err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 # ------------------------------------------------------------------ 1. lock symlinks

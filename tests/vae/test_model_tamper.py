@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +35,7 @@ from hypothesis import strategies as st
 from symbreak import RotationalVAE
 from symbreak.cli import main
 from symbreak.errors import FormatError, SettingsError
+import support
 from vae_synthetic import dipole_patterns
 
 MEMORY_LIMIT = 2 * 2**30
@@ -70,33 +68,19 @@ WORKER = textwrap.dedent("""
 """) % (MEMORY_LIMIT, MEMORY_LIMIT)
 
 
-class Worker:
+class Worker(support.Worker):
     """``symbreak`` commands in one long-lived process with a capped address space."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
+        super().__init__(WORKER, {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}, TIMEOUT_S)
 
     def run(self, *argv: str | Path) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
-            env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-            self.proc = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, env=env)
-        self.proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
-        self.proc.stdin.flush()
-        if not select.select([self.proc.stdout], [], [], TIMEOUT_S)[0]:
-            self.close()
+        answer = self.ask([str(a) for a in argv])
+        if answer == "hang":
             return {"status": "hang", "stderr": f"no answer within {TIMEOUT_S} s"}
-        line = self.proc.stdout.readline()
-        if not line:
-            status, self.proc = self.proc.wait(), None
-            return {"status": "crash", "stderr": f"the worker died with status {status}"}
-        return json.loads(line)
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+        if isinstance(answer, str):
+            return {"status": "crash", "stderr": f"the worker died with status {answer[6:]}"}
+        return answer
 
 
 @pytest.fixture(scope="module")
