@@ -63,6 +63,12 @@ class Setting:
         ``random_state``).
     cli
         ``False`` keeps the setting off the command line (API only).
+    short
+        A one-letter alias of the option (``-n`` for ``--n-components``).
+    repeat
+        The option may be given several times (``--detector bf:0:20 --detector ...``);
+        the value is a tuple of items, each read by ``parse`` and checked by the rules
+        above (``check`` then checks one item).
     """
 
     help: str
@@ -81,6 +87,8 @@ class Setting:
     metavar: str | None = None
     flag: str | None = None
     cli: bool = True
+    short: str | None = None
+    repeat: bool = False
 
     def describe(self) -> str:
         """The help text with its unit, e.g. ``"probe semi-angle [mrad]"``."""
@@ -170,6 +178,12 @@ def check_value(name: str, spec: Setting, value: Any) -> Any:
         if spec.optional:
             return None
         raise SettingsError(f"{name} must be {spec.allowed()}, got None")
+    if spec.repeat:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise SettingsError(f"{name} must be a list, each item {spec.allowed()}, "
+                                f"got {value!r}")
+        one = dataclasses.replace(spec, repeat=False)
+        return tuple(check_value(name, one, item) for item in value)
     if spec.check is not None:
         return spec.check(name, value)
     if spec.length is None:

@@ -86,7 +86,7 @@ def test_convert_refuses_to_overwrite(emd_file, tmp_path, capsys):
     (["info", "{tmp}/bad.npy"], ["bad.npy", "3 dimensions"]),
     (["info", "{tmp}/in.emd", "--energy", "60"], ["too low", "60kV"]),
     (["convert", "{tmp}/in.emd", "{tmp}/o.zarr", "--crop", "scan=1-3"], ["crop", "scan=0:32,16:48"]),
-    (["convert", "{tmp}/in.emd", "{tmp}/o.zarr", "--bin", "0"], ["bin factor"]),
+    (["convert", "{tmp}/in.emd", "{tmp}/o.zarr", "--bin", "0"], ["--bin", ">= 1", "got 0"]),
     (["convert", "{tmp}/in.emd", "{tmp}/o.tif"], ["writes zarr"]),
 ])
 def test_cli_errors_are_one_line_without_traceback(emd_file, tmp_path, capsys, argv, words):

@@ -25,10 +25,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..classical.settings import COM_REFERENCES
 from ..errors import SettingsError
 from ..options import borrow, check_fields, defaults, setting
 from ..preprocess.settings import CROP_PER_DISK_DIAMETER, PreprocessSettings  # noqa: F401
 from ..vae.parameters import VAEParameters
+
 
 def _check_range(name: str, value: tuple[float, float] | None) -> None:
     if value is not None and not value[0] < value[1]:
@@ -61,14 +63,16 @@ class DetectorSettings:
 
 @dataclasses.dataclass(frozen=True)
 class COMSettings:
-    """Centre of mass: ``com_reference`` is ``"mean"`` (relative to the COM of the mean
-    pattern, the paper's choice) or ``"center"`` (relative to the detector centre);
-    pixels below ``com_threshold`` [counts] count as 0 (0 ignores negative values left by
-    dark subtraction); None uses every pixel as it is."""
+    """Centre of mass, computed by :func:`symbreak.classical.com` with the choices of
+    ``symbreak com``: ``com_reference`` is ``"mean"`` (relative to the COM of the mean
+    pattern, the paper's choice), ``"center"`` (relative to the detector centre) or
+    ``"plane"`` (a least-squares plane over the scan removed: descan); pixels below
+    ``com_threshold`` [counts] count as 0 (0 ignores negative values left by dark
+    subtraction); None uses every pixel as it is."""
 
-    com_reference: str = setting("mean", choices=("mean", "center"),
-                                 help="COM measured from the mean pattern's COM (mean) or "
-                                 "the detector centre (center)")
+    com_reference: str = setting("mean", choices=COM_REFERENCES,
+                                 help="COM measured from the mean pattern's COM (mean), the "
+                                 "detector centre (center) or a fitted descan plane (plane)")
     com_threshold: float | None = setting(None, kind=float, unit="counts",
                                           help="pixels below this value count as 0 in the "
                                           "COM (0 ignores negative values)")

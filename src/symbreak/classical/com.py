@@ -29,9 +29,8 @@ from ..errors import CalibrationError, DataError, SettingsError
 from .masks import build_mask, pixel_sampling
 from .results import SCAN_DIMS, axis_coords, base_attrs
 from .rotation import RotationFit, detector_to_scan, find_rotation
+from .settings import COM_REFERENCES as REFERENCES, COM_UNITS as UNITS
 
-REFERENCES = ("mean", "center", "plane")
-UNITS = ("px", "mrad", "1/A")
 UNRELIABLE_CURL_RATIO = 0.5  # residual curl of the best flip / the other's
 _SUB_BLOCK_BYTES = 8 << 20  # patterns checked (and converted, if needed) at a time
 EXACT_FLOAT32 = 2**24  # float32 holds every integer up to this

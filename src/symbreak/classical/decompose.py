@@ -31,9 +31,7 @@ from ..arrays import file_view, release_pages
 from . import covariance_pca as covariance
 from .nmf import streamed_hals
 from .results import SCAN_DIMS, axis_coords, base_attrs
-
-METHODS = ("pca", "nmf")
-MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
+from .settings import DECOMPOSITION_METHODS as METHODS, MAX_SEED
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,7 @@ import numpy as np
 
 from ..calibration import Calibration
 from ..errors import CalibrationError, SettingsError
-
-RADIUS_UNITS = ("px", "mrad", "1/A")
+from .settings import RADIUS_UNITS
 
 
 def pixel_sampling(calibration: Calibration, units: str) -> tuple[float, float]:

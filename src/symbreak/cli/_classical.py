@@ -16,17 +16,3 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     add_cluster_options(parser)
     add_progress_option(parser)
 
-
-def parse_radii(text: str) -> float | tuple[float, float]:
-    """``R`` (disk) or ``INNER,OUTER`` (annulus); ``inf`` allowed as outer."""
-    from ..errors import SettingsError
-
-    try:
-        values = [float(v) for v in str(text).replace(" ", "").split(",")]
-    except ValueError:
-        raise SettingsError(f"cannot read radii {text!r}; write R or INNER,OUTER") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return (values[0], values[1])
-    raise SettingsError(f"cannot read radii {text!r}; write R or INNER,OUTER")

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..io.convert_settings import ConvertSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..io.convert_settings import ConvertSettings
     from ._cluster import add_cluster_options
     from .common import add_input_options, add_progress_option
+    from .options import add_settings_options
 
     add_input_options(parser, metavar="INPUT", help="data file or zarr store to read")
     parser.add_argument("output", help="output path: .zarr, .h5/.emd or .hspy")
     add_cluster_options(parser)
-    parser.add_argument("--chunks", metavar="SY,SX,KY,KX",
-                        help="output chunk shape (-1 = whole axis); default: whole patterns "
-                        "within the memory budget")
-    parser.add_argument("--crop", action="append", default=[], metavar="WHERE=Y0:Y1,X0:X1",
-                        help="crop 'scan=Y0:Y1,X0:X1' and/or 'detector=KY0:KY1,KX0:KX1' "
-                        "(pixels, end exclusive, empty = edge); repeat for both")
-    parser.add_argument("--bin", type=int, default=1, metavar="N",
-                        help="sum N x N detector pixels (edges that do not fill a bin are dropped)")
+    add_settings_options(parser, ConvertSettings, title="conversion")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion to .zarr (same input and "
@@ -34,10 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_progress_option(parser)
 
 
+def convert_settings(args: argparse.Namespace) -> ConvertSettings:
+    """The crop, binning and chunks the command line gives, checked."""
+    from ..io.convert_settings import ConvertSettings
+    from .options import given
+
+    return ConvertSettings(**given(args, ConvertSettings))
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..errors import SettingsError
     from ..storage.atomic import check_output
-    from ..io.ops import bin_detector, crop, parse_crop
+    from ..io.ops import bin_detector, crop
     from ..io.registry import writer_for
     from ..io.stream import write_output
     from ._cluster import cluster_from_args
@@ -45,22 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
     writer_for(Path(args.output))
     check_output(args.output, args.overwrite, inputs=[args.data])
-    crops = dict(parse_crop(c) for c in args.crop)
-    if len(crops) != len(args.crop):
-        raise SettingsError("give --crop at most once for scan and once for detector")
-    chunks = None
-    if args.chunks:
-        try:
-            chunks = tuple(int(c) for c in args.chunks.split(","))
-        except ValueError:
-            raise SettingsError(f"cannot read --chunks {args.chunks!r}; write 4 integers "
-                                "SY,SX,KY,KX, e.g. 4,64,256,256") from None
+    settings = convert_settings(args)
+    crops = settings.crops()
     data = open_input(args)
     if crops:
         data = crop(data, crops.get("scan"), crops.get("detector"))
-    data = bin_detector(data, args.bin)
+    data = bin_detector(data, settings.bin)
     with cluster_from_args(args):
-        out = write_output(data, args.output, chunks=chunks, overwrite=args.overwrite,
+        out = write_output(data, args.output, chunks=settings.chunks, overwrite=args.overwrite,
                            resume=args.resume, progress=args.progress,
                            what="convert")
     print(f"wrote {out}: shape {data.shape}, dtype {data.dtype}")

@@ -8,19 +8,27 @@ the memory budget, else incremental PCA / streamed NMF that never hold the data 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..classical.settings import DecomposeSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..classical.settings import DecomposeSettings
     from ._classical import add_data_options
+    from .options import add_settings_options
 
     add_data_options(parser)
-    parser.add_argument("--method", choices=("pca", "nmf"), default="pca")
-    parser.add_argument("-n", "--n-components", type=int, default=10)
-    parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=None,
-                        help="force out-of-core (or in-memory) fitting; default by budget")
-    parser.add_argument("--seed", type=int, default=0, help="random state")
-    parser.add_argument("--max-iter", type=int, default=200,
-                        help="most passes over the data for out-of-core NMF")
+    add_settings_options(parser, DecomposeSettings, title="decomposition")
+
+
+def decompose_settings(args: argparse.Namespace) -> DecomposeSettings:
+    """The :func:`~symbreak.classical.decompose` settings the command line gives, checked."""
+    from ..classical.settings import DecomposeSettings
+    from .options import given
+
+    return DecomposeSettings(**given(args, DecomposeSettings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..classical import decompose, save_results
+    from ..classical.settings import keywords
     from .common import open_input
     from ._cluster import cluster_from_args
 
+    settings = decompose_settings(args)
     data = open_input(args, args.out)
     with cluster_from_args(args):
-        result = decompose(data, args.method, args.n_components, incremental=args.incremental,
-                           random_state=args.seed, max_iter=args.max_iter,
-                           memory_budget=args.memory_budget, progress=args.progress)
+        result = decompose(data, **keywords(settings), memory_budget=args.memory_budget,
+                           progress=args.progress)
     save_results(result, args.out, overwrite=args.overwrite)
-    print(f"{args.method.upper()} with {args.n_components} components -> {args.out}")
+    print(f"{settings.method.upper()} with {settings.n_components} components -> {args.out}")
     return 0

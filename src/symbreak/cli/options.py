@@ -9,6 +9,7 @@ token) or ``Y X`` (separate tokens).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from typing import Any
 
@@ -94,8 +95,10 @@ def add_settings_options(parser: Any, cls: type, *, title: str | None = None,
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                default=None, help=help_text)
             continue
-        group.add_argument(flag, dest=field.name, default=None, help=help_text,
-                           metavar=_metavar(field.name, spec))
+        names = (spec.short, flag) if spec.short else (flag,)
+        group.add_argument(*names, dest=field.name, default=None, help=help_text,
+                           metavar=_metavar(field.name, spec),
+                           action="append" if spec.repeat else "store")
         if spec.length:
             if not hasattr(parser, "spaced"):
                 parser.spaced = {}
@@ -105,16 +108,25 @@ def add_settings_options(parser: Any, cls: type, *, title: str | None = None,
 
 def read_option(flag: str, spec: Setting, text: Any) -> Any:
     """The value of option ``flag`` from its command-line text, checked by ``spec``."""
-    if isinstance(text, str):
-        try:
-            value = _from_text(spec, text)
-        except SettingsError:
-            raise
-        except ValueError:
-            raise SettingsError(f"{flag} must be {spec.allowed()}, got {text!r}") from None
+    if spec.repeat and isinstance(text, list):
+        one = dataclasses.replace(spec, repeat=False)
+        value: Any = tuple(_read_text(flag, one, item) for item in text)
     else:
-        value = text
+        value = _read_text(flag, spec, text)
     return check_value(flag, spec, value)
+
+
+def _read_text(flag: str, spec: Setting, text: Any) -> Any:
+    """``text`` read by ``spec`` (unchecked); parse errors name the option."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return _from_text(spec, text)
+    except SettingsError as exc:
+        message = str(exc)
+        raise SettingsError(message if flag in message else f"{flag}: {message}") from None
+    except ValueError:
+        raise SettingsError(f"{flag} must be {spec.allowed()}, got {text!r}") from None
 
 
 def _from_text(spec: Setting, text: str) -> Any:

@@ -9,33 +9,28 @@ data. Without --detector: BF, ABF, ADF, HAADF from the semiangle.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..classical.settings import VirtualImagesSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..classical.settings import VirtualImagesSettings
     from ._classical import add_data_options
+    from .options import add_settings_options
 
     add_data_options(parser)
-    parser.add_argument("--detector", action="append", metavar="NAME:INNER:OUTER",
-                        help="a detector (repeatable); OUTER may be inf")
-    parser.add_argument("--units", choices=("mrad", "px", "1/A"), default="mrad",
-                        help="units of the radii (default mrad)")
-    parser.add_argument("--center", metavar="KY,KX", help="detector centre [px]")
-    parser.add_argument("--shifts", choices=("com",),
-                        help="move the detector with each pattern's COM (descan)")
+    add_settings_options(parser, VirtualImagesSettings, title="virtual detectors")
 
 
-def parse_detector(text: str) -> tuple[str, tuple[float, float]]:
-    """``NAME:INNER:OUTER`` -> (name, (inner, outer))."""
-    from ..errors import SettingsError
+def virtual_settings(args: argparse.Namespace) -> VirtualImagesSettings:
+    """The :func:`~symbreak.classical.virtual_images` settings the command line gives,
+    checked."""
+    from ..classical.settings import VirtualImagesSettings
+    from .options import given
 
-    parts = text.split(":")
-    try:
-        if len(parts) != 3 or not parts[0]:
-            raise ValueError
-        return parts[0], (float(parts[1]), float(parts[2]))
-    except ValueError:
-        raise SettingsError(f"cannot read detector {text!r}; write NAME:INNER:OUTER, e.g. "
-                            "bf:0:32 or haadf:80:inf") from None
+    return VirtualImagesSettings(**given(args, VirtualImagesSettings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,16 +42,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..classical import save_results, virtual_images
-    from ..quantities import parse_pair
+    from ..classical.settings import keywords
     from .common import open_input
     from ._cluster import cluster_from_args
 
-    detectors = dict(parse_detector(d) for d in args.detector) if args.detector else None
+    options = keywords(virtual_settings(args))
+    if options["detectors"] is not None:
+        options["detectors"] = dict(options["detectors"])
     data = open_input(args, args.out)
     with cluster_from_args(args):
-        result = virtual_images(data, detectors, units=args.units,
-                                center=parse_pair(args.center) if args.center else None,
-                                shifts=args.shifts, memory_budget=args.memory_budget,
+        result = virtual_images(data, **options, memory_budget=args.memory_budget,
                                 progress=args.progress)
     save_results(result, args.out, overwrite=args.overwrite)
     print(f"virtual images {', '.join(result.data_vars)} -> {args.out}")

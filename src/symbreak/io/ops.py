@@ -11,31 +11,6 @@ from ..errors import SettingsError
 from .common import lazy_array
 
 
-def parse_crop(text: str) -> tuple[str, tuple[slice, slice]]:
-    """Parse ``scan=Y0:Y1,X0:X1`` or ``detector=KY0:KY1,KX0:KX1`` (empty bounds = edge)."""
-    where, sep, spec = text.partition("=")
-    where = where.strip().lower()
-    if not sep or where not in ("scan", "detector"):
-        raise SettingsError(f"cannot read crop {text!r}; write scan=Y0:Y1,X0:X1 or "
-                            "detector=KY0:KY1,KX0:KX1 (pixels, end exclusive, e.g. scan=0:32,:)")
-    parts = spec.split(",")
-    if len(parts) != 2:
-        raise SettingsError(f"crop {text!r} needs two ranges separated by a comma, "
-                            "e.g. scan=0:32,16:48")
-    slices = []
-    for part in parts:
-        bounds = part.split(":") if ":" in part else None
-        try:
-            if bounds is None or len(bounds) != 2:
-                raise ValueError
-            lo, hi = (int(b) if b.strip() else None for b in bounds)
-        except ValueError:
-            raise SettingsError(f"cannot read range {part!r} in crop {text!r}; "
-                                "write START:STOP in pixels, e.g. 16:48 or : for all") from None
-        slices.append(slice(lo, hi))
-    return where, (slices[0], slices[1])
-
-
 def crop(data: Dataset4D, scan: tuple[slice, slice] | None = None,
          detector: tuple[slice, slice] | None = None) -> Dataset4D:
     """Crop scan and/or detector axes (lazy); the detector centre moves with the crop."""
