@@ -5,17 +5,21 @@ import tomllib
 
 import pytest
 
+from symbreak.classical.settings import (CenterOfMassSettings, DecomposeSettings,
+                                        VirtualImagesSettings)
 from symbreak.cli import build_parser, main
 from symbreak.cli.options import add_settings_options, flag_of, given, join_spaced
 from symbreak.errors import SettingsError
+from symbreak.io.convert_settings import ConvertSettings
 from symbreak.io.spec import CalibrationOverrides, InputSpec
 from symbreak.options import check_fields, check_value, setting, settings_fields
 from symbreak.analysis.settings import SECTIONS, AnalyzeSettings, VAESettings
 from symbreak.simulation.settings import SimulationSettings
 from symbreak.vae.parameters import VAEParameters
 
+CLASSICAL = [CenterOfMassSettings, VirtualImagesSettings, DecomposeSettings, ConvertSettings]
 ALL_SETTINGS = [*SECTIONS.values(), VAEParameters, SimulationSettings, InputSpec,
-                CalibrationOverrides]
+                CalibrationOverrides, *CLASSICAL]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +79,10 @@ def _option_actions(command):
     ("analyze", list(SECTIONS.values()) + [InputSpec, CalibrationOverrides]),
     ("train", [VAEParameters, InputSpec, CalibrationOverrides]),
     ("simulate", [SimulationSettings]),
+    ("com", [CenterOfMassSettings, InputSpec, CalibrationOverrides]),
+    ("virtual", [VirtualImagesSettings, InputSpec, CalibrationOverrides]),
+    ("decompose", [DecomposeSettings, InputSpec, CalibrationOverrides]),
+    ("convert", [ConvertSettings, InputSpec, CalibrationOverrides]),
 ])
 def test_every_generated_option_has_help_text_with_unit_and_default(command, classes):
     parser = _option_actions(command)
@@ -178,3 +186,29 @@ def test_generated_options_of_a_new_settings_class():
     args = parser.parse_args(["--pixels", "2"])
     with pytest.raises(SettingsError, match="--pixels must be an integer >= 8, got 2"):
         given(args, Probe)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detectors:
+    names: tuple[str, ...] | None = setting(None, kind=str, repeat=True, choices=("bf", "adf"),
+                                            flag="--name", help="detector names")
+    count: int = setting(3, minimum=1, short="-n", help="detector count")
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+def test_repeatable_options_and_short_flags():
+    """``repeat`` settings take the option several times (a tuple, each item checked);
+    ``short`` adds a one-letter alias."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_settings_options(parser, Detectors)
+    args = parser.parse_args(["--name", "bf", "--name", "adf", "-n", "2"])
+    assert given(args, Detectors) == {"names": ("bf", "adf"), "count": 2}
+    assert Detectors(names=["bf"]).names == ("bf",)
+    with pytest.raises(SettingsError, match="--name must be one of 'bf', 'adf', got 'haadf'"):
+        given(parser.parse_args(["--name", "bf", "--name", "haadf"]), Detectors)
+    with pytest.raises(SettingsError, match="names must be a list, each item one of"):
+        Detectors(names="bf")

@@ -84,12 +84,20 @@ def check_detector(name: str, value: Any) -> tuple[str, tuple[float, float]]:
     """One ``(name, (inner, outer))`` detector with 0 <= inner < outer."""
     try:
         label, radii = value
-        ok = isinstance(label, str) and bool(label) and isinstance(radii, (tuple, list))
+        ok = isinstance(label, str) and bool(label) and isinstance(radii, (tuple, list)) \
+            and len(radii) == 2
     except (TypeError, ValueError):
         ok = False
     if not ok:
         raise SettingsError(f"{name} must be NAME:INNER:OUTER, e.g. bf:0:32, got {value!r}")
-    return label, check_radii(f"{name} {label}", tuple(radii))
+    try:
+        inner, outer = (float(v) for v in radii)
+    except (TypeError, ValueError):
+        inner = outer = math.nan
+    if not (math.isfinite(inner) and 0 <= inner < outer):
+        raise SettingsError(f"{name} {label} needs radii 0 <= INNER < OUTER (OUTER may be "
+                            f"inf), got {label}:{radii[0]}:{radii[1]}")
+    return label, (inner, outer)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -93,9 +93,10 @@ class ConvertSettings:
     def __post_init__(self) -> None:
         check_fields(self)
         wheres = [where for where, _ in self.crop or ()]
-        if len(set(wheres)) != len(wheres):
-            raise SettingsError(f"crop is given for {', '.join(wheres)}; give it at most once "
-                                "for scan and once for detector")
+        twice = sorted({where for where in wheres if wheres.count(where) > 1})
+        if twice:
+            raise SettingsError(f"crop is given twice for {' and '.join(twice)}; give --crop "
+                                "at most once for scan and once for detector")
 
     def crops(self) -> dict[str, tuple[slice, slice]]:
         """``{"scan": (rows, columns), "detector": ...}`` of the crops given."""
