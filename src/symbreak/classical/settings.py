@@ -19,7 +19,6 @@ from ..options import check_fields, setting
 COM_REFERENCES = ("mean", "center", "plane")  # see com(): mean pattern, calibration, descan
 RADIUS_UNITS = ("px", "mrad", "1/A")
 COM_UNITS = RADIUS_UNITS
-DETECTOR_UNITS = ("mrad", "px", "1/A")  # the same units, mrad first: the usual choice
 SHIFTS = ("com",)
 DECOMPOSITION_METHODS = ("pca", "nmf")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
@@ -136,7 +135,7 @@ class VirtualImagesSettings:
         flag="--detector", metavar="NAME:INNER:OUTER",
         help="a detector (repeatable); OUTER may be inf (default: BF, ABF, ADF, HAADF from "
         "the semiangle)")
-    units: str = setting("mrad", choices=DETECTOR_UNITS, help="units of the radii")
+    units: str = setting("mrad", choices=RADIUS_UNITS, help="units of the radii")
     center: tuple[float, float] | None = setting(
         None, kind=float, length=2, unit="px", metavar="KY,KX",
         help="detector centre (default: the calibrated one, else the mean pattern's COM)")

@@ -22,6 +22,7 @@ from ..engine import map_patterns, takes_budget
 from ..errors import SettingsError
 from .com import exact_columns, kernel_dtype, mean_pattern_center, moments_kernel, pattern_sums
 from .masks import build_mask, pixel_sampling
+from .settings import SHIFTS
 from .results import SCAN_DIMS, axis_coords, base_attrs
 
 
@@ -55,8 +56,9 @@ def _resolve_shifts(ds: Dataset4D, shifts: Any, center: tuple[float, float],
     if shifts is None:
         return None
     if isinstance(shifts, str):
-        if shifts != "com":
-            raise SettingsError(f"shifts must be None, 'com' or an array, got {shifts!r}")
+        if shifts not in SHIFTS:
+            raise SettingsError(f"shifts must be None, one of {SHIFTS} or an array, got "
+                                f"{shifts!r}")
         sums = map_patterns(ds, moments_kernel(ds, None), 3, progress=progress,
                             desc="beam shifts")
         ky, kx = ds.pattern_shape
