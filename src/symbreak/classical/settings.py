@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 from ..errors import SettingsError
@@ -61,7 +62,7 @@ def check_rotation(name: str, value: Any) -> float | str:
     """``"auto"`` or a finite angle [rad]."""
     if value == "auto":
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     raise SettingsError(f"{name} must be 'auto' or an angle such as 12deg or 0.21rad, "
                         f"got {value!r}")
