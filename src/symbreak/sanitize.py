@@ -10,7 +10,7 @@ changes values, and the counts under ``metadata["input_checks"]`` (JSON-able):
 - Saturated pixels (the integer dtype's maximum, or ``saturation``) are kept; counted.
 - All-zero patterns are kept; their COM is NaN and their virtual images are 0.
 - float16 is upcast to float32; integer data stay integer (the kernels sum them in
-  float64 when float32 could round the sums, see :func:`symbreak.classical.com.kernel_dtype`).
+  float64 when float32 could round the sums, see :func:`symbreak.classical.sums.kernel_dtype`).
 
 ``stage`` adds the size checks of that stage: "analyze" needs at least 2 patterns of
 at least 2 x 2 pixels and some non-zero intensity; "decompose" needs at least 2 patterns;

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symbreak.arrays import pattern_rows
-from symbreak.classical.com import moment_weights, pad_outputs, pattern_sums
+from symbreak.classical.sums import moment_weights, pad_outputs, pattern_sums
 from symbreak.engine import kernels
 from symbreak.preprocess import _pattern_sum
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from .. import preprocess as pp
+from ..preprocess import patterns as pp
 from ..engine import budget_scope
 from ..dataset import Dataset4D
 from ..errors import SettingsError

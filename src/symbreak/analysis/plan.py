@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import preprocess as pp
+from ..preprocess import patterns as pp
 from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import SettingsError

@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import preprocess as pp
+from ..preprocess import patterns as pp
 from ..classical.com import com as center_of_mass
 from ..classical.decompose import decompose
 from ..classical.virtual import virtual_images

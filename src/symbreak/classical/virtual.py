@@ -20,7 +20,8 @@ from ..convert import as_dataset
 from ..dataset import Dataset4D
 from ..engine import map_patterns, takes_budget
 from ..errors import SettingsError
-from .com import exact_columns, kernel_dtype, mean_pattern_center, moments_kernel, pattern_sums
+from .com import mean_pattern_center
+from .sums import exact_columns, kernel_dtype, moments_kernel, pattern_sums
 from .masks import build_mask, pixel_sampling
 from .settings import SHIFTS
 from .results import SCAN_DIMS, axis_coords, base_attrs

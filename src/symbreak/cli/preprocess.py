@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..storage.atomic import check_output
     from ..io.registry import writer_for
     from ..io.stream import write_output
-    from ..preprocess import preprocess
+    from ..preprocess.patterns import preprocess
     from ..preprocess.settings import PreprocessSettings
     from ._cluster import cluster_from_args
     from .common import open_input

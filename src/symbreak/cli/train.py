@@ -57,7 +57,7 @@ def prepared_patterns(data: Any, args: argparse.Namespace,
     Returns (patterns, the settings used now or None when nothing was done now);
     ``settings`` (a model's) replace the command-line options."""
     from ..dataset import Dataset4D
-    from ..preprocess import preprocess, preprocessing_of
+    from ..preprocess.patterns import preprocess, preprocessing_of
     from ..preprocess.settings import PreprocessSettings
     from .options import given
 
@@ -73,7 +73,7 @@ def prepared_patterns(data: Any, args: argparse.Namespace,
 def applied_preprocessing(data: Any) -> dict | None:
     """The preprocessing settings of ``data`` (a Dataset4D's provenance), else None."""
     from ..dataset import Dataset4D
-    from ..preprocess import preprocessing_of
+    from ..preprocess.patterns import preprocessing_of
 
     return preprocessing_of(data) if isinstance(data, Dataset4D) else None
 
