@@ -25,6 +25,7 @@ from typing import Any
 from .errors import SettingsError
 
 KINDS = (int, float, bool, str)
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,14 +15,13 @@ import numbers
 from typing import Any
 
 from ..errors import SettingsError
-from ..options import check_fields, setting
+from ..options import MAX_SEED, check_fields, setting
 
 COM_REFERENCES = ("mean", "center", "plane")  # see com(): mean pattern, calibration, descan
 RADIUS_UNITS = ("px", "mrad", "1/A")
 COM_UNITS = RADIUS_UNITS
 SHIFTS = ("com",)
 DECOMPOSITION_METHODS = ("pca", "nmf")
-MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 
 
 def parse_radii(text: str) -> float | tuple[float, float]:

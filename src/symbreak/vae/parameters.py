@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import SettingsError
-from ..options import check_fields, check_value, setting, spec_of
+from ..options import MAX_SEED, check_fields, check_value, setting, spec_of
 
 RECIPES: dict[str, dict[str, Any]] = {
     "default": dict(encoder="mlp", decoder="rotate", angle_head="circular", epochs=200,
@@ -41,7 +41,6 @@ MAX_BATCH = 2**24
 MAX_THREADS = 1024
 MAX_WORKERS = 256
 MAX_RESTARTS = 100
-MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 STREAMING = {"auto": "auto", "on": True, "off": False}
 # The settings of one fit (:class:`~symbreak.vae.settings.FitSettings`, stored in a
 # model's config.json) are these parameters but for ESTIMATOR_ONLY ones (how the estimator
