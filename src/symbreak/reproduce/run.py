@@ -47,6 +47,9 @@ from ..simulation import simulate
 
 SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
         "graphene-vacancy-si", "zns-110")
+# The hard cases: light substitutions and a binary honeycomb. Run only when named, so
+# that a default run stays as long as it was.
+HARD_SETS = ("graphene-n", "graphene-b", "hbn-perfect", "hbn-c", "hbn-vacancy")
 DEFECT_RADIUS = 1.5  # Å
 SITE_RADIUS = 0.7  # Å, half the Zn-S dumbbell spacing in projection along [110]
 ZN, S = 30, 16
@@ -264,7 +267,7 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
     Parameters
     ----------
     sets
-        Preset names among :data:`SETS`.
+        Preset names among :data:`SETS` (the default) and :data:`HARD_SETS`.
     out
         Output folder.
     seed
@@ -282,9 +285,10 @@ def reproduce(sets: Iterable[str] = SETS, out: str | os.PathLike = "symbreak-rep
         Analysis settings for every set (``epochs=100``, ``max_time=120``, ...).
     """
     sets = list(sets)
-    unknown = [s for s in sets if s not in SETS]
+    unknown = [s for s in sets if s not in SETS + HARD_SETS]
     if unknown or not sets:
-        raise SettingsError(f"unknown data set(s) {unknown}; choose from {list(SETS)}")
+        raise SettingsError(f"unknown data set(s) {unknown}; choose from {list(SETS)} or "
+                            f"the hard cases {list(HARD_SETS)}")
     if dose is not None and not (isinstance(dose, (int, float)) and dose > 0):
         raise SettingsError(f"dose={dose!r} must be a positive number of electrons per Å^2, "
                             "e.g. 1e5")
