@@ -3,6 +3,7 @@
 geometry by hand and, on tiny scans, against the physics of the dopants."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -69,8 +70,10 @@ def test_hbn_is_a_system_like_graphene():
                        ({"thickness": 2}, "hbn is a single layer")):
         with pytest.raises(SettingsError, match=words):
             plan("hbn", **bad)
-    with pytest.raises(SettingsError, match="graphene, hbn, zns"):
-        plan("no-such-system")
+    for name, fix in (("no-such-system", "a system (graphene, hbn, zns)"),
+                      ("no-such-file.cif", "give graphene, hbn, zns or the path")):
+        with pytest.raises(SettingsError, match=re.escape(fix)):
+            plan(name)
 
 
 def test_hbn_in_the_command_line_help_and_list(capsys):
