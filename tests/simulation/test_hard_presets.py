@@ -172,3 +172,32 @@ def test_hard_sets_are_named_but_not_in_the_default_reproduce():
     assert run.HARD_SETS == cli.HARD_SETS == HARD and run.SETS == cli.SETS
     assert not set(HARD) & set(run.SETS)
     assert set(HARD) <= set(PRESETS)
+
+
+def _results_truth(name: str, **options):
+    """The ground truth of ``name`` as analysed results carry it (``truth_`` names)."""
+    _, p = plan(name, **options)
+    gt = ground_truth(p)
+    return gt.rename({v: f"truth_{v}" for v in gt.data_vars}), gt
+
+
+def test_reproduce_scores_hbn_sites_by_species_and_not_graphene_dopants():
+    from symbreak.reproduce.run import SITE_RADIUS, site_labels
+
+    # one cell at 0.1 Å steps: probes on B, on N, and between them
+    results, gt = _results_truth("hbn-c", scan_shape=(26, 44), scan_step=0.1)
+    is_n, on_site = site_labels(results)
+    z = gt.atom_number.values[gt.nearest_atom.values]
+    near = gt.distance_to_nearest_atom.values <= SITE_RADIUS
+    # by hand: on a site = near an N or a B atom (not the C dopant); positive = N
+    assert np.array_equal(on_site, near & ((z == N) | (z == B)))
+    assert np.array_equal(is_n[on_site], z[on_site] == N)
+    assert (is_n & on_site).sum() > 50 and (~is_n & on_site).sum() > 50
+    assert ((z == C) & near).any() and not on_site[z == C].any()
+    for name in ("graphene-n", "graphene-b"):  # one dopant in carbon: no sites to score
+        assert site_labels(_results_truth(name, **TINY)[0]) is None
+    # nor with both an N and a B dopant, the probes on each (carbon is not N/B-binary)
+    both, gt = _results_truth("graphene-vacancy-si", defects=(("N", None),
+                                                              ("B", (19.712, 19.916))))
+    z = gt.atom_number.values[gt.nearest_atom.values]
+    assert (z == N).any() and (z == B).any() and site_labels(both) is None

@@ -3,7 +3,7 @@ ground truth.
 
 Simulate each set, run symbreak analyze on it, and write a table of numbers against the
 simulation's ground truth: rrVAE angle vs COM angle (circular correlation), defect and
-Zn/S-site ROC-AUC of each map.
+Zn/S-site (hBN: N/B-site) ROC-AUC of each map.
 """
 
 from __future__ import annotations
