@@ -3,7 +3,7 @@ ground truth.
 
 Simulate each set, run symbreak analyze on it, and write a table of numbers against the
 simulation's ground truth: rrVAE angle vs COM angle (circular correlation), defect and
-Zn/S-site ROC-AUC of each map.
+Zn/S-site (hBN: N/B-site) ROC-AUC of each map.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
         "graphene-vacancy-si", "zns-110")
+HARD_SETS = ("graphene-n", "graphene-b", "hbn-perfect", "hbn-c", "hbn-vacancy")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .options import add_settings_options
 
     parser.add_argument("sets", nargs="*", default=list(SETS),
-                        metavar="SET", help=f"data sets (default: all of {', '.join(SETS)})")
+                        metavar="SET", help=f"data sets (default: all of {', '.join(SETS)}; "
+                        f"the hard cases only when named: {', '.join(HARD_SETS)})")
     add_output_options(parser, help="output folder", required=False, what="earlier results")
     parser.set_defaults(out="symbreak-reproduce")
     add_settings_options(parser, VAESettings, title="rrVAE of every set",

@@ -1,8 +1,9 @@
-"""``symbreak simulate``: simulate 4D-STEM data (graphene, ZnS, a structure file) with abTEM.
+"""``symbreak simulate``: simulate 4D-STEM data (graphene, hBN, ZnS, a structure file)
+with abTEM.
 
 Simulate a 4D-STEM data set with abTEM and save it with calibration and ground truth.
-SYSTEM_OR_PRESET is a preset (see --list), graphene, zns, or a structure file ASE can
-read. Options override the preset's values.
+SYSTEM_OR_PRESET is a preset (see --list), graphene, hbn, zns, or a structure file ASE
+can read. Options override the preset's values.
 """
 
 from __future__ import annotations

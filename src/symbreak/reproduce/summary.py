@@ -13,11 +13,11 @@ TABLES = (  # metric, title, number format
     ("angle_vs_com", "rrVAE angle vs COM angle (Fisher-Lee circular correlation)", "+.3f"),
     ("defect_auc", "Defect detection, probes within 1.5 Å of a defect vs the rest: ROC-AUC "
      "as max(AUC, 1 - AUC)", ".3f"),
-    ("site_auc", "Zn vs S columns (probes within 0.7 Å of one): ROC-AUC as max(AUC, 1 - AUC)",
-     ".3f"),
+    ("site_auc", "Zn vs S (hBN: N vs B) columns (probes within 0.7 Å of one): ROC-AUC as "
+     "max(AUC, 1 - AUC)", ".3f"),
     ("site_class_count", "Site classes from the rrVAE content latents: number of classes", ".2f"),
-    ("site_class_ari", "Site classes against Zn vs S columns: adjusted Rand index (1: exact)",
-     ".3f"),
+    ("site_class_ari", "Site classes against Zn vs S (hBN: N vs B) columns: adjusted Rand "
+     "index (1: exact)", ".3f"),
 )
 FOUND = (  # metric, column title, number format
     ("found", "defects found (fraction of seeds)", ".2f"),

@@ -17,11 +17,12 @@ import numpy as np
 from ..calibration import electron_wavelength
 from ..errors import SettingsError
 from . import bounds
-from .settings import SimulationSettings, defect_kind
+from .settings import MONOLAYERS, SimulationSettings, defect_kind
 from .structures import (
     Specimen,
     add_defect,
     graphene_cell,
+    hbn_cell,
     read_structure,
     supercell,
     zincblende_cell,
@@ -91,6 +92,8 @@ def unit_cell(s: SimulationSettings) -> tuple[ase.Atoms, int]:
     """The orthogonal unit cell of the system and how often it repeats along the beam."""
     if s.system == "graphene":
         return graphene_cell(), 1
+    if s.system == "hbn":
+        return hbn_cell(), 1
     if s.system == "zns":
         return zincblende_cell(s.zone_axis), s.thickness
     return read_structure(s.system), s.thickness
@@ -122,7 +125,7 @@ def make_plan(s: SimulationSettings) -> Plan:
     half = tuple(s.detector_pixels / 2 * k * wavelength * 1e3 for k in k_out)
     read_angle = max(half) + DETECTOR_MARGIN_PX * max(native) * wavelength * 1e3
     corner = math.hypot(*half) + max(native) * wavelength * 1e3
-    thickness = s.slice_thickness or (2.0 if s.system == "graphene" else 1.0)
+    thickness = s.slice_thickness or (2.0 if s.system in MONOLAYERS else 1.0)
     slices = bounds.check_slices(s, specimen.atoms.cell.lengths()[2], thickness)
     gpts = _grid(s, extent, corner, wavelength, multislice=slices > 1)
     probes = math.prod(n + 2 * p for n, p in zip(shape, pad))

@@ -51,6 +51,42 @@ PRESETS: dict[str, dict] = {
         tiling=(14, 8), energy=60e3, semiangle=32.0,
         scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
     ),
+    # The hard cases: light substitutions, whose contrast is a fraction of Si's. N (Z 7)
+    # and B (Z 5) on the centre atom of the demo's sheet: the ADF on the dopant is
+    # +40 % (N) and -16 % (B) of a carbon's (36-48 mrad, computed). Same geometry as the
+    # demo, so each dopant is 4.75 Å or more inside the 10 x 10 Å window.
+    "graphene-n": dict(
+        system="graphene", defect="N", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    "graphene-b": dict(
+        system="graphene", defect="B", energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    # Monolayer hexagonal BN (a = 2.504 Å, B-N 1.446 Å), a binary honeycomb: the two
+    # sublattices are different elements, so site classes can be scored by species.
+    # The demo's geometry; 13 x 8 cells (32.55 x 34.70 Å) is the automatic tiling,
+    # written out so that the defect sites below stay on the same atoms.
+    "hbn-perfect": dict(
+        system="hbn", tiling=(13, 8), energy=60e3, semiangle=32.0,
+        scan_shape=(40, 40), scan_step=0.25, detector_pixels=64, max_angle=48.0,
+    ),
+    # A C atom on an N site, the N atom nearest the supercell centre at (16.276, 18.071)
+    # Å. C on N rather than on B: it is the weaker contrast of the two (ADF on the site
+    # -14 % of an N's, against +34 % of a B's for C on B), so the harder case; both are
+    # seen in ADF images of monolayer BN. The window is centred on it (4.75 Å or more).
+    "hbn-c": dict(
+        system="hbn", defect="C", defect_site=(16.276, 18.071), tiling=(13, 8),
+        energy=60e3, semiangle=32.0, scan_shape=(40, 40), scan_step=0.25,
+        detector_pixels=64, max_angle=48.0,
+    ),
+    # A boron vacancy, the common vacancy of BN under the beam, on the B atom at
+    # (17.528, 17.348) Å next to the centre; the window is centred on it.
+    "hbn-vacancy": dict(
+        system="hbn", defect="vacancy", defect_site=(17.528, 17.348), tiling=(13, 8),
+        energy=60e3, semiangle=32.0, scan_shape=(40, 40), scan_step=0.25,
+        detector_pixels=64, max_angle=48.0,
+    ),
     # ZnS along [110] (Zn-S dumbbells 1.35 Å apart along y), 5 cells (19.1 Å) thick;
     # one 3.825 x 5.409 Å cell scanned at 0.2 Å steps, periodic.
     "zns-110": dict(

@@ -54,8 +54,10 @@ def simulate(
     ----------
     system_or_preset
         A preset (``graphene-cell``, ``graphene-cell-incoherent``, ``graphene-vacancy``,
-        ``graphene-perfect``, ``graphene-si``, ``graphene-vacancy-si``, ``zns-110``), a
-        system (``graphene``, ``zns``) or the path of a structure file ASE can read.
+        ``graphene-perfect``, ``graphene-si``, ``graphene-vacancy-si``, ``graphene-n``,
+        ``graphene-b``, ``hbn-perfect``, ``hbn-c``, ``hbn-vacancy``, ``zns-110``), a
+        system (``graphene``, ``hbn``, ``zns``) or the path of a structure file ASE can
+        read.
         Options override the preset's.
     out
         Write the result there (``.zarr`` or ``.h5``), streaming, and return the data

@@ -20,7 +20,8 @@ from ..options import check_fields, setting
 from ..quantities import parse_energy
 from .presets import PRESETS
 
-SYSTEMS = ("graphene", "zns")
+SYSTEMS = ("graphene", "hbn", "zns")
+MONOLAYERS = ("graphene", "hbn")  # one atomic layer, simulated along [001] in one slice
 ZONE_AXES = ("001", "110")
 DEFECT_KINDS = ("vacancy", "divacancy", "substitution")
 PARAMETRIZATIONS = ("lobato", "kirkland")
@@ -100,12 +101,12 @@ class SimulationSettings:
     """Every option of a simulation, with units. See docs/simulation.md."""
 
     system: str = setting("graphene", cli=False,
-                          help="graphene, zns, or a structure file ASE can read")
+                          help="graphene, hbn, zns, or a structure file ASE can read")
     zone_axis: str = setting("001", choices=ZONE_AXES, help="zone axis (ZnS)")
     thickness: int = setting(1, minimum=1, maximum=MAX_CELLS,
                              help="unit cells along the beam (ZnS, files)")
     defect: str | None = setting(None, kind=str, help="vacancy, divacancy, or an element to "
-                                 "substitute (Si, N, B)")
+                                 "substitute (Si, N, B, C)")
     defect_site: Any = setting(None, kind=float, length=2, check=_as_given, unit="Å",
                                metavar="Y,X", help="defect position (the nearest atom is "
                                "used), or an atom index in the API")
@@ -157,8 +158,8 @@ class SimulationSettings:
                                      help="potential sampling (default: automatic)")
     slice_thickness: float | None = setting(None, kind=float, above=0.0, minimum=MIN_LENGTH,
                                             unit="Å",
-                                            help="slice thickness (default: 2 Å graphene, "
-                                            "1 Å otherwise)")
+                                            help="slice thickness (default: 2 Å graphene and "
+                                            "hbn, 1 Å otherwise)")
     parametrization: str = setting("lobato", choices=PARAMETRIZATIONS,
                                    help="potential parametrization")
     seed: int = setting(0, minimum=0, maximum=2**32 - 1, help="seed of noise and frozen phonons")
@@ -230,13 +231,14 @@ def _check_combination(s: SimulationSettings) -> SimulationSettings:
     if system not in SYSTEMS and not Path(system).is_file():
         raise SettingsError(
             f"unknown system {system!r}: not one of {', '.join(SYSTEMS)} and no such structure "
-            "file; give graphene, zns or the path of a file ASE can read"
+            "file; give graphene, hbn, zns or the path of a file ASE can read"
         )
-    if system == "graphene" and s.zone_axis != "001":
-        raise SettingsError("graphene is simulated along [001] only; remove zone_axis")
-    if system == "graphene" and s.thickness != 1:
+    if system in MONOLAYERS and s.zone_axis != "001":
+        raise SettingsError(f"{system} is simulated along [001] only; remove zone_axis "
+                            f"(got {s.zone_axis!r})")
+    if system in MONOLAYERS and s.thickness != 1:
         raise SettingsError(
-            f"graphene is a single layer, thickness must be 1, got {s.thickness!r}; use a "
+            f"{system} is a single layer, thickness must be 1, got {s.thickness!r}; use a "
             "structure file for multilayers"
         )
     if s.defects and (s.defect is not None or s.defect_site is not None):

@@ -1,9 +1,10 @@
-"""Specimens for the simulations: graphene and ZnS zincblende from ASE, a user's structure
-file, and point defects (vacancy, divacancy, substitution).
+"""Specimens for the simulations: graphene, hexagonal boron nitride (hBN) and ZnS
+zincblende from ASE, a user's structure file, and point defects (vacancy, divacancy,
+substitution).
 
 Every specimen is an orthogonal, periodic supercell in Å with the beam along z; x and y
 are the scan axes. Each atom carries a site label (graphene sublattice ``A``/``B``, the
-element for ZnS and user files, ``dopant``, ``next-to-defect``) kept in the
+element for hBN, ZnS and user files, ``dopant``, ``next-to-defect``) kept in the
 ``site_label`` array of the ASE atoms.
 """
 
@@ -25,6 +26,7 @@ from .settings import DEFECT_KINDS, SYSTEMS, ZONE_AXES  # noqa: F401  (defined t
 
 GRAPHENE_A = 2.464  # lattice constant [Å]; rectangular cell 4.268 x 2.464 Å (the paper's)
 GRAPHENE_CELL_Z = 2.0  # slab thickness of the paper's cell [Å]
+HBN_A = 2.504  # monolayer hexagonal BN lattice constant [Å]; B-N bond a/sqrt(3) = 1.446 Å
 ZNS_A = 5.4093  # zincblende ZnS lattice constant [Å]
 NEIGHBOUR_FACTOR = 1.2  # atoms within 1.2 x the nearest-neighbour distance of a defect
 
@@ -61,10 +63,23 @@ class Specimen:
 def graphene_cell() -> ase.Atoms:
     """The 4-atom rectangular graphene cell 4.268 (x) x 2.464 (y) x 2.0 (z) Å, sublattices
     labelled ``A`` and ``B``."""
-    hexagonal = ase.build.graphene(formula="C2", a=GRAPHENE_A, vacuum=GRAPHENE_CELL_Z / 2)
+    return _honeycomb_cell("C2", GRAPHENE_A, ("A", "B"))
+
+
+def hbn_cell() -> ase.Atoms:
+    """The 4-atom rectangular hexagonal BN monolayer cell 4.337 (x) x 2.504 (y) x 2.0 (z)
+    Å, built like :func:`graphene_cell` with B and N on its two sublattices, each atom
+    labelled by its element."""
+    return _honeycomb_cell("BN", HBN_A, ("B", "N"))
+
+
+def _honeycomb_cell(formula: str, a: float, labels: tuple[str, str]) -> ase.Atoms:
+    """The orthogonal cell a*sqrt(3) (x) x a (y) of a honeycomb monolayer ``formula``
+    (two atoms), the atoms of its two sublattices labelled ``labels``."""
+    hexagonal = ase.build.graphene(formula=formula, a=a, vacuum=GRAPHENE_CELL_Z / 2)
     hexagonal.set_tags([0, 1])
     rect = abtem.orthogonalize_cell(hexagonal)
-    # ASE's orthogonal cell is 2.464 (x) x 4.268 (y); swap x and y to match the paper
+    # ASE's orthogonal cell is a (x) x a*sqrt(3) (y); swap x and y to match the paper
     lengths = rect.cell.lengths()
     positions = rect.positions[:, [1, 0, 2]]
     cell = ase.Atoms(
@@ -74,7 +89,7 @@ def graphene_cell() -> ase.Atoms:
         pbc=True,
     )
     cell.wrap()
-    cell.new_array("site_label", np.array(["A" if t == 0 else "B" for t in rect.get_tags()]))
+    cell.new_array("site_label", np.array([labels[t] for t in rect.get_tags()]))
     return cell
 
 
@@ -117,8 +132,8 @@ def read_structure(path: str | Path) -> ase.Atoms:
     path = Path(path)
     if not path.is_file():
         raise SettingsError(
-            f"structure file {str(path)!r} does not exist; give graphene, zns or a path to a "
-            "file ASE can read (.cif, .xyz, POSCAR ...)"
+            f"structure file {str(path)!r} does not exist; give graphene, hbn, zns or a path "
+            "to a file ASE can read (.cif, .xyz, POSCAR ...)"
         )
     try:
         atoms = ase.io.read(path)
