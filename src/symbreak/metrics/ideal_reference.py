@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from ..errors import DataError
 from ..symmetry import periodic
-from ..symmetry.folding import evaluate, scan_harmonics, scan_positions
+from ..symmetry.folding import evaluate, scan_positions
 from ..symmetry.lattice import Lattice
 from .ideal import DEFECT_RADIUS, FLOOR, significance, within
 
@@ -87,7 +87,9 @@ def periodic_patterns(patterns: ArrayLike, lattice: Lattice, step: Sequence[floa
     kept = np.all(np.isfinite(flat), axis=1)
     if exclude is not None:
         kept &= ~np.asarray(exclude, bool).ravel()
-    hk = scan_harmonics(lattice, (ny, nx), tuple(step))
+    # a third as many parameters as the probes kept: the fit stays well determined
+    hk = periodic.harmonics(lattice.reciprocal, 0.5 / max(step),
+                            periodic.max_terms(int(kept.sum())))
     if kept.sum() < 1 + 2 * len(hk):
         raise DataError(f"only {int(kept.sum())} probes outside the defects for "
                         f"{1 + 2 * len(hk)} periodic terms; scan more of the perfect "
