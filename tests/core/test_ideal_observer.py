@@ -179,3 +179,17 @@ def test_dose_efficiency_of_score_maps_at_each_defect():
     with pytest.raises(DataError, match="one per defect"):
         efficiency.dose_efficiencies(results, [12.0])
     assert np.isnan(ideal.dose_efficiency(3.0, 0.0))
+
+
+def test_site_pair_table_has_every_ordered_pair_and_only_inequivalent_ones_differ():
+    _, perfect, _ = _scan()
+    fit = ref.periodic_patterns(perfect, LATTICE, STEP)
+    site = np.array([3.0, 3.0])
+    sites = {"A": site, "A'": site + LATTICE.vectors[0],
+             "B": site + 0.5 * LATTICE.vectors[1]}
+    table = ref.site_pair_table(fit, sites, STEP)
+    assert set(table) == {(a, b) for a in sites for b in sites if a != b}
+    assert table[("A", "A'")] == pytest.approx(0.0, abs=1e-6)
+    assert table[("A", "B")] == pytest.approx(
+        ref.site_pair_significance(fit, sites["A"], sites["B"], STEP), rel=1e-12)
+    assert table[("B", "A")] > 1.0 and table[("A'", "B")] > 1.0

@@ -13,7 +13,7 @@ counts and get expected counts.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -61,7 +61,8 @@ class PeriodicPatterns:
 
 def periodic_patterns(patterns: ArrayLike, lattice: Lattice, step: Sequence[float],
                       exclude: ArrayLike | None = None,
-                      origin: Sequence[float] = (0.0, 0.0)) -> PeriodicPatterns:
+                      origin: Sequence[float] = (0.0, 0.0),
+                      terms: int | None = None) -> PeriodicPatterns:
     """Least-squares lattice-periodic fit of every pixel of a scan's patterns.
 
     Parameters
@@ -77,6 +78,10 @@ def periodic_patterns(patterns: ArrayLike, lattice: Lattice, step: Sequence[floa
         (ny, nx) True for probes left out of the fit (near a defect).
     origin
         (y, x) [Å] of the first probe in the frame positions will be given in.
+    terms
+        Most harmonics (default: a third as many parameters as probes kept, which keeps
+        a fit that leaves probes out well determined; a scan of exactly one periodic
+        cell can take every harmonic up to its Nyquist frequency).
     """
     values = np.asarray(patterns, float)
     if values.ndim != 4:
@@ -88,8 +93,8 @@ def periodic_patterns(patterns: ArrayLike, lattice: Lattice, step: Sequence[floa
     if exclude is not None:
         kept &= ~np.asarray(exclude, bool).ravel()
     # a third as many parameters as the probes kept: the fit stays well determined
-    hk = periodic.harmonics(lattice.reciprocal, 0.5 / max(step),
-                            periodic.max_terms(int(kept.sum())))
+    most = periodic.max_terms(int(kept.sum())) if terms is None else int(terms)
+    hk = periodic.harmonics(lattice.reciprocal, 0.5 / max(step), most)
     if kept.sum() < 1 + 2 * len(hk):
         raise DataError(f"only {int(kept.sum())} probes outside the defects for "
                         f"{1 + 2 * len(hk)} periodic terms; scan more of the perfect "
@@ -186,3 +191,30 @@ def site_pair_significance(perfect: PeriodicPatterns, site_a: Sequence[float],
     a = perfect.at(*(np.asarray(site_a, float) + offsets).T)
     b = perfect.at(*(np.asarray(site_b, float) + offsets).T)
     return significance(a, b, floor=floor, exact=exact)
+
+
+def site_pair_table(perfect: PeriodicPatterns, sites: Mapping[str, Sequence[float]],
+                    step: Sequence[float], *, radius: float = DEFECT_RADIUS,
+                    floor: float = FLOOR, exact: bool = False
+                    ) -> dict[tuple[str, str], float]:
+    """:func:`site_pair_significance` [σ] of every pair of sites, each way.
+
+    Parameters
+    ----------
+    perfect
+        The perfect crystal's patterns in expected counts.
+    sites
+        One position (y, x) [Å] per inequivalent site, by name (e.g. ``{"Zn": ..., "S":
+        ...}``): any one atom of each site class of the ground truth.
+    step, radius, floor, exact
+        See :func:`site_pair_significance`.
+
+    Returns
+    -------
+    dict
+        ``{(A, B): d'}`` for every ordered pair of different names; ``(A, B)`` takes B
+        as the reference (H0), so it differs from ``(B, A)`` in second order only.
+    """
+    return {(a, b): site_pair_significance(perfect, sites[a], sites[b], step,
+                                           radius=radius, floor=floor, exact=exact)
+            for a in sites for b in sites if a != b}
