@@ -193,3 +193,15 @@ def test_site_pair_table_has_every_ordered_pair_and_only_inequivalent_ones_diffe
     assert table[("A", "B")] == pytest.approx(
         ref.site_pair_significance(fit, sites["A"], sites["B"], STEP), rel=1e-12)
     assert table[("B", "A")] > 1.0 and table[("A'", "B")] > 1.0
+
+
+def test_reference_null_is_zero_for_the_truth_and_follows_a_known_misfit():
+    defect, perfect, probes = _scan()
+    far = ~ref.near_defects(probes, [DEFECT])
+    assert 0 < far.sum() < len(far)
+    assert ref.reference_null(defect, perfect, far, 100) == pytest.approx(0.0, abs=1e-9)
+    # a reference 1 % too bright: d'_p^2 = sum_k 1e-4 a_k^2 / (1.01 a_k) at every probe
+    a = defect.reshape(-1, 3, 2)[far]
+    per_probe = np.sum(1e-4 * a / 1.01, axis=(1, 2))
+    got = ref.reference_null(defect, 1.01 * defect, far, 100)
+    assert got == pytest.approx(np.sqrt(100 * per_probe.mean()), rel=1e-9)

@@ -67,6 +67,9 @@ def test_ideal_rows_give_the_closed_form_significance_and_efficiency():
     sigma = rows[("ideal_sigma", "defect 1 (vacancy)")]
     assert sigma["value"] == pytest.approx(expected, rel=1e-3)  # float32 patterns
     assert sigma["n_positive"] == int(near.sum())
+    # the periodic reference fits the scan away from the defect: no floor to speak of
+    null = rows[("ideal_sigma", "null: reference misfit away from defects")]["value"]
+    assert 0 <= null < 1e-3 * expected
     bf = rows[("dose_efficiency", "symmetry score: bf @ defect 1 (vacancy)")]
     combined = rows[("dose_efficiency", "symmetry score: combined @ defect 1 (vacancy)")]
     assert bf["value"] == pytest.approx(2.0 / expected, rel=1e-3)

@@ -218,3 +218,33 @@ def site_pair_table(perfect: PeriodicPatterns, sites: Mapping[str, Sequence[floa
     return {(a, b): site_pair_significance(perfect, sites[a], sites[b], step,
                                            radius=radius, floor=floor, exact=exact)
             for a in sites for b in sites if a != b}
+
+
+def reference_null(a: ArrayLike, reference: ArrayLike, far: ArrayLike, pooled: int, *,
+                   floor: float = FLOOR, exact: bool = False) -> float:
+    """The significance [σ] the reference's own misfit would give a defect: d' of the
+    probes away from every defect (where counts and reference should agree), as if
+    ``pooled`` of them were pooled, ``sqrt(pooled x mean_p d'_p^2)``. Compare it with a
+    defect's ideal significance: it is the instrument's floor at that dose (a periodic
+    fit that misses part of the crystal's pattern, a simulation that is not exactly
+    periodic).
+
+    Parameters
+    ----------
+    a, reference
+        (ny, nx, ky, kx) or (n, ky, kx) expected counts and their reference.
+    far
+        (n,) True for the probes away from every defect (``~near_defects(...)``).
+    pooled
+        Probes pooled per defect (those within the pooling radius).
+    floor, exact
+        See :func:`~symbreak.metrics.ideal.pixel_terms`.
+    """
+    a = np.asarray(a, float)
+    b = np.asarray(reference, float)
+    a, b = a.reshape((-1,) + a.shape[-2:]), b.reshape((-1,) + b.shape[-2:])
+    far = np.asarray(far, bool).ravel()
+    if not far.any():
+        return float("nan")
+    d = significance(a[far], b[far], floor=floor, exact=exact, pool=False)
+    return float(np.sqrt(pooled * np.mean(np.asarray(d) ** 2)))

@@ -6,7 +6,9 @@ each defect's ideal significance and each symmetry score's dose efficiency
   of the defect at the dose, over the probes within ``DEFECT_RADIUS`` of it, from the
   noise-free simulation; the reference is the lattice-periodic fit of the defect scan
   itself on the simulation's unit cell, probes within ``EXCLUDE_MARGIN`` of a defect
-  left out.
+  left out. Its row ``null: reference misfit away from defects`` is what the
+  reference's own misfit gives as many probes away from every defect: the floor of the
+  instrument at that dose.
 * ``dose_efficiency`` (map ``<score> @ defect i (kind)``): the symmetry score's highest
   value within ``DEFECT_RADIUS`` of the defect [σ] / the ideal significance.
 """
@@ -20,9 +22,10 @@ import xarray as xr
 
 from ..metrics import efficiency
 from ..metrics.ideal import DEFECT_RADIUS, defect_significance, expected_counts
-from ..metrics.ideal_reference import reference_counts
+from ..metrics.ideal_reference import near_defects, reference_counts, reference_null
 from ..symmetry.lattice import Lattice
 
+NULL = "null: reference misfit away from defects"
 TITLES = {"ideal_sigma": "Ideal observer: pooled matched-filter significance of each "
                          f"defect [σ] (probes within {DEFECT_RADIUS} Å)",
           "dose_efficiency": "Dose efficiency: symmetry score at the defect / ideal "
@@ -65,6 +68,9 @@ def rows_for(counts: np.ndarray, lattice: Lattice, step: Sequence[float],
     labels = [f"defect {i + 1} ({kinds[i]})" for i in range(len(defects))]
     rows = [dict(base, metric="ideal_sigma", map=labels[i], value=float(sigma[i]),
                  n_positive=near[i]) for i in range(len(defects))]
+    far = ~near_defects(probes, defects, period=period)
+    rows.append(dict(base, metric="ideal_sigma", map=NULL, n_positive=int(np.median(near)),
+                     value=reference_null(counts, reference, far, int(np.median(near)))))
     for r in efficiency.dose_efficiencies(results, sigma, period=period):
         rows.append(dict(base, metric="dose_efficiency",
                          map=f"symmetry score: {r['map']} @ {labels[r['defect']]}",
