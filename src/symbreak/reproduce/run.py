@@ -10,6 +10,9 @@ Numbers per data set:
 * ``site_auc`` (ZnS, hBN): ROC-AUC of each map for telling probe positions on a Zn (N)
   column from positions on an S (B) column (within ``SITE_RADIUS`` of the nearest atom).
 
+* ``ideal_sigma`` and ``dose_efficiency`` (sets with a defect, run at a dose): each
+  defect's ideal-observer significance from the noise-free simulation and each symmetry
+  score's share of it (:mod:`symbreak.reproduce.ideal`).
 * ``found``, ``defect_offset``, ``false_anomalies``, ``score_p99``, ``threshold``: the
   symmetry stage's anomalies against the truth (:mod:`symbreak.reproduce.found`).
 
@@ -43,6 +46,7 @@ from ..storage.safe_output import (check_place, check_target, display, exchange,
 from ..reporting import report
 from ..analysis.settings import AnalyzeSettings
 from .found import found_rows
+from .ideal import ideal_rows, markdown_lines as ideal_markdown
 from ..simulation import simulate
 
 SETS = ("graphene-cell", "graphene-perfect", "graphene-vacancy", "graphene-si",
@@ -228,6 +232,7 @@ def markdown(rows: Iterable[dict[str, Any]]) -> str:
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
         counts = {r["set"]: (r["n_positive"], r["n_negative"]) for r in sel}
         lines += ["", "positives / negatives: " + ", ".join(f"{s} {p}/{n}" for s, (p, n) in counts.items())]
+    lines += ideal_markdown(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -332,6 +337,8 @@ def _run_sets(sets: list[str], seed_list: list[int], folder: Path, sim: dict[str
                               seed=s, **options)
             report(where)
             new = evaluate(results, name) + fit_rows(where / "model", name, results)
+            if "dose" in sim and results.sizes.get("defect", 0):
+                new += ideal_rows(simulate(name, seed=s), results, name, sim["dose"])
             rows += [dict(r, seed=s) for r in new]
             write_table(rows, folder)
     return rows

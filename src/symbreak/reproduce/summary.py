@@ -18,6 +18,10 @@ TABLES = (  # metric, title, number format
     ("site_class_count", "Site classes from the rrVAE content latents: number of classes", ".2f"),
     ("site_class_ari", "Site classes against Zn vs S (hBN: N vs B) columns: adjusted Rand "
      "index (1: exact)", ".3f"),
+    ("ideal_sigma", "Ideal observer: pooled matched-filter significance of each defect [σ]",
+     ".2f"),
+    ("dose_efficiency", "Dose efficiency: symmetry score at the defect / ideal significance",
+     ".3f"),
 )
 FOUND = (  # metric, column title, number format
     ("found", "defects found (fraction of seeds)", ".2f"),

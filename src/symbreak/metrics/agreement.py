@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def _paired_angles(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
