@@ -53,6 +53,29 @@ def test_train_resume_and_errors(tmp_path, capsys):
     assert not (tmp_path / "y").exists()
 
 
+def test_a_checkpoint_in_a_named_folder_is_never_replaced(tmp_path, capsys):
+    """A new run (no --resume) refuses a --checkpoint-dir that holds a checkpoint, also an
+    attempt's, and leaves the file and --out alone; --resume continues it."""
+    np.save(tmp_path / "stack.npy", _data())
+    ck = tmp_path / "ck"
+    (ck / "attempt-1").mkdir(parents=True)
+    for path in (ck / "checkpoint.pt", ck / "attempt-1" / "checkpoint.pt"):
+        args = ["train", str(tmp_path / "stack.npy"), "--out", str(tmp_path / "m"), "--epochs",
+                "1", "--hidden", "16", "--latent-dim", "1", "--checkpoint-dir", str(ck)]
+        path.write_bytes(b"the user's own file")
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "--resume" in err and "Traceback" not in err
+        assert path.read_bytes() == b"the user's own file"
+        assert not (tmp_path / "m").exists()
+        path.unlink()
+    assert main(args) == 0
+    written = (ck / "checkpoint.pt").read_bytes()
+    assert main(args + ["--overwrite"]) == 2  # a finished run's checkpoint: kept as well
+    assert (ck / "checkpoint.pt").read_bytes() == written
+    assert main(args + ["--overwrite", "--resume", "--epochs", "2"]) == 0
+
+
 def test_train_prints_verdict_and_strict_fails_on_a_failed_fit(tmp_path, capsys):
     """Noise has nothing to explain: the fit is judged failed, printed as such, and
     --strict turns it into exit status 3 (the model is still written for inspection)."""

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_options(parser, VAEParameters, title="rrVAE")
     add_preprocess_options(parser)
     parser.add_argument("--checkpoint-dir", default=None,
-                        help="checkpoint folder, kept after the run (default: "
+                        help="checkpoint folder, kept after the run; a checkpoint already "
+                        "there is continued with --resume and never replaced (default: "
                         "MODEL_DIR.checkpoints beside --out, removed once the model is saved)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (or a finished one with the same "
@@ -127,6 +128,22 @@ def check_checkpoints(folder: Path) -> None:
             "folder after the run: move it away, or give --checkpoint-dir")
 
 
+def check_given_checkpoints(folder: Path, resume: bool) -> None:
+    """Refuse to start a new run over the checkpoints in a ``--checkpoint-dir`` the user
+    named: without ``--resume`` training would replace them."""
+    from symbreak.errors import SettingsError
+    from symbreak.storage.safe_output import display
+    from symbreak.vae import CHECKPOINT
+
+    found = [folder / CHECKPOINT, *sorted(folder.glob(f"attempt-*/{CHECKPOINT}"))]
+    found = [path for path in found if path.exists() or path.is_symlink()]
+    if found and not resume:
+        raise SettingsError(
+            f"{display(found[0])} holds a training run's checkpoint, which a new run would "
+            "replace: continue it with --resume, or give another --checkpoint-dir (delete "
+            "the file yourself to start again there)")
+
+
 def make_checkpoints(folder: Path) -> bool:
     """Make the default checkpoint folder with symbreak's marker (checked by
     :func:`check_checkpoints` first); True when it was made now."""
@@ -177,6 +194,8 @@ def _train(args: argparse.Namespace) -> int:
     checkpoints = args.checkpoint_dir or str(out.with_name(out.name + ".checkpoints"))
     if args.checkpoint_dir is None and is_main_process():
         check_checkpoints(Path(checkpoints))
+    elif args.checkpoint_dir is not None:
+        check_given_checkpoints(Path(checkpoints), args.resume)
     data, preprocessing = prepared_patterns(load_patterns(spec), args)
     if preprocessing is not None:
         print(f"patterns preprocessed as symbreak analyze does ({describe(preprocessing)}); "
