@@ -16,6 +16,7 @@ KINDS = ("scalar", "vector", "angle", "channels")
 FAMILIES: dict[str, tuple[str, ...]] = {
     "classical": ("bf", "adf", "com"),
     "rrvae": ("rrvae_content", "rrvae_angle_vs_com", "reconstruction_error"),
+    "pattern": ("whole_pattern",),
 }
 EXCLUDE_RADIUS = 1.0  # [Å] around a first-pass anomaly, left out of the reference
 
@@ -27,7 +28,9 @@ class Descriptor:
     an angle measured against another angle; ``vector`` (2, ny, nx) (y, x) when
     ``relative_to`` is that vector's direction (the COM): where it is short its
     direction is uncertain and the angle residual's spread grows as sd / |vector|;
-    ``counts``: a scalar map of electron counts (Poisson noise)."""
+    ``counts``: a scalar map of electron counts (Poisson noise), or channels of
+    variance-stabilised counts (the whole-pattern channels: shot noise sd 1 in each, the
+    least spread their residual is given)."""
 
     kind: str
     values: np.ndarray
@@ -67,7 +70,8 @@ def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
         return R.angle_residual(d.values, d.relative_to, lattice, step, neighbours, exclude,
                                 direction_sd(d.vector, lattice, step, neighbours, exclude))
     if d.kind == "channels":
-        return R.channels_residual(d.values, lattice, step, neighbours, exclude)
+        return R.channels_residual(d.values, lattice, step, neighbours, exclude,
+                                   noise_sd=1.0 if d.counts else 0.0)
     raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
 
 
