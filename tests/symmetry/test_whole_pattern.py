@@ -143,6 +143,9 @@ def test_dim_pixels_lower_the_edge_to_what_pure_noise_reaches():
 def test_binning_sums_counts_to_at_most_64_px():
     assert P.binning((128, 130)) == (2, 3)
     assert P.binning((16, 64)) == (1, 1)
+    # no more pixels than patterns: 576 patterns -> at most 24 px a side
+    assert P.binning((64, 64), 576) == (3, 3)
+    assert P.binning((64, 64), 256 * 256) == (1, 1)
     data = np.random.default_rng(0).poisson(3.0, (2, 3, 130, 128))
     out = np.asarray(P.binned(Dataset4D(data).to_dask(), P.binning((130, 128))))
     assert out.shape == (2, 3, 43, 64)

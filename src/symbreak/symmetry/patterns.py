@@ -7,8 +7,9 @@ of noise-only pixels, which drowns it. This module keeps the patterns' informati
 drops the noise-only directions, in a streamed pass over the data:
 
 1. bin the detector by summing counts (integer factors, at most :data:`MAX_SIDE` px a
-   side; edge pixels left over by the factor are dropped): sums of counts are counts,
-   so the Poisson statistics stay;
+   side and at most sqrt(number of patterns) px a side, so that there are no more pixels
+   than patterns; edge pixels left over by the factor are dropped): sums of counts are
+   counts, so the Poisson statistics stay;
 2. variance-stabilise: counts by the Anscombe transform ``2 sqrt(n + 3/8)`` (Poisson
    noise of mean >~ 1 becomes unit-variance Gaussian; of lower means, less than 1);
    noise-free (non-integer) data by ``2 sqrt(x)``, the same square-root scale without a
@@ -89,10 +90,14 @@ class PatternChannels:
     counts: bool
 
 
-def binning(pattern_shape: tuple[int, int], max_side: int = MAX_SIDE) -> tuple[int, int]:
+def binning(pattern_shape: tuple[int, int], n_patterns: int | None = None,
+            max_side: int = MAX_SIDE) -> tuple[int, int]:
     """The smallest integer factors (fy, fx) that bin a pattern to at most ``max_side``
-    px a side."""
-    return tuple(max(1, -(-int(k) // max_side)) for k in pattern_shape)  # type: ignore
+    px a side and, given ``n_patterns``, to at most sqrt(n_patterns) px a side (no more
+    pixels than patterns: the noise edge stays within 4 sigma^2, so weak components can
+    rise above it)."""
+    side = max_side if n_patterns is None else max(4, min(max_side, int(np.sqrt(n_patterns))))
+    return tuple(max(1, -(-int(k) // side)) for k in pattern_shape)  # type: ignore
 
 
 def binned(x: da.Array, factors: tuple[int, int]) -> da.Array:
@@ -202,7 +207,7 @@ def pattern_channels(data: Dataset4D, counts: bool, progress: Any = None) -> Pat
         When the binned patterns' covariance does not fit the memory budget, or the data
         are not finite.
     """
-    factors = binning(data.pattern_shape)
+    factors = binning(data.pattern_shape, int(np.prod(data.scan_shape)))
     x = stabilised(binned(as_chunked(data), factors), counts)
     flat = cp.flat_patterns(x)
     n, p = flat.shape
