@@ -46,7 +46,7 @@ def classical(data: np.ndarray) -> dict[str, Descriptor]:
 def scores(data: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
     found = P.pattern_channels(Dataset4D(data), counts=True)
     descriptors = classical(data)
-    descriptors["whole_pattern"] = Descriptor("channels", found.channels, counts=True)
+    descriptors["whole_pattern"] = Descriptor("channels", found.channels, noise_sd=found.noise_sd)
     lattice = lattice_from_setting([0.0, A, A, 0.0])
     result = symmetry_breaking(descriptors, lattice, STEP)
     return result.scores, result.threshold
@@ -93,6 +93,7 @@ def test_pure_poisson_noise_keeps_the_minimum(seed):
 def test_rank3_signal_keeps_three_components():
     found = P.pattern_channels(Dataset4D(rank3_scan(noise=True)), counts=True)
     assert found.channels.shape[0] == 3
+    np.testing.assert_allclose(found.noise_sd, 1.0, atol=0.01)  # ~50 counts a pixel
     assert found.eigenvalues[2] > 10 * found.edge > 10 * found.eigenvalues[3]
 
 
@@ -138,6 +139,9 @@ def test_dim_pixels_lower_the_edge_to_what_pure_noise_reaches():
         unit_edge = P.marchenko_pastur_edge(1.0, SCAN * SCAN, K * K)
         assert found.eigenvalues[0] < found.edge < 0.85 * unit_edge
         assert found.edge < 1.15 * found.eigenvalues[0]
+        # each channel's shot-noise sd lies between the dim and the bright pixels' sd
+        dim = np.sqrt(P.anscombe_moments(np.array([0.5]))[1][0])
+        assert np.all((found.noise_sd > dim) & (found.noise_sd < 0.99))
 
 
 def test_binning_sums_counts_to_at_most_64_px():

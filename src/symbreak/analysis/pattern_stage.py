@@ -53,7 +53,8 @@ def _channels(ctx: Context) -> xr.Dataset:
         return xr.Dataset()
     rule = {"eigenvalues": [float(v) for v in found.eigenvalues], "edge": found.edge,
             "noise_variance": found.noise_variance, "binning": list(found.binning),
-            "counts": found.counts}
+            "counts": found.counts,
+            "noise_sd": None if found.noise_sd is None else [float(v) for v in found.noise_sd]}
     return xr.Dataset({CHANNELS: S.make(CHANNELS, found.channels, counts=int(counts),
                                         components=json.dumps(rule))})
 

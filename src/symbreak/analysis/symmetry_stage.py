@@ -58,7 +58,8 @@ def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
     """The descriptors present in ``results``: BF, ADF (counts when their unit says so),
     COM (vector), rrVAE content latents (channels), angle latent relative to the COM
     angle (with the COM vector, whose length sets that angle's certainty),
-    reconstruction error, whole-pattern channels (counts when the patterns were)."""
+    reconstruction error, whole-pattern channels (with their shot-noise sd when the
+    patterns are counts)."""
     out: dict[str, Descriptor] = {}
     for name in (S.BF, S.ADF):
         if name in results:
@@ -78,8 +79,9 @@ def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
                                                  results[S.RECONSTRUCTION_ERROR].values)
     if PATTERN_CHANNELS in results:
         channels = results[PATTERN_CHANNELS]
+        noise = json.loads(channels.attrs.get("components", "{}")).get("noise_sd")
         out["whole_pattern"] = Descriptor("channels", channels.values,
-                                          counts=bool(channels.attrs.get("counts", 0)))
+                                          noise_sd=None if noise is None else np.array(noise))
     return out
 
 

@@ -28,15 +28,16 @@ class Descriptor:
     an angle measured against another angle; ``vector`` (2, ny, nx) (y, x) when
     ``relative_to`` is that vector's direction (the COM): where it is short its
     direction is uncertain and the angle residual's spread grows as sd / |vector|;
-    ``counts``: a scalar map of electron counts (Poisson noise), or channels of
-    variance-stabilised counts (the whole-pattern channels: shot noise sd 1 in each, the
-    least spread their residual is given)."""
+    ``counts``: a scalar map of electron counts (Poisson noise); ``noise_sd`` (c,): the
+    known noise sd of each channel (the whole-pattern channels of counts), the least
+    spread their residual is given."""
 
     kind: str
     values: np.ndarray
     relative_to: np.ndarray | None = None
     vector: np.ndarray | None = None
     counts: bool = False
+    noise_sd: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,7 @@ def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
                                 direction_sd(d.vector, lattice, step, neighbours, exclude))
     if d.kind == "channels":
         return R.channels_residual(d.values, lattice, step, neighbours, exclude,
-                                   noise_sd=1.0 if d.counts else 0.0)
+                                   noise_sd=0.0 if d.noise_sd is None else d.noise_sd)
     raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
 
 

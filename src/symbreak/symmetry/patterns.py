@@ -76,6 +76,10 @@ class PatternChannels:
         Mean ``sigma^2`` per pixel of the edge [Anscombe units squared]: the counting
         noise (:func:`counting_noise`) for counts, else estimated
         (:func:`estimated_noise`).
+    noise_sd
+        (K,) shot-noise sd of each channel, ``sqrt(sum_j u_j^2 v_j)`` for the component
+        ``u`` and the counting noise ``v`` per pixel (at most 1) [Anscombe units]; None
+        for data that are not counts.
     binning
         (fy, fx) detector pixels summed into one.
     counts
@@ -86,6 +90,7 @@ class PatternChannels:
     eigenvalues: np.ndarray
     edge: float
     noise_variance: float
+    noise_sd: np.ndarray | None
     binning: tuple[int, int]
     counts: bool
 
@@ -223,4 +228,6 @@ def pattern_channels(data: Dataset4D, counts: bool, progress: Any = None) -> Pat
     k = kept_components(values, edge)
     scores = cp.project(flat, mean, components[:k], progress, desc="whole-pattern scores")
     channels = scores.T.reshape((k,) + tuple(data.scan_shape))
-    return PatternChannels(channels, values, edge, float(np.mean(noise)), factors, counts)
+    channel_sd = np.sqrt(components[:k] ** 2 @ noise) if counts else None
+    return PatternChannels(channels, values, edge, float(np.mean(noise)), channel_sd, factors,
+                           counts)
