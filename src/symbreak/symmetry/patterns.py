@@ -4,7 +4,7 @@ BF, ADF and the COM are each one weighted sum of pixels; a light substitution (N
 in graphene) moves intensity between parts of the pattern that these sums do not tell
 apart. Comparing whole patterns pixel by pixel keeps that information but sums thousands
 of noise-only pixels, which drowns it. This module keeps the patterns' information and
-drops the noise-only directions, in a streamed pass over the data:
+drops the noise-only directions, in two streamed passes over the data:
 
 1. bin the detector by summing counts (integer factors, at most :data:`MAX_SIDE` px a
    side and at most sqrt(number of patterns) px a side, so that there are no more pixels
@@ -31,7 +31,8 @@ drops the noise-only directions, in a streamed pass over the data:
    leading variance are round-off). The count is clipped to
    [:data:`MIN_COMPONENTS`, :data:`MAX_COMPONENTS`];
 5. project: the channels (K, scan_y, scan_x) are the scores of the transformed patterns
-   on the kept components, in Anscombe units (sd 1 for the shot noise of counts).
+   on the kept components, in Anscombe units (the shot noise of counts has sd at most 1
+   in each: :attr:`PatternChannels.noise_sd`).
 
 The symmetry stage compares each channel with its lattice-equivalent positions
 (:mod:`symbreak.symmetry.reference`), so that a pattern is compared with its
