@@ -178,15 +178,16 @@ def test_the_analysis_order():
     """The one stage list: the classical maps first, the rrVAE after the patterns it fits,
     the symmetry stages after every map they compare, the ground truth last."""
     assert [s.name for s in STAGES] == ["virtual images", "COM", "preprocessing", "PCA",
-                                        "rrVAE", "explorer", "symmetry", "site classes",
-                                        "ground truth"]
+                                        "rrVAE", "explorer", "whole-pattern channels",
+                                        "symmetry", "site classes", "ground truth"]
     assert check_order(STAGES) == STAGES
 
 
 @pytest.mark.parametrize("module", [
     "plan",
     *(pytest.param(m, marks=pytest.mark.slow)  # a fresh interpreter each: 5 s apiece
-      for m in ("symmetry_stage", "sites_stage", "explorer_stage", "stages", "context"))])
+      for m in ("symmetry_stage", "sites_stage", "explorer_stage", "pattern_stage", "stages",
+                "context"))])
 def test_any_stage_module_can_be_imported_first(module):
     """No circular-import failure whichever stage module a user or test imports first, and
     the same stage list in every case."""
@@ -199,4 +200,5 @@ def test_any_stage_module_can_be_imported_first(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
-    assert "'rrVAE', 'explorer', 'symmetry', 'site classes', 'ground truth']" in out.stdout
+    assert ("'rrVAE', 'explorer', 'whole-pattern channels', 'symmetry', 'site classes', "
+            "'ground truth']") in out.stdout

@@ -45,7 +45,10 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     saved = xr.open_zarr(tmp_path / "out" / "results.zarr").load()
     assert saved["symmetry_score"].attrs["units"] == "sigma"
     maps = set(saved["symmetry_score"].coords["symmetry_map"].values)
-    assert maps >= {"bf", "adf", "com", "classical", "combined"}
+    assert maps >= {"bf", "adf", "com", "classical", "whole_pattern", "pattern", "combined"}
+    channels = saved["pattern_channels"]  # float data without a unit: not taken as counts
+    assert channels.dims == ("pattern_channel", "scan_y", "scan_x")
+    assert not channels.attrs["counts"] and 2 <= channels.sizes["pattern_channel"] <= 32
     # one epoch cannot fit the rrVAE: its maps are no evidence and stay out of the scores
     assert json.loads(saved.attrs["rrvae_fit"])["verdict"] == "failed"
     assert not maps & {"rrvae_content", "rrvae_angle_vs_com", "reconstruction_error", "rrvae"}

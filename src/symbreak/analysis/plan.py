@@ -21,7 +21,7 @@ from ..calibration import Calibration
 from ..dataset import Dataset4D
 from ..errors import SettingsError
 from .settings import AnalyzeSettings
-from . import explorer_stage, sites_stage, symmetry_stage
+from . import explorer_stage, pattern_stage, sites_stage, symmetry_stage
 from . import stages as core
 from .context import Stage
 
@@ -32,6 +32,7 @@ STAGES: tuple[Stage, ...] = (
     core.PCA,
     core.RRVAE,
     explorer_stage.STAGE,
+    pattern_stage.STAGE,
     symmetry_stage.STAGE,
     sites_stage.STAGE,
     core.TRUTH,

@@ -24,6 +24,8 @@ from ..symmetry.api import FAMILIES, Descriptor, SymmetryResult, symmetry_breaki
 from ..symmetry.reference import design_bytes
 from . import schema as S
 from .context import Context, Stage
+from .pattern_stage import CHANNELS as PATTERN_CHANNELS
+from .pattern_stage import shot_noise_counts
 
 SECTION = S.SYMMETRY_SECTION
 MAP_DIM = "symmetry_map"
@@ -49,14 +51,15 @@ NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY
          REFERENCE_PATTERN)
 # the maps :func:`descriptors` reads, each when an earlier stage made it
 DESCRIPTOR_MAPS = (S.BF, S.ADF, S.COM_X, S.COM_Y, S.COM_ANGLE, S.LATENT_Z, S.LATENT_ANGLE,
-                   S.RECONSTRUCTION_ERROR)
+                   S.RECONSTRUCTION_ERROR, PATTERN_CHANNELS)
 
 
 def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
     """The descriptors present in ``results``: BF, ADF (counts when their unit says so),
     COM (vector), rrVAE content latents (channels), angle latent relative to the COM
     angle (with the COM vector, whose length sets that angle's certainty),
-    reconstruction error."""
+    reconstruction error, whole-pattern channels (with their shot-noise sd when the
+    patterns are counts)."""
     out: dict[str, Descriptor] = {}
     for name in (S.BF, S.ADF):
         if name in results:
@@ -74,17 +77,12 @@ def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
     if S.RECONSTRUCTION_ERROR in results:
         out["reconstruction_error"] = Descriptor("scalar",
                                                  results[S.RECONSTRUCTION_ERROR].values)
+    if PATTERN_CHANNELS in results:
+        channels = results[PATTERN_CHANNELS]
+        noise = json.loads(channels.attrs.get("components", "{}")).get("noise_sd")
+        out["whole_pattern"] = Descriptor("channels", channels.values,
+                                          noise_sd=None if noise is None else np.array(noise))
     return out
-
-
-def shot_noise_counts(image: xr.DataArray) -> bool:
-    """True when a detector image holds electron counts with their Poisson noise: its
-    unit is counts and every value is a non-negative integer (a noise-free simulation
-    in counts has expected, non-integer values and no shot noise)."""
-    values = np.asarray(image.values, float)
-    finite = values[np.isfinite(values)]
-    return (image.attrs.get("units") == "counts" and finite.size > 0
-            and bool(np.all(finite >= 0)) and bool(np.all(finite == np.round(finite))))
 
 
 def periodic_scan(metadata: Any) -> bool:
@@ -193,7 +191,7 @@ def _trusted(found: dict[str, Descriptor], fit: Any) -> dict[str, Descriptor]:
 
 
 def _periodic_control(found: dict[str, Descriptor], results: xr.Dataset) -> xr.Dataset:
-    names = list(found) + ["classical", "rrvae", "combined"]
+    names = list(found) + list(FAMILIES) + ["combined"]
     shape = (len(names),) + tuple(results.sizes[d] for d in S.SCAN)
     return xr.Dataset({SCORE: S.make(SCORE, np.zeros(shape), note="periodic one-cell scan: "
                                      "no lattice-equivalent positions to compare")},

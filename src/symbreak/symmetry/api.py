@@ -16,6 +16,7 @@ KINDS = ("scalar", "vector", "angle", "channels")
 FAMILIES: dict[str, tuple[str, ...]] = {
     "classical": ("bf", "adf", "com"),
     "rrvae": ("rrvae_content", "rrvae_angle_vs_com", "reconstruction_error"),
+    "pattern": ("whole_pattern",),
 }
 EXCLUDE_RADIUS = 1.0  # [Å] around a first-pass anomaly, left out of the reference
 
@@ -27,13 +28,16 @@ class Descriptor:
     an angle measured against another angle; ``vector`` (2, ny, nx) (y, x) when
     ``relative_to`` is that vector's direction (the COM): where it is short its
     direction is uncertain and the angle residual's spread grows as sd / |vector|;
-    ``counts``: a scalar map of electron counts (Poisson noise)."""
+    ``counts``: a scalar map of electron counts (Poisson noise); ``noise_sd`` (c,): the
+    known noise sd of each channel (the whole-pattern channels of counts), the least
+    spread their residual is given."""
 
     kind: str
     values: np.ndarray
     relative_to: np.ndarray | None = None
     vector: np.ndarray | None = None
     counts: bool = False
+    noise_sd: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +71,8 @@ def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
         return R.angle_residual(d.values, d.relative_to, lattice, step, neighbours, exclude,
                                 direction_sd(d.vector, lattice, step, neighbours, exclude))
     if d.kind == "channels":
-        return R.channels_residual(d.values, lattice, step, neighbours, exclude)
+        return R.channels_residual(d.values, lattice, step, neighbours, exclude,
+                                   noise_sd=0.0 if d.noise_sd is None else d.noise_sd)
     raise ValueError(f"descriptor kind {d.kind!r} is not one of {KINDS}")
 
 

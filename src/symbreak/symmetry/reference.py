@@ -98,20 +98,22 @@ def local_spread(size: np.ndarray, neighbours: np.ndarray, floor: float) -> np.n
 
 
 def _standardise(values: np.ndarray, reference: np.ndarray, neighbours: np.ndarray,
-                 noise_sd: float = 0.0) -> Residual:
+                 noise_sd: float | np.ndarray = 0.0) -> Residual:
     diff = values - reference
     spread = np.empty_like(diff)
+    known = np.broadcast_to(np.asarray(noise_sd, float), (diff.shape[0],))
     for i in range(diff.shape[0]):
-        floor = max(SPREAD_FLOOR * reference[i].std(), noise_sd)
+        floor = max(SPREAD_FLOOR * reference[i].std(), float(known[i]))
         spread[i] = local_spread(diff[i], neighbours, floor)
     return Residual(reference, diff / spread, np.median(spread.reshape(len(spread), -1), axis=1))
 
 
 def channels_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
                       neighbours: ScanNeighbours, exclude: np.ndarray | None = None,
-                      noise_sd: float = 0.0) -> Residual:
+                      noise_sd: float | np.ndarray = 0.0) -> Residual:
     """Residual of a multi-channel map (c, ny, nx) (or a scalar map (ny, nx)); the
-    spread is never below ``noise_sd`` (a known noise level, in the map's units).
+    spread is never below ``noise_sd`` (a known noise level, in the map's units; one,
+    or one per channel).
     ``neighbours``: the scan's lattice-equivalent positions (the local spread)."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 2:
