@@ -24,7 +24,7 @@ import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, special, stats
 
 from . import periodic
 from .reference import Residual
@@ -145,12 +145,39 @@ def _centroid(s: np.ndarray, iy: int, ix: int, step: tuple[float, float]
 def family_scores(residuals: Mapping[str, Residual], families: Mapping[str, Sequence[str]],
                   step: tuple[float, float] = (1.0, 1.0)) -> dict[str, np.ndarray]:
     """Score per descriptor, per family (those of its descriptors present) and
-    ``combined`` (every descriptor) [sigma], each pooled over FOOTPRINT [Å]."""
+    ``combined`` [sigma], each pooled over FOOTPRINT [Å].
+
+    ``combined`` takes the stronger of two readings, corrected for having looked twice:
+    every descriptor's chi2 pooled (the most power when the defect shows in all of them)
+    and the best single descriptor, corrected for the number of descriptors (the most
+    power when one descriptor carries the information, where pooling would add the
+    others' noise). So it is never below its best member by more than the two Sidak
+    corrections (:func:`sidak`), and its null is N(0, 1) in the tail as each member's is."""
     px = (FOOTPRINT / step[0], FOOTPRINT / step[1])
     out = {name: pooled_score([r], px) for name, r in residuals.items()}
     for family, names in families.items():
         present = [residuals[n] for n in names if n in residuals]
         if present:
             out[family] = pooled_score(present, px)
-    out["combined"] = pooled_score(list(residuals.values()), px)
+    pooled = pooled_score(list(residuals.values()), px)
+    best = sidak(np.max([out[n] for n in residuals], axis=0), len(residuals))
+    out["combined"] = sidak(np.maximum(pooled, best), 2)
     return out
+
+
+def sidak(z: np.ndarray, looks: int) -> np.ndarray:
+    """The score [sigma] of the best of ``looks`` independent N(0, 1) scores whose maximum
+    is ``z``: its one-sided p-value made 1 - (1 - p)^looks (Sidak), back to a score.
+    Exact in the tails (log space: no overflow at 40 sigma): for 7 looks, 0.45 sigma less
+    than ``z`` at 4.37 sigma, 0.07 sigma less at 30 sigma. Scores at or below 0 (no
+    evidence) are left as they are, and a positive one is not made negative."""
+    z = np.asarray(z, dtype=float)
+    if looks <= 1:
+        return z
+    log_p = stats.norm.logsf(z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_corrected = np.where(
+            log_p < -30, log_p + np.log(looks),  # 1 - (1 - p)^n = n p to 1e-13 here
+            np.log(-np.expm1(looks * np.log1p(-np.exp(log_p)))))
+    corrected = np.maximum(-special.ndtri_exp(log_corrected), 0.0)
+    return np.where(np.isnan(z) | (z <= 0), z, corrected)  # no evidence: left as it is
