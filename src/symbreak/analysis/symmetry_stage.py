@@ -217,7 +217,7 @@ def _dataset(result: SymmetryResult, ctx: Context) -> xr.Dataset:
         REFERENCE_PATTERN: S.make(REFERENCE_PATTERN, reference, units=unit),
     }, coords={MAP_DIM: names, "lattice_vector": ["a1", "a2"],
                "vector_component": ["y", "x"]},
-        attrs={"symmetry_families": json.dumps({"classical": ["bf", "adf", "com"]})})
+        attrs={"symmetry_families": json.dumps({k: list(v) for k, v in FAMILIES.items()})})
 
 
 def _example_patterns(result: SymmetryResult, ctx: Context, count: int = 4
