@@ -402,6 +402,7 @@ def to_zarr(self, *args, **kwargs):
     real(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)  # the store is written, not yet in place
 xr.Dataset.to_zarr = to_zarr
+from symbreak.cli import main
 main(["com", sys.argv[1], "--out", sys.argv[2]] + sys.argv[3:])
 """
 
