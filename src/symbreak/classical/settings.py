@@ -37,13 +37,19 @@ def parse_radii(text: str) -> float | tuple[float, float]:
     raise SettingsError(f"cannot read radii {text!r}; write R or INNER,OUTER, e.g. 20 or 40,120")
 
 
-def check_radii(name: str, value: Any) -> float | tuple[float, float]:
-    """A radius or an ``(inner, outer)`` pair with 0 <= inner < outer (outer may be inf)."""
-    pair = value if isinstance(value, (tuple, list)) else (0.0, value)
+def _annulus(pair: Any) -> tuple[float, float]:
+    """``(inner, outer)`` as floats; NaN for values that are not two numbers."""
     try:
         inner, outer = (float(v) for v in pair)
     except (TypeError, ValueError):
-        inner = outer = math.nan
+        return math.nan, math.nan
+    return inner, outer
+
+
+def check_radii(name: str, value: Any) -> float | tuple[float, float]:
+    """A radius or an ``(inner, outer)`` pair with 0 <= inner < outer (outer may be inf)."""
+    pair = value if isinstance(value, (tuple, list)) else (0.0, value)
+    inner, outer = _annulus(pair)
     if not (math.isfinite(inner) and 0 <= inner < outer):
         raise SettingsError(f"{name} must be a radius R > 0 or radii INNER,OUTER with 0 <= "
                             f"INNER < OUTER (OUTER may be inf), got {value!r}")
@@ -89,10 +95,7 @@ def check_detector(name: str, value: Any) -> tuple[str, tuple[float, float]]:
         ok = False
     if not ok:
         raise SettingsError(f"{name} must be NAME:INNER:OUTER, e.g. bf:0:32, got {value!r}")
-    try:
-        inner, outer = (float(v) for v in radii)
-    except (TypeError, ValueError):
-        inner = outer = math.nan
+    inner, outer = _annulus(radii)
     if not (math.isfinite(inner) and 0 <= inner < outer):
         raise SettingsError(f"{name} {label} needs radii 0 <= INNER < OUTER (OUTER may be "
                             f"inf), got {label}:{radii[0]}:{radii[1]}")
