@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..metrics import efficiency
-from ..metrics.ideal import DEFECT_RADIUS, defect_significance, expected_counts
+from ..metrics.ideal import DEFECT_RADIUS, defect_significance, expected_counts, within
 from ..metrics.ideal_reference import near_defects, reference_counts, reference_null
 from ..symmetry.lattice import Lattice
 
@@ -62,7 +62,7 @@ def rows_for(counts: np.ndarray, lattice: Lattice, step: Sequence[float],
     (ny, nx, ky, kx) of the defect scan, probes (ny, nx, 2) and defects (m, 2) (y, x) [Å]."""
     reference = reference_counts(counts, lattice, step, probes, defects, period=period)
     sigma = defect_significance(counts, reference, probes, defects, period=period)
-    near = [int(np.sum(np.hypot(*(probes.reshape(-1, 2) - d).T) <= DEFECT_RADIUS))
+    near = [int(within(probes.reshape(-1, 2), d, DEFECT_RADIUS, period).sum())
             for d in defects]
     base = {"set": name, "n_negative": ""}
     labels = [f"defect {i + 1} ({kinds[i]})" for i in range(len(defects))]
