@@ -77,6 +77,16 @@ def test_dark_reference_pixels_are_floored_or_left_out():
     assert np.isfinite(ideal.significance(a, b, floor=1e-2, exact=True))
 
 
+def test_pixels_equal_below_the_floor_add_nothing():
+    b = _uniform(10.0)
+    b[:2] = 1e-6  # a far dark field: both patterns almost empty there, and equal
+    a = b.copy()
+    a[3, 3] = 12.0
+    assert ideal.significance(a, b) == pytest.approx(np.sqrt(4.0 / 10.0), rel=1e-12)
+    assert ideal.significance(a, b, exact=True) == pytest.approx(
+        2 * np.log(1.2) / np.sqrt(10 * np.log(1.2) ** 2), rel=1e-12)
+
+
 def test_bad_input_is_refused_in_one_line():
     with pytest.raises(SettingsError, match="dose"):
         ideal.expected_counts(_uniform(0.1), -1.0, (0.2, 0.2))

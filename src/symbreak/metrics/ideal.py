@@ -23,7 +23,9 @@ the map's dose efficiency (its square: the fraction of the dose the map puts to 
 Dark pixels: where the perfect crystal sends no electrons (b = 0) one count proves the
 defect (d' infinite), and a fitted reference can dip to or below zero in dark pixels.
 Each pattern's reference is therefore raised to a floor of ``FLOOR`` x its mean pixel
-count (the exact form also raises ``a``), which makes such pixels count finitely (a
+count, and so is ``a`` (where both lie below the floor they are equal and add nothing:
+abTEM's far dark field holds ~1e-4 counts per pixel that would otherwise each add
+``floor`` to d'^2), which makes such pixels count finitely (a
 lower bound on what they add) and keeps d' exactly proportional to sqrt(D); with
 ``floor=0`` pixels with b <= 0 are left out instead.
 """
@@ -111,15 +113,15 @@ def pixel_terms(a: ArrayLike, b: ArrayLike, *, floor: float = FLOOR, exact: bool
     if not (np.isfinite(floor) and floor >= 0):
         raise SettingsError(f"floor={floor!r} must be >= 0, e.g. {FLOOR}")
     b_eff = _floored(b, floor, b)
+    a_eff = _floored(np.clip(a, 0.0, None), floor, b)  # a = b stays a = b below the floor
     used = b_eff > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         if exact:
-            a_eff = _floored(np.clip(a, 0.0, None), floor, b)
             used &= a_eff > 0
             log_ratio = np.log(np.where(used, a_eff, 1.0) / np.where(used, b_eff, 1.0))
             return (np.where(used, (a_eff - b_eff) * log_ratio, 0.0),
                     np.where(used, b_eff * log_ratio ** 2, 0.0))
-        d2 = np.where(used, (a - b_eff) ** 2 / np.where(used, b_eff, 1.0), 0.0)
+        d2 = np.where(used, (a_eff - b_eff) ** 2 / np.where(used, b_eff, 1.0), 0.0)
     return d2, d2
 
 
