@@ -45,10 +45,10 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     saved = xr.open_zarr(tmp_path / "out" / "results.zarr").load()
     assert saved["symmetry_score"].attrs["units"] == "sigma"
     maps = set(saved["symmetry_score"].coords["symmetry_map"].values)
-    assert maps >= {"bf", "adf", "com", "classical", "whole_pattern", "pattern", "combined"}
+    assert maps >= {"bf", "adf", "df", "com", "classical", "whole_pattern", "pattern", "combined"}
     families = json.loads(saved["symmetry_score"].attrs.get("symmetry_families")
                           or saved.attrs["symmetry_families"])
-    assert families["pattern"] == ["whole_pattern"] and families["classical"] == ["bf", "adf", "com"]
+    assert families["pattern"] == ["whole_pattern"] and families["classical"] == ["bf", "adf", "df", "com"]
     channels = saved["pattern_channels"]  # float data without a unit: not taken as counts
     assert channels.dims == ("pattern_channel", "scan_y", "scan_x")
     assert not channels.attrs["counts"] and 2 <= channels.sizes["pattern_channel"] <= 32

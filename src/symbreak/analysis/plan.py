@@ -42,6 +42,8 @@ STAGES: tuple[Stage, ...] = (
 ADF_INNER_PER_ALPHA = 1.5  # ADF inner angle [semi-angles], at most halfway to the outer
 ADF_OUTER_PER_ALPHA = 3.0  # ADF outer angle [semi-angles], capped at the detector edge
 ADF_MIN_OUTER_PER_ALPHA = 1.1  # the ADF keeps a ring beyond the disk on small detectors
+DF_INNER_PER_ALPHA = 1.1  # DF inner angle [semi-angles]: just outside the disk's edge
+DF_OUTER_PER_EDGE = 4.0  # DF outer angle [inscribed detector radii]: past every corner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +134,7 @@ def with_data_defaults(settings: AnalyzeSettings, d: DataDescription) -> Analyze
     det = settings.detectors
     units = det.detector_units or ("mrad" if d.calibration.angular_sampling is not None else "px")
     options["detector_units"] = units
-    if det.bf is None or det.adf is None:
+    if det.bf is None or det.adf is None or det.df is None:
         alpha, edge = _disk_and_edge(d, units)
         if det.bf is None:
             options["bf"] = (0.0, round(alpha, 4))
@@ -140,6 +142,8 @@ def with_data_defaults(settings: AnalyzeSettings, d: DataDescription) -> Analyze
             outer = max(min(ADF_OUTER_PER_ALPHA * alpha, edge), ADF_MIN_OUTER_PER_ALPHA * alpha)
             inner = min(ADF_INNER_PER_ALPHA * alpha, (alpha + outer) / 2)
             options["adf"] = (round(inner, 4), round(outer, 4))
+        if det.df is None:
+            options["df"] = (round(DF_INNER_PER_ALPHA * alpha, 4), round(DF_OUTER_PER_EDGE * edge, 4))
     return settings.replace(**options)
 
 

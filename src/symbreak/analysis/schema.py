@@ -147,6 +147,8 @@ MEAN_PATTERN = define("mean_pattern", DETECTOR, DATA_UNITS, "mean pattern on the
                       "mean-pattern")
 BF = define("bf", SCAN, DATA_UNITS, "virtual bright-field image", "virtual-images")
 ADF = define("adf", SCAN, DATA_UNITS, "virtual annular dark-field image", "virtual-images")
+DF = define("df", SCAN, DATA_UNITS, "virtual dark-field image: every electron outside the "
+            "bright-field disk, the detector's corners included", "virtual-images")
 COM_X = define("com_x", SCAN, DATA_UNITS, "centre of mass, x component", "com")
 COM_Y = define("com_y", SCAN, DATA_UNITS, "centre of mass, y component", "com")
 COM_MAGNITUDE = define("com_magnitude", SCAN, DATA_UNITS, "centre of mass, magnitude", "com")

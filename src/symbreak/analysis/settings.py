@@ -42,7 +42,9 @@ class DetectorSettings:
     """Virtual detectors as (inner, outer) angles in ``detector_units``.
 
     ``None`` derives them from the convergence semi-angle alpha: bright field
-    (0, alpha), annular dark field (1.5 alpha, 3 alpha) capped at the detector edge.
+    (0, alpha), annular dark field (1.5 alpha, 3 alpha) capped at the detector edge, dark
+    field (1.1 alpha, beyond the detector's corners): every electron scattered out of the
+    disk, whose count is what tells a light substitution (N for C) from its host.
     """
 
     bf: tuple[float, float] | None = setting(
@@ -51,6 +53,10 @@ class DetectorSettings:
     adf: tuple[float, float] | None = setting(
         None, kind=float, length=2, minimum=0.0, metavar="INNER,OUTER",
         help="annular dark-field detector (default: 1.5, 3 x semi-angle)")
+    df: tuple[float, float] | None = setting(
+        None, kind=float, length=2, minimum=0.0, metavar="INNER,OUTER",
+        help="dark-field detector: every electron scattered outside the bright-field disk "
+        "(default: 1.1 x semi-angle to beyond the detector's corners)")
     detector_units: str | None = setting(None, kind=str, choices=("mrad", "px"),
                                          help="units of bf and adf (default: mrad when the "
                                          "detector is calibrated, else px)")
@@ -59,6 +65,7 @@ class DetectorSettings:
         check_fields(self)
         _check_range("bf", self.bf)
         _check_range("adf", self.adf)
+        _check_range("df", self.df)
 
 
 @dataclasses.dataclass(frozen=True)

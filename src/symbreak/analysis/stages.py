@@ -30,10 +30,10 @@ PREPROCESSED = "preprocessed.zarr"
 # --------------------------------------------------------------------------- stages
 def _virtual(ctx: Context) -> xr.Dataset:
     det = ctx.settings.detectors
-    images = virtual_images(ctx.data, detectors={"bf": det.bf, "adf": det.adf},
+    images = virtual_images(ctx.data, detectors={"bf": det.bf, "adf": det.adf, "df": det.df},
                             units=det.detector_units, progress=ctx.progress)
     out = {}
-    for name in (S.BF, S.ADF):
+    for name in (S.BF, S.ADF, S.DF):
         attrs = dict(images[name].attrs)
         attrs.pop("units", None)  # the detector sum has the unit of the data
         out[name] = S.make(name, images[name], units=ctx.pattern_unit, **attrs)
@@ -168,7 +168,7 @@ def _truth(ctx: Context) -> xr.Dataset:
     return renamed.assign_attrs({})
 
 
-VIRTUAL = Stage("virtual images", _virtual, variables=(S.BF, S.ADF))
+VIRTUAL = Stage("virtual images", _virtual, variables=(S.BF, S.ADF, S.DF))
 COM = Stage("COM", _com, variables=(S.COM_X, S.COM_Y, S.COM_MAGNITUDE, S.COM_ANGLE))
 PREPROCESSING = Stage("preprocessing", _preprocess,
                       variables=(S.RAW_MEAN_PATTERN, S.MEAN_PATTERN),

@@ -50,18 +50,18 @@ REFERENCE_PATTERN = S.define("symmetry_reference_pattern", ("example",) + S.RAW_
 NAMES = (LATTICE, SCORE, THRESHOLD, ANOMALY_Y, ANOMALY_X, ANOMALY_SCORE, ANOMALY_PATTERN,
          REFERENCE_PATTERN)
 # the maps :func:`descriptors` reads, each when an earlier stage made it
-DESCRIPTOR_MAPS = (S.BF, S.ADF, S.COM_X, S.COM_Y, S.COM_ANGLE, S.LATENT_Z, S.LATENT_ANGLE,
+DESCRIPTOR_MAPS = (S.BF, S.ADF, S.DF, S.COM_X, S.COM_Y, S.COM_ANGLE, S.LATENT_Z, S.LATENT_ANGLE,
                    S.RECONSTRUCTION_ERROR, PATTERN_CHANNELS)
 
 
 def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
-    """The descriptors present in ``results``: BF, ADF (counts when their unit says so),
+    """The descriptors present in ``results``: BF, ADF, DF (counts when their unit says so),
     COM (vector), rrVAE content latents (channels), angle latent relative to the COM
     angle (with the COM vector, whose length sets that angle's certainty),
     reconstruction error, whole-pattern channels (with their shot-noise sd when the
     patterns are counts)."""
     out: dict[str, Descriptor] = {}
-    for name in (S.BF, S.ADF):
+    for name in (S.BF, S.ADF, S.DF):
         if name in results:
             out[name] = Descriptor("scalar", results[name].values,
                                    counts=shot_noise_counts(results[name]))

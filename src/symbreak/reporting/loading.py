@@ -294,7 +294,7 @@ def _check_settings(settings: dict) -> None:
         if not isinstance(values, dict):
             _refuse(f"attribute 'settings' ({section!r})", "a JSON object", values)
     detectors = settings.get("detectors", {})
-    for key in ("bf", "adf"):
+    for key in ("bf", "adf", "df"):
         radii = detectors.get(key)
         if radii is not None and not (isinstance(radii, list) and len(radii) == 2
                                       and all(_is_number(r) and np.isfinite(r) for r in radii)):

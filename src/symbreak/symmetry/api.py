@@ -14,7 +14,7 @@ from .lattice import Lattice
 
 KINDS = ("scalar", "vector", "angle", "channels")
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "classical": ("bf", "adf", "com"),
+    "classical": ("bf", "adf", "df", "com"),
     "rrvae": ("rrvae_content", "rrvae_angle_vs_com", "reconstruction_error"),
     "pattern": ("whole_pattern",),
 }

@@ -2,15 +2,18 @@
 
 A descriptor's residual (see :mod:`symbreak.symmetry.reference`) has, at each probe, a
 sum of squared standardised residuals ``chi2`` over its channels; for a perfect crystal
-with Gaussian noise it follows a chi-squared law with ``dof`` = number of channels. The
-score is its normal equivalent (Wilson-Hilferty: ``z = ((chi2/k)^(1/3) - (1 - 2/(9k))) /
-sqrt(2/(9k))``, N(0, 1) under that null), re-centred and re-scaled by its own median and
-1.4826 x MAD over the scan so that a descriptor whose residuals are not Gaussian (a
-noise-free simulation, correlated channels) is still on a common footing. A family's
-score pools the chi2 of its descriptors; the combined score pools every descriptor.
-Before the conversion chi2 is averaged over a Gaussian FOOTPRINT (about the probe size):
-a defect changes every pattern within it, noise does not (moment-matched: a weighted sum
-of chi2_k with weights w is c chi2_nu with c = sum w^2, nu = k / c).
+with Gaussian noise it follows a chi-squared law with ``dof`` = number of channels.
+Before scoring, the residual is pooled over a Gaussian FOOTPRINT (about the probe size):
+a defect changes every pattern within it, noise does not. A scalar map (BF, ADF, DF,
+reconstruction error) is pooled signed, as a matched filter (a defect makes it brighter
+or darker over the whole footprint); other maps by their chi2 (moment-matched: a
+weighted sum of chi2_k with weights w is c chi2_nu with c = sum w^2, nu = k / c). The
+score is the pooled chi2's exact normal equivalent (the one-sided normal quantile of its
+tail probability), re-centred and re-scaled by its own median and 1.4826 x MAD over the
+scan so that a descriptor whose residuals are not Gaussian (a noise-free simulation,
+correlated channels) is still on a common footing. A family's score pools the chi2 of
+its descriptors; the combined score takes the better of all descriptors pooled and the
+best one (:func:`family_scores`).
 
 The threshold is the one-sided normal quantile for a false-alarm probability of
 ``FALSE_ALARMS`` (0.01) over the whole scan (Bonferroni over the positions): 4.37 sigma
@@ -33,13 +36,6 @@ FALSE_ALARMS = 0.01  # expected number of null positions above the threshold, wh
 MERGE_RADIUS = 1.0  # anomalies closer than this are one [Å]
 SMOOTH_SIGMA = 0.25  # Gaussian smoothing of the score before finding maxima [Å]
 FOOTPRINT = 0.3  # [Å] sigma of the Gaussian over which chi2 is pooled (about the probe)
-
-
-def normal_equivalent(chi2: np.ndarray, dof: float | np.ndarray) -> np.ndarray:
-    """Wilson-Hilferty normal equivalent of ``chi2`` with ``dof`` degrees of freedom
-    (a number, or a map of them)."""
-    k = np.asarray(dof, dtype=float)
-    return (np.cbrt(np.maximum(chi2, 0) / k) - (1 - 2 / (9 * k))) / np.sqrt(2 / (9 * k))
 
 
 def standardise(z: np.ndarray) -> np.ndarray:
@@ -72,21 +68,54 @@ def footprint_weights(shape: tuple[int, int], footprint: tuple[float, float]
     return w, w2
 
 
+def pooled_terms(r: Residual, footprint: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(chi2, dof) maps of one residual pooled over a Gaussian ``footprint`` (sigma in
+    scan pixels (y, x); 0: none), cut at the scan's edges.
+
+    * unsigned residuals: the weighted mean of chi2 with weights w (sum 1) is matched to
+      c chi2_nu, c = sum w^2, nu = k / c (returned as chi2 / c with nu dof);
+    * a ``signed`` scalar residual: the matched filter ``z = sum w r / sqrt(sum w^2)``
+      (N(0, 1) under the null), returned as z^2 with 1 dof. Where a defect adds or takes
+      signal at every probe of the footprint, the signed sum grows as the number of
+      probes n and its noise as sqrt(n); the sum of squares also adds n noise terms of
+      variance 2 each, so the signed sum keeps sqrt(2 n) times more of a weak signal's
+      significance.
+    """
+    if max(footprint) <= 0:
+        return r.chi2, np.full(r.chi2.shape, float(r.dof))
+    w, w2 = footprint_weights(r.chi2.shape, footprint)
+    if r.signed and r.dof == 1:
+        z = ndimage.gaussian_filter(np.nan_to_num(r.residual[0]), footprint, mode="constant")
+        return z ** 2 / w2, np.ones(r.chi2.shape)
+    c = w2 / w ** 2
+    chi2 = ndimage.gaussian_filter(r.chi2, footprint, mode="constant") / w
+    return chi2 / c, r.dof / c
+
+
+def chi2_score(chi2: np.ndarray, dof: np.ndarray | float) -> np.ndarray:
+    """The normal equivalent [sigma] of ``chi2`` with ``dof`` degrees of freedom: the
+    one-sided normal quantile of its upper tail probability (exact, in log space: no
+    underflow at 40 sigma)."""
+    x = np.maximum(np.asarray(chi2, float), 0.0)
+    k = np.broadcast_to(np.asarray(dof, float), x.shape)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        log_p = stats.chi2.logsf(x, k)
+        # beyond float range (noise-free data): the leading term of the tail
+        # Gamma(k/2, x/2) / Gamma(k/2), so that huge scores keep their order
+        tail = -x / 2 + (k / 2 - 1) * np.log(np.maximum(x / 2, 1e-300)) - special.gammaln(k / 2)
+        log_p = np.where(np.isfinite(log_p), log_p, tail)
+    return -special.ndtri_exp(np.minimum(log_p, -1e-300))
+
+
 def pooled_score(residuals: Sequence[Residual], footprint: tuple[float, float] = (0.0, 0.0)
                  ) -> np.ndarray:
-    """Score [sigma] of one or more residuals pooled: chi2 and dof summed, then averaged
-    over a Gaussian ``footprint`` (sigma in scan pixels (y, x); 0: none). A weighted sum
-    of chi2 with weights w (sum 1) is matched to c chi2_nu, c = sum w^2, nu = k / c.
-    The footprint is cut at the scan's edges (not extended by repeating the edge
-    values, which would count one noisy edge position several times)."""
-    chi2 = sum(r.chi2 for r in residuals)
-    dof = sum(r.dof for r in residuals)
-    if max(footprint) > 0:
-        w, w2 = footprint_weights(chi2.shape, footprint)
-        chi2 = ndimage.gaussian_filter(chi2, footprint, mode="constant") / w
-        c = w2 / w ** 2
-        return standardise(normal_equivalent(chi2 / c, dof / c))
-    return standardise(normal_equivalent(chi2, dof))
+    """Score [sigma] of one or more residuals pooled: each pooled over the Gaussian
+    ``footprint`` (:func:`pooled_terms`), their chi2 and dof summed, converted to its
+    normal equivalent (:func:`chi2_score`) and standardised (:func:`standardise`)."""
+    terms = [pooled_terms(r, footprint) for r in residuals]
+    chi2 = sum(t[0] for t in terms)
+    dof = sum(t[1] for t in terms)
+    return standardise(chi2_score(chi2, dof))
 
 
 def threshold(n_positions: int, false_alarms: float = FALSE_ALARMS) -> float:
