@@ -91,6 +91,16 @@ def test_virtual_bright_field_matches_numpy(run, scan):
     np.testing.assert_allclose(run[2]["bf"].values, scan.array[..., inside].sum(-1), rtol=1e-5)
 
 
+def test_virtual_dark_field_counts_every_pixel_outside_the_disk(run, scan):
+    """DF: from 1.1 x the 9 mrad semi-angle (1.5 mrad/px) out, the corners included."""
+    k = scan.pattern_shape[0]
+    ky, kx = np.mgrid[:k, :k]
+    c = (k - 1) / 2
+    outside = np.hypot(ky - c, kx - c) * 1.5 >= 9.9
+    assert outside[0, 0] and outside.sum() > 0.5 * k * k
+    np.testing.assert_allclose(run[2]["df"].values, scan.array[..., outside].sum(-1), rtol=1e-5)
+
+
 def preprocessed(scan, crop):
     patterns = scan.array.astype(float)
     cy, cx = ndimage.center_of_mass(patterns.mean(axis=(0, 1)))

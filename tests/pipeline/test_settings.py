@@ -107,6 +107,8 @@ def test_with_data_defaults_derives_crop_and_detectors(scan):
     assert det.detector_units == "mrad" and det.bf == (0.0, 9.0)
     # ADF: outer = min(3 x 9, edge 11.5 px x 1.5) = 17.25; inner = min(13.5, mid 13.125)
     assert det.adf == (13.125, 17.25)
+    # DF: from 1.1 x 9 mrad to 4 x the inscribed radius (17.25 mrad), past every corner
+    assert det.df == (9.9, 69.0)
     given = AnalyzeSettings.from_options(crop=20, bf=(0, 5), detector_units="px")
     kept = with_data_defaults(given, description)
     assert (kept.preprocess.crop, kept.detectors.bf) == (20, (0.0, 5.0))
