@@ -74,8 +74,9 @@ def pooled_terms(r: Residual, footprint: tuple[float, float]) -> tuple[np.ndarra
 
     * unsigned residuals: the weighted mean of chi2 with weights w (sum 1) is matched to
       c chi2_nu, c = sum w^2, nu = k / c (returned as chi2 / c with nu dof);
-    * a ``signed`` scalar residual: the matched filter ``z = sum w r / sqrt(sum w^2)``
-      (N(0, 1) under the null), returned as z^2 with 1 dof. Where a defect adds or takes
+    * a ``signed`` residual: per channel the matched filter ``z = sum w r / sqrt(sum
+      w^2)`` (N(0, 1) under the null), returned as the sum of z^2 over the k channels
+      with k dof. Where a defect adds or takes
       signal at every probe of the footprint, the signed sum grows as the number of
       probes n and its noise as sqrt(n); the sum of squares also adds n noise terms of
       variance 2 each, so the signed sum keeps sqrt(2 n) times more of a weak signal's
@@ -84,9 +85,10 @@ def pooled_terms(r: Residual, footprint: tuple[float, float]) -> tuple[np.ndarra
     if max(footprint) <= 0:
         return r.chi2, np.full(r.chi2.shape, float(r.dof))
     w, w2 = footprint_weights(r.chi2.shape, footprint)
-    if r.signed and r.dof == 1:
-        z = ndimage.gaussian_filter(np.nan_to_num(r.residual[0]), footprint, mode="constant")
-        return z ** 2 / w2, np.ones(r.chi2.shape)
+    if r.signed:
+        z2 = sum(ndimage.gaussian_filter(np.nan_to_num(c), footprint, mode="constant") ** 2
+                 for c in r.residual)
+        return z2 / w2, np.full(r.chi2.shape, float(r.dof))
     c = w2 / w ** 2
     chi2 = ndimage.gaussian_filter(r.chi2, footprint, mode="constant") / w
     return chi2 / c, r.dof / c
