@@ -86,3 +86,18 @@ def test_ring_index_and_profiles_are_anscombe_ring_sums():
     # turning a pattern by 90 degrees about the centre leaves its profile unchanged
     turned = np.rot90(x, axes=(2, 3)).copy()
     np.testing.assert_allclose(radial_profiles(Dataset4D(turned), (3.5, 3.5), True, 4), out)
+
+
+def test_fold_keeps_only_the_probe_bandwidth():
+    """2 alpha / lambda: 32 mrad at 60 kV (lambda 0.04866 Å) is 1.315 / Å; the fold's
+    harmonics stay within it (and within the scan's Nyquist frequency)."""
+    band = sites.bandwidth(32.0, 0.048661)
+    assert band == pytest.approx(1.3153, abs=1e-3)
+    assert sites.bandwidth(None, 0.05) is None and sites.bandwidth(30.0, None) is None
+    vectors, basis = synth.graphene_lattice()
+    m = synth.maps(vectors, basis, shape=(24, 24))
+    lattice = Lattice(vectors)
+    full = sites.fit_periodic(m["adf"], lattice, STEP)
+    limited = sites.fit_periodic(m["adf"], lattice, STEP, bandwidth=band)
+    g = np.linalg.norm(limited.hk @ lattice.reciprocal, axis=1)
+    assert g.max() <= band and len(limited.hk) < len(full.hk)

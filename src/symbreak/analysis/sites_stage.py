@@ -22,12 +22,13 @@ from ..errors import DataError
 from ..preprocess import patterns as pp
 from ..symmetry.api import EXCLUDE_RADIUS
 from ..symmetry.lattice import Lattice
+from ..symmetry.patterns import stabilised
 from ..symmetry.radial import radial_profiles
-from ..symmetry.sites import SiteClasses, site_classes
+from ..symmetry.sites import SiteClasses, bandwidth, site_classes
 from . import schema as S
 from . import symmetry_stage as Y
 from .context import Context, Stage
-from .pattern_stage import is_counts
+from .pattern_stage import is_counts, shot_noise_counts
 
 SECTION = S.SYMMETRY_SECTION  # drawn inside the symmetry section
 NOISE_UNIT = "noise units"
@@ -97,13 +98,17 @@ def invariance_error(fit: Any, latents: np.ndarray) -> np.ndarray:
 
 def families(ctx: Context, results: xr.Dataset) -> tuple[dict, dict]:
     """The descriptor families (name: (c, ny, nx) maps) and the rrVAE's invariance error:
-    radial profiles (when the raw data are at hand), BF and ADF, and the rrVAE content
-    latents unless its fit failed (then warned)."""
+    radial profiles (when the raw data are at hand), BF and ADF (counts
+    variance-stabilised, ``2 sqrt(n + 3/8)``: a robust scale of a few counts is
+    biased, of their Anscombe transform it is not), and the rrVAE content latents
+    unless its fit failed (then warned)."""
     out, invariance = {}, {}
     radial = radial_maps(ctx, results)
     if radial is not None:
         out[RADIAL] = radial
-    out[CLASSICAL] = np.stack([results[n].values for n in (S.BF, S.ADF) if n in results])
+    images = np.stack([results[n].values for n in (S.BF, S.ADF) if n in results])
+    counts = all(shot_noise_counts(results[n]) for n in (S.BF, S.ADF) if n in results)
+    out[CLASSICAL] = stabilised(images, True) if counts else images
     if S.LATENT_Z in results:
         if getattr(ctx.fit, "verdict", None) == "failed":
             warnings.warn("the rrVAE fit failed: its content latents are left out of the "
@@ -148,7 +153,10 @@ def _sites(ctx: Context) -> xr.Dataset:
     maps = {k: v[:, :ny, :nx] for k, v in found_families.items()}
     com = (np.stack([results[S.COM_Y].values, results[S.COM_X].values])[:, :ny, :nx]
            if S.COM_Y in results and S.COM_X in results else None)
-    found = site_classes(maps, adf[:ny, :nx], lattice, step, com, invariance, exclude)
+    cal = ctx.data.calibration
+    band = bandwidth(getattr(cal, "semiangle", None), getattr(cal, "wavelength", None))
+    found = site_classes(maps, adf[:ny, :nx], lattice, step, com, invariance, exclude,
+                         bandwidth=band)
     if not len(found.labels):
         warnings.warn("site classes skipped: no atom-column site (ADF maximum) stands out "
                       "in the folded ADF image")

@@ -9,7 +9,10 @@ equivalent sites, so none is used. The steps:
 
 1. **Fold** every map into the unit cell: a robust (Tukey bisquare) lattice-periodic
    Fourier fit (:class:`symbreak.symmetry.folding.PeriodicFit`), the smooth form of
-   "fold into the cell, robust average over cells, interpolate".
+   "fold into the cell, robust average over cells, interpolate", with the harmonics up
+   to the probe's bandwidth ``2 alpha / lambda`` (:func:`bandwidth`: no map of a 4D-STEM
+   scan holds higher frequencies, so the ones above are noise only) when the
+   calibration gives it.
 2. **Sites**: the maxima of the folded ADF image (fine grid over the cell, refined)
    whose prominence (height above the highest saddle towards a brighter maximum,
    periodic) is at least ``STANDARD_ERRORS`` standard errors of the fold, and where the
@@ -125,6 +128,18 @@ def prominences(grid: np.ndarray) -> np.ndarray:
     top = peak[root(int(order[0]))]
     prom[top] = flat[top] - flat.min()
     return prom.reshape(grid.shape)
+
+
+def bandwidth(semiangle: float | None, wavelength: float | None) -> float | None:
+    """Highest spatial frequency [1/Å] in any map of a 4D-STEM scan: ``2 alpha /
+    lambda``, the diameter of the probe's aperture in reciprocal space (every detector
+    pixel's intensity is bilinear in the aperture-limited probe, so its scan-frequency
+    content is within the aperture's autocorrelation, thick crystal or not); None when
+    the semi-angle ``semiangle`` [mrad] or the wavelength [Å] is unknown. Harmonics
+    above it are noise only, so the fold leaves them out."""
+    if not semiangle or not wavelength:
+        return None
+    return 2.0 * float(semiangle) * 1e-3 / float(wavelength)
 
 
 def com_divergence(com_y: np.ndarray, com_x: np.ndarray, step: tuple[float, float]
@@ -438,7 +453,8 @@ def site_classes(families: dict[str, np.ndarray], adf: np.ndarray, lattice: Latt
                  step: tuple[float, float], com: np.ndarray | None = None,
                  invariance: dict[str, np.ndarray] | None = None,
                  exclude: np.ndarray | None = None,
-                 significance: float = SIGNIFICANCE) -> SiteClasses:
+                 significance: float = SIGNIFICANCE,
+                 bandwidth: float | None = None) -> SiteClasses:
     """Which atom-column sites are equivalent, from rotation-invariant descriptors.
 
     Parameters
@@ -457,6 +473,9 @@ def site_classes(families: dict[str, np.ndarray], adf: np.ndarray, lattice: Latt
         probe's ring maxima between them (:func:`column_like`). None: not known.
     invariance
         Per family, (c,) a model's rotation-invariance error (map units).
+    bandwidth
+        Highest spatial frequency [1/Å] a map of the scan holds (:func:`bandwidth`);
+        None: the scan's Nyquist frequency.
     exclude
         (ny, nx) positions left out of the folding (known anomalies).
     significance
@@ -468,16 +487,17 @@ def site_classes(families: dict[str, np.ndarray], adf: np.ndarray, lattice: Latt
         Sites brightest first; with no site found, empty arrays and an all-NO_CLASS map.
     """
     ny, nx = np.shape(adf)
-    divergence = (None if com is None else
-                  fit_periodic(com_divergence(com[0], com[1], step), lattice, step, exclude))
-    frac, adf_values = find_sites(fit_periodic(adf, lattice, step, exclude), divergence)
+    def folded(maps: np.ndarray) -> PeriodicFit:
+        return fit_periodic(np.asarray(maps, float), lattice, step, exclude, bandwidth)
+
+    divergence = None if com is None else folded(com_divergence(com[0], com[1], step))
+    frac, adf_values = find_sites(folded(adf), divergence)
     if not len(frac) or not families:
         return SiteClasses(frac, frac @ lattice.vectors, adf_values, {}, "",
                            np.full((ny, nx), NO_CLASS), float("nan"))
     invariance = invariance or {}
-    tests = {name: family_test(name, fit_periodic(np.asarray(maps, float), lattice, step,
-                                                  exclude),
-                               frac, step, len(families), invariance.get(name), significance)
+    tests = {name: family_test(name, folded(maps), frac, step, len(families),
+                               invariance.get(name), significance)
              for name, maps in families.items()}
     best = chosen_family(tests)
     cmap, radius = class_map(frac, best.labels, lattice, (ny, nx), step)
