@@ -99,3 +99,23 @@ def test_one_latent_is_enough():
     out = T._sites(_context(_results(adf, z[:1], vectors)))
     assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
     assert R.sites_figure(xr.merge([_results(adf, z[:1], vectors), out])) is not None
+
+
+def test_counts_are_variance_stabilised_and_raw_data_give_the_radial_profile():
+    """BF and ADF in counts enter as 2 sqrt(n + 3/8) (a robust scale of a few counts is
+    biased); with raw patterns at hand the radial profile is a family too."""
+    from symbreak.dataset import Dataset4D
+
+    rng = np.random.default_rng(0)
+    bf, adf = rng.poisson(900.0, (6, 6)).astype(float), rng.poisson(3.0, (6, 6)).astype(float)
+    results = xr.Dataset({"bf": (SCAN, bf, {"units": "counts"}),
+                          "adf": (SCAN, adf, {"units": "counts"})})
+    ctx = _context(results)
+    found, _ = T.families(ctx, results)
+    assert list(found) == [T.CLASSICAL]  # no raw patterns in this context
+    np.testing.assert_allclose(found[T.CLASSICAL], 2 * np.sqrt(np.stack([bf, adf]) + 0.375))
+    patterns = rng.poisson(2.0, (6, 6, 12, 12)).astype(float)
+    ctx.data = Dataset4D(patterns)
+    ctx.raw_mean = patterns.mean(axis=(0, 1))
+    found, _ = T.families(ctx, results)
+    assert list(found) == [T.RADIAL, T.CLASSICAL] and found[T.RADIAL].shape[1:] == (6, 6)
