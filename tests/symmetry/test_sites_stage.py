@@ -119,3 +119,23 @@ def test_counts_are_variance_stabilised_and_raw_data_give_the_radial_profile():
     ctx.raw_mean = patterns.mean(axis=(0, 1))
     found, _ = T.families(ctx, results)
     assert list(found) == [T.RADIAL, T.CLASSICAL] and found[T.RADIAL].shape[1:] == (6, 6)
+
+
+def test_noise_free_profiles_are_compared_at_a_patterns_shot_noise():
+    """Noise-free patterns: ring sums as beam fractions x 1e6 electrons, Anscombe
+    transformed, with a floor of 1 (that pattern's shot noise) on every ring."""
+    from symbreak.dataset import Dataset4D
+    from symbreak.symmetry import radial
+
+    rng = np.random.default_rng(2)
+    patterns = rng.uniform(0.0, 1e-3, (5, 5, 12, 12))
+    results = xr.Dataset({"bf": (SCAN, patterns.sum(axis=(2, 3)), {"units": "1"}),
+                          "adf": (SCAN, patterns[..., 0, 0], {"units": "1"})})
+    ctx = _context(results)
+    ctx.data, ctx.raw_mean = Dataset4D(patterns), patterns.mean(axis=(0, 1))
+    found, extra = T.families(ctx, results)
+    np.testing.assert_array_equal(extra[T.RADIAL], np.full(radial.N_RINGS, 1.0))
+    ring = radial.ring_index((12, 12), T.pp.pattern_center(ctx.raw_mean))
+    sums = np.stack([patterns[..., ring == k].sum(-1) for k in range(radial.N_RINGS)])
+    scaled = sums / sums.sum(axis=0).mean() * radial.NOISE_FREE_ELECTRONS
+    np.testing.assert_allclose(found[T.RADIAL], 2 * np.sqrt(scaled + 0.375))

@@ -23,7 +23,7 @@ from ..preprocess import patterns as pp
 from ..symmetry.api import EXCLUDE_RADIUS
 from ..symmetry.lattice import Lattice
 from ..symmetry.patterns import stabilised
-from ..symmetry.radial import radial_profiles
+from ..symmetry.radial import NOISE_FREE_FLOOR, radial_profiles
 from ..symmetry.sites import SiteClasses, bandwidth, site_classes
 from . import schema as S
 from . import symmetry_stage as Y
@@ -106,6 +106,8 @@ def families(ctx: Context, results: xr.Dataset) -> tuple[dict, dict]:
     radial = radial_maps(ctx, results)
     if radial is not None:
         out[RADIAL] = radial
+        if not is_counts(ctx, results):  # noise-free: compared at a pattern's shot noise
+            invariance[RADIAL] = np.full(len(radial), NOISE_FREE_FLOOR)
     images = np.stack([results[n].values for n in (S.BF, S.ADF) if n in results])
     counts = all(shot_noise_counts(results[n]) for n in (S.BF, S.ADF) if n in results)
     out[CLASSICAL] = stabilised(images, True) if counts else images

@@ -10,10 +10,16 @@ Each pattern's counts are summed in :data:`N_RINGS` rings of equal width about t
 detector centre, out to the largest circle inside the detector (pixels beyond it are
 left out, so that every ring is whole); a sum of counts is a count, and the Anscombe
 transform ``2 sqrt(n + 3/8)`` makes its shot noise sd 1 whatever the ring's
-brightness (noise-free data: ``2 sqrt(x)``, the same scale without a noise of its
-own; :func:`symbreak.symmetry.patterns.stabilised`). The sums are one streamed pass
-over the raw data (:func:`symbreak.engine.map_patterns`, chunks within the memory
-budget).
+brightness (:func:`symbreak.symmetry.patterns.stabilised`). Noise-free data have no
+noise scale of their own, and a simulation's numerics leave differences between
+equivalent positions that no measurement could see (4e-4 of the central intensity
+between the centring-equivalent halves of the ``graphene-cell`` preset): their ring
+sums are taken as beam fractions (over the scan's mean total) times
+:data:`NOISE_FREE_ELECTRONS`, the most electrons a detector records in one pattern,
+and transformed like counts, so that one unit is the shot noise such a pattern would
+have (:data:`NOISE_FREE_FLOOR`, added to the noise of the sites' folded profiles). The
+sums are one streamed pass over the raw data (:func:`symbreak.engine.map_patterns`,
+chunks within the memory budget).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from ..errors import DataError
 from .patterns import stabilised
 
 N_RINGS = 24  # rings from the centre to the detector's largest full circle
+NOISE_FREE_ELECTRONS = 1e6  # electrons per pattern noise-free profiles are compared at
+NOISE_FREE_FLOOR = 1.0  # their noise per ring [Anscombe units]: the shot noise there
 
 
 def ring_index(pattern_shape: tuple[int, int], center: tuple[float, float],
@@ -58,7 +66,8 @@ def radial_profiles(data: Dataset4D, center: tuple[float, float], counts: bool,
                     n_rings: int = N_RINGS, progress: bool | None = None) -> np.ndarray:
     """(n_rings, scan_y, scan_x) variance-stabilised ring sums of every pattern of
     ``data`` about ``center`` (ky, kx) [px] (see the module docstring); ``counts``: the
-    values are electron counts with their Poisson noise."""
+    values are electron counts with their Poisson noise (else noise-free: scaled to
+    NOISE_FREE_ELECTRONS per pattern)."""
     ring = ring_index(tuple(data.pattern_shape), center, n_rings).ravel()
     weights = np.zeros((ring.size, n_rings))
     inside = ring >= 0
@@ -66,4 +75,7 @@ def radial_profiles(data: Dataset4D, center: tuple[float, float], counts: bool,
     kernel = functools.partial(_ring_sums, weights=weights)
     sums = map_patterns(data, kernel, n_rings, progress=progress, desc="radial profiles")
     sums = np.asarray(sums).reshape(tuple(data.scan_shape) + (n_rings,))
-    return np.moveaxis(stabilised(sums, counts), -1, 0)
+    if not counts:
+        total = float(np.mean(sums.sum(axis=-1)))
+        sums = sums / (total if total > 0 else 1.0) * NOISE_FREE_ELECTRONS
+    return np.moveaxis(stabilised(sums, True), -1, 0)

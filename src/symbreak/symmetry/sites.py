@@ -333,7 +333,9 @@ def site_classes(families: dict[str, np.ndarray], adf: np.ndarray, lattice: Latt
         (2, ny, nx) COM (y, x) in the scan frame; its divergence tells columns from the
         probe's ring maxima between them (:func:`column_like`). None: not known.
     invariance
-        Per family, (c,) a model's rotation-invariance error (map units).
+        Per family, (c,) an error added to each site's noise in quadrature (map units):
+        a model's rotation-invariance error, the noise-free radial profile's shot-noise
+        floor (:data:`symbreak.symmetry.radial.NOISE_FREE_FLOOR`).
     bandwidth
         Highest spatial frequency [1/Å] a map of the scan holds (:func:`bandwidth`);
         None: the scan's Nyquist frequency.
