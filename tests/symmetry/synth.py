@@ -67,3 +67,32 @@ def maps(vectors, basis, shape=(40, 40), step=0.25, weights=None, defect=None,
     out["atoms"], out["defect"] = atoms, truth
     out["Y"], out["X"] = Y, X
     return out
+
+
+def patterns(vectors, basis, rings, turns, shape=(24, 24), step=0.25, detector=16,
+             electrons=None, seed=0):
+    """(scan_y, scan_x, detector, detector) patterns of a crystal: a bright-field disc
+    plus, near each column ``i`` of ``basis``, a scattering ring of radius ``rings[i]``
+    [px] with three lobes turned by ``turns[i]`` degrees (a site whose pattern is another
+    site's turned has the same radial profile). ``electrons``: Poisson counts with that
+    many electrons in the disc per pattern; None: noise-free."""
+    ny, nx = shape
+    Y, X = np.meshgrid(np.arange(ny) * step, np.arange(nx) * step, indexing="ij")
+    c = (detector - 1) / 2
+    KY, KX = np.meshgrid(np.arange(detector) - c, np.arange(detector) - c, indexing="ij")
+    kr, kphi = np.hypot(KY, KX), np.arctan2(KY, KX)
+    out = np.zeros(shape + (detector, detector))
+    out += (kr < detector / 4)[None, None]
+    n = int(np.ceil(max(ny, nx) * step / min(np.linalg.norm(vectors, axis=1)))) + 2
+    for i in range(-n, n + 1):
+        for j in range(-n, n + 1):
+            for b, radius, turn in zip(basis, rings, turns):
+                p = (i + b[0]) * vectors[0] + (j + b[1]) * vectors[1]
+                g = np.exp(-((Y - p[0]) ** 2 + (X - p[1]) ** 2) / (2 * 0.4 ** 2))
+                ring = np.exp(-(kr - radius) ** 2 / 2) * (
+                    1 + 0.8 * np.cos(3 * (kphi - np.deg2rad(turn))))
+                out += 0.5 * g[..., None, None] * ring
+    if electrons is None:
+        return out
+    scale = electrons / (kr < detector / 4).sum()
+    return np.random.default_rng(seed).poisson(out * scale).astype(np.float64)

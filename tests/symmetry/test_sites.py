@@ -1,4 +1,4 @@
-"""Site classes from folded content latents: synthetic crystals with known classes."""
+"""Site classes from folded descriptor maps: synthetic crystals with known classes."""
 
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ def test_rotated_copies_of_one_motif_are_one_class():
     vectors, basis = synth.graphene_lattice(rotation_deg=8.0)
     adf, z = crystal(vectors, basis, [0, 0], {0: (1.0, (1.0, 0.4))}, noise=0.02,
                      turn=[0.0, 60.0])  # B = A turned by 60 degrees, as in graphene
-    r = sites.site_classes(z, adf, _lattice(vectors), (STEP, STEP))
+    r = sites.site_classes({"z": z}, adf, _lattice(vectors), (STEP, STEP))
     assert len(r.labels) == 2 and r.n_classes == 1
     # the sites are graphene's two sublattices: 1/3 and 2/3 along the long diagonal
     d = r.fractional[0] - r.fractional[1]
@@ -65,7 +65,7 @@ def test_two_motifs_are_two_classes_and_the_map_follows_them():
     motifs = {0: (1.0, (1.0, 0.2)), 1: (0.5, (0.3, 0.7))}
     adf, z = crystal(vectors, basis, kinds, motifs, shape=(32, 32), noise=0.02)
     lattice = _lattice(vectors)
-    r = sites.site_classes(z, adf, lattice, (STEP, STEP))
+    r = sites.site_classes({"z": z}, adf, lattice, (STEP, STEP))
     assert len(r.labels) == 4 and r.n_classes == 2
     # the bright sites (first two, brightest first) are one class, the dim ones the other
     assert r.labels[0] == r.labels[1] != r.labels[2] == r.labels[3]
@@ -90,7 +90,7 @@ def test_noise_only_latents_are_one_class():
     adf, _ = crystal(vectors, basis, [0, 1, 0, 1], {0: (1.0, (0, 0)), 1: (0.5, (0, 0))},
                      shape=(32, 32))
     z = np.random.default_rng(5).standard_normal((3, 32, 32))
-    r = sites.site_classes(z, adf, _lattice(vectors), (STEP, STEP))
+    r = sites.site_classes({"z": z}, adf, _lattice(vectors), (STEP, STEP))
     assert len(r.labels) == 4 and r.n_classes == 1
 
 
@@ -100,7 +100,7 @@ def test_invariance_error_limits_what_can_be_told_apart():
     vectors, basis = synth.rect_lattice()
     motifs = {0: (1.0, (1.0, 0.2)), 1: (0.5, (0.8, 0.3))}
     adf, z = crystal(vectors, basis, [0, 1, 0, 1], motifs, shape=(32, 32))
-    r = sites.site_classes(z, adf, _lattice(vectors), (STEP, STEP))
+    r = sites.site_classes({"z": z}, adf, _lattice(vectors), (STEP, STEP))
     assert r.n_classes == 2
     # the same sites with a rotation-invariance error of 0.5 on each latent
     blurred = np.sqrt(r.noise ** 2 + 0.5 ** 2)
@@ -117,7 +117,7 @@ def test_one_cell_periodic_scan():
     kinds = [0, 0, 1, 1]
     adf, z = crystal(vectors, basis, kinds, {0: (1.0, (1.0, 0.2)), 1: (0.6, (0.4, 0.5))},
                      shape=(20, 16), noise=0.01)
-    r = sites.site_classes(z, adf, _lattice(vectors), (STEP, STEP))
+    r = sites.site_classes({"z": z}, adf, _lattice(vectors), (STEP, STEP))
     assert r.n_classes == 2 and r.labels[0] == r.labels[1] != r.labels[2] == r.labels[3]
 
 

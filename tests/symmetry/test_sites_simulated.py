@@ -74,3 +74,21 @@ def test_zns_zn_and_s_columns_are_two_classes(tmp_path):
     adf = results[T.SITE_ADF].values
     zn_class = results[T.SITE_CLASS].values[np.argmax(adf)]
     assert np.all(classes[z == 30] == zn_class)
+
+
+@pytest.mark.parametrize("dose", [None, 1e5])
+@pytest.mark.parametrize("preset, classes", [("graphene-perfect", 1), ("hbn-perfect", 2),
+                                             ("zns-110", 2)])
+def test_classical_site_classes_without_the_rrvae(preset, classes, dose):
+    """Sites and classes from the radial profiles, BF/ADF and the COM alone (no rrVAE):
+    two sites per primitive cell of graphene and hBN (not the hexagon centre), four in
+    ZnS's one-cell scan; graphene one class, hBN and ZnS two (hBN at 1e5 e/Å^2 is the
+    closest case: 1.2-1.7 x the threshold on seeds 0-2)."""
+    from symbreak.analysis import stages as core, symmetry_stage
+    options = {} if dose is None else {"dose": dose}
+    data = symbreak.simulate(preset, seed=0, **options)
+    results = symbreak.analyze(data, progress=False, stages=(
+        core.VIRTUAL, core.COM, symmetry_stage.STAGE, T.STAGE))
+    assert results.sizes["site"] == (4 if preset == "zns-110" else 2)
+    assert results.sizes["class"] == classes
+    assert results[T.THRESHOLD].attrs["family"] in (T.RADIAL, T.CLASSICAL)

@@ -41,32 +41,33 @@ def test_stage_writes_two_classes_and_the_report_shows_them():
     adf, z = crystal(vectors, basis, [0, 1, 0, 1], MOTIFS, shape=(32, 32), noise=0.02)
     out = T._sites(_context(_results(adf, z, vectors)))
     assert out[T.CLASS_MAP].dims == SCAN and out[T.CLASS_MAP].shape == (32, 32)
-    assert out[T.SITE_DISTANCE].attrs["units"] == "latent noise"
+    assert out[T.SITE_DISTANCE].attrs["units"] == "noise units"
     assert out[T.SITE_Y].attrs["units"] == "Å"
     labels = out[T.SITE_CLASS].values
     assert labels.tolist() == [0, 0, 1, 1]  # brightest (kind 0) first
     assert out.sizes["class"] == 2
     np.testing.assert_allclose(out[T.CLASS_LATENT].values[1],
                                out[T.SITE_LATENT].values[2:].mean(axis=0))
-    # the invariance error enters the noise: 0.05 x the latent's spread over the scan
-    invariance = 0.05 * z.reshape(2, -1).std(axis=1)
-    assert np.all(out[T.SITE_NOISE].values >= invariance - 1e-12)
-    assert "2 distinct classes" in out[T.CLASS_MAP].attrs["statement"]
+    # no raw patterns here: the families are the ADF image and the content latents
+    assert out["site_family"].values.tolist() == [T.CLASSICAL, T.RRVAE]
+    assert out[T.FAMILY_CLASSES].values.tolist() == [2, 2]
+    ratios = out[T.FAMILY_RATIO].values
+    family = out[T.THRESHOLD].attrs["family"]
+    assert family == out["site_family"].values[np.argmax(ratios)] and ratios.min() > 1
+    assert f"2 classes by the {family}" in out[T.CLASS_MAP].attrs["statement"]
     results = xr.merge([_results(adf, z, vectors), out])
     page = str(R.sites_html(results, R.html("<img>")))
-    assert "2 distinct classes" in page and page.count("<tr>") == 1 + 4 + 1 + 2
+    assert "2 classes by the" in page and page.count("<tr>") == 1 + 4 + 1 + 2
     assert R.sites_figure(results) is not None
 
 
-def test_failed_fit_leaves_the_classes_out_and_says_so():
+def test_failed_fit_leaves_its_latents_out_and_says_so():
     vectors, basis = synth.rect_lattice()
     adf, z = crystal(vectors, basis, [0, 1, 0, 1], MOTIFS, shape=(24, 24))
-    with pytest.warns(UserWarning, match="fit failed: site classes are not computed"):
+    with pytest.warns(UserWarning, match="fit failed: its content latents are left out"):
         out = T._sites(_context(_results(adf, z, vectors), verdict="failed"))
-    assert len(out.data_vars) == 0
-    results = _results(adf, z, vectors).assign_attrs(
-        rrvae_fit='{"verdict": "failed", "reasons": ["explains 0.4%"]}')
-    assert "rrVAE fit failed (explains 0.4%)" in str(R.sites_html(results))
+    assert out["site_family"].values.tolist() == [T.CLASSICAL]  # classes from the ADF
+    assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
 
 
 def test_one_cell_periodic_scan_folds_into_the_field_of_view():
@@ -85,10 +86,10 @@ def test_one_cell_periodic_scan_folds_into_the_field_of_view():
     np.testing.assert_array_equal(m[:, -1], m[:, 0])
 
 
-def test_no_latents_or_no_lattice_no_classes():
+def test_no_lattice_or_no_adf_no_classes():
     adf = np.zeros((8, 8))
     assert len(T._sites(_context(_results(adf, np.zeros((2, 8, 8))))).data_vars) == 0
-    assert len(T._sites(_context(xr.Dataset({"adf": (SCAN, adf)}))).data_vars) == 0
+    assert len(T._sites(_context(xr.Dataset({"bf": (SCAN, adf)}))).data_vars) == 0
 
 
 def test_one_latent_is_enough():
@@ -98,3 +99,43 @@ def test_one_latent_is_enough():
     out = T._sites(_context(_results(adf, z[:1], vectors)))
     assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
     assert R.sites_figure(xr.merge([_results(adf, z[:1], vectors), out])) is not None
+
+
+def test_counts_are_variance_stabilised_and_raw_data_give_the_radial_profile():
+    """BF and ADF in counts enter as 2 sqrt(n + 3/8) (a robust scale of a few counts is
+    biased); with raw patterns at hand the radial profile is a family too."""
+    from symbreak.dataset import Dataset4D
+
+    rng = np.random.default_rng(0)
+    bf, adf = rng.poisson(900.0, (6, 6)).astype(float), rng.poisson(3.0, (6, 6)).astype(float)
+    results = xr.Dataset({"bf": (SCAN, bf, {"units": "counts"}),
+                          "adf": (SCAN, adf, {"units": "counts"})})
+    ctx = _context(results)
+    found, _ = T.families(ctx, results)
+    assert list(found) == [T.CLASSICAL]  # no raw patterns in this context
+    np.testing.assert_allclose(found[T.CLASSICAL], 2 * np.sqrt(np.stack([bf, adf]) + 0.375))
+    patterns = rng.poisson(2.0, (6, 6, 12, 12)).astype(float)
+    ctx.data = Dataset4D(patterns)
+    ctx.raw_mean = patterns.mean(axis=(0, 1))
+    found, _ = T.families(ctx, results)
+    assert list(found) == [T.RADIAL, T.CLASSICAL] and found[T.RADIAL].shape[1:] == (6, 6)
+
+
+def test_noise_free_profiles_are_compared_at_a_patterns_shot_noise():
+    """Noise-free patterns: ring sums as beam fractions x 1e6 electrons, Anscombe
+    transformed, with a floor of 1 (that pattern's shot noise) on every ring."""
+    from symbreak.dataset import Dataset4D
+    from symbreak.symmetry import radial
+
+    rng = np.random.default_rng(2)
+    patterns = rng.uniform(0.0, 1e-3, (5, 5, 12, 12))
+    results = xr.Dataset({"bf": (SCAN, patterns.sum(axis=(2, 3)), {"units": "1"}),
+                          "adf": (SCAN, patterns[..., 0, 0], {"units": "1"})})
+    ctx = _context(results)
+    ctx.data, ctx.raw_mean = Dataset4D(patterns), patterns.mean(axis=(0, 1))
+    found, extra = T.families(ctx, results)
+    np.testing.assert_array_equal(extra[T.RADIAL], np.full(radial.N_RINGS, 1.0))
+    ring = radial.ring_index((12, 12), T.pp.pattern_center(ctx.raw_mean))
+    sums = np.stack([patterns[..., ring == k].sum(-1) for k in range(radial.N_RINGS)])
+    scaled = sums / sums.sum(axis=0).mean() * radial.NOISE_FREE_ELECTRONS
+    np.testing.assert_allclose(found[T.RADIAL], 2 * np.sqrt(scaled + 0.375))

@@ -20,11 +20,12 @@ from .panels import extent, overlay_truth, truth_markers
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf")
 CAPTION = ("Site classes: the atom-column sites (maxima of the ADF image folded into the "
-           "unit cell) grouped by their rrVAE content latents, which do not change when a "
-           "pattern is turned. Left: the class of the nearest site at every probe position "
-           "over the ADF image (uncoloured: between sites); rings: simulated atoms when "
-           "known. Right: each site's folded content latents, with an ellipse of one "
-           "latent-noise unit along each latent.")
+           "unit cell where the COM converges) grouped by the descriptor family that tells "
+           "them apart best (radial profile, BF and ADF, or rrVAE content latents: none "
+           "changes when a pattern is turned). Left: the class of the nearest site at every "
+           "probe position over the ADF image (uncoloured: between sites); rings: simulated "
+           "atoms when known. Right: each site's folded values of that family (first two "
+           "channels), with an ellipse of one noise unit along each.")
 
 
 def present(results: xr.Dataset) -> bool:
@@ -72,9 +73,10 @@ def _latent_panel(ax: Any, results: xr.Dataset, labels: np.ndarray) -> None:
             ax.add_patch(_ellipse((x, y), si[0], si[1], _colour(int(k))))
         else:
             ax.errorbar(x, y, yerr=si[0], color=_colour(int(k)))
-    ax.set_xlabel("content latent z1" if two else "site")
-    ax.set_ylabel("content latent z2" if two else "content latent z1")
-    ax.set_title("sites' folded content latents (ellipse: 1 latent-noise unit)")
+    family = str(results[T.THRESHOLD].attrs.get("family", "descriptor"))
+    ax.set_xlabel(f"{family} 1" if two else "site")
+    ax.set_ylabel(f"{family} 2" if two else f"{family} 1")
+    ax.set_title("sites' folded values (ellipse: 1 noise unit)")
     ax.autoscale_view()
     ax.margins(0.25)
 
@@ -110,8 +112,8 @@ def _site_table(results: xr.Dataset) -> Html:
     z = results[T.SITE_LATENT].values
     noise = results[T.SITE_NOISE].values
     adf_unit = str(results[T.SITE_ADF].attrs.get("units", ""))
-    header = ("site", "y [Å]", "x [Å]", f"ADF [{adf_unit}]", "class", "content latents",
-              "latent noise")
+    header = ("site", "y [Å]", "x [Å]", f"ADF [{adf_unit}]", "class", "folded values",
+              "noise")
     rows = [(i + 1, f"{y:.2f}", f"{x:.2f}", f"{a:.3g}", int(k),
              ", ".join(f"{v:.3g}" for v in zi), ", ".join(f"{v:.2g}" for v in si))
             for i, (y, x, a, k, zi, si) in enumerate(zip(
@@ -133,7 +135,7 @@ def _class_table(results: xr.Dataset) -> Html:
         rows.append((k, ", ".join(str(i + 1) for i in members),
                      ", ".join(f"{v:.3g}" for v in zk),
                      "" if np.isnan(nearest) else f"{nearest:.2g}"))
-    header = ("class", "sites", "mean content latents", "nearest other class [latent noise, "
+    header = ("class", "sites", "mean folded values", "nearest other class [noise units, "
               f"farthest pair of sites; threshold {limit:.2g}]")
     return table(rows, header)
 

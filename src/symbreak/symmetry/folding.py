@@ -37,12 +37,14 @@ def scan_positions(shape: tuple[int, int], step: tuple[float, float]
     return Y.ravel(), X.ravel()
 
 
-def scan_harmonics(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float]
-                   ) -> np.ndarray:
+def scan_harmonics(lattice: Lattice, shape: tuple[int, int], step: tuple[float, float],
+                   bandwidth: float | None = None) -> np.ndarray:
     """(m, 2) harmonics of a scan's periodic fits: up to the scan's Nyquist frequency
-    1 / (2 step) and at most a third as many parameters as positions."""
+    1 / (2 step), or ``bandwidth`` [1/Å] when lower, and at most a third as many
+    parameters as positions."""
     n = int(shape[0]) * int(shape[1])
-    return periodic.harmonics(lattice.reciprocal, 0.5 / max(step), periodic.max_terms(n))
+    gmax = 0.5 / max(step) if bandwidth is None else min(0.5 / max(step), bandwidth)
+    return periodic.harmonics(lattice.reciprocal, gmax, periodic.max_terms(n))
 
 
 def fold(lattice: Lattice, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -119,15 +121,17 @@ class PeriodicFit:
 
 
 def fit_periodic(values: np.ndarray, lattice: Lattice, step: tuple[float, float],
-                 exclude: np.ndarray | None = None) -> PeriodicFit:
+                 exclude: np.ndarray | None = None, bandwidth: float | None = None
+                 ) -> PeriodicFit:
     """Robust periodic fit of ``values`` (c, ny, nx) or (ny, nx) on ``lattice``, with the
-    harmonics of :func:`scan_harmonics`; NaNs and ``exclude`` (ny, nx) positions are
-    left out of the fit (and get the fit's value in :attr:`PeriodicFit.fitted`)."""
+    harmonics of :func:`scan_harmonics` (up to ``bandwidth`` [1/Å] when given); NaNs and
+    ``exclude`` (ny, nx) positions are left out of the fit (and get the fit's value in
+    :attr:`PeriodicFit.fitted`)."""
     values = np.asarray(values, float)
     values = values[None] if values.ndim == 2 else values
     c, ny, nx = values.shape
     y, x = scan_positions((ny, nx), step)
-    hk = scan_harmonics(lattice, (ny, nx), step)
+    hk = scan_harmonics(lattice, (ny, nx), step, bandwidth)
     flat = values.reshape(c, -1).T
     kept = np.all(np.isfinite(flat), axis=1)
     if exclude is not None:  # known anomalies: left out of the perfect crystal's fit
