@@ -48,7 +48,7 @@ def test_symmetry_stage_reaches_results_and_report(tmp_path):
     assert maps >= {"bf", "adf", "df", "com", "classical", "whole_pattern", "pattern", "combined"}
     families = json.loads(saved["symmetry_score"].attrs.get("symmetry_families")
                           or saved.attrs["symmetry_families"])
-    assert families["pattern"] == ["whole_pattern"] and families["classical"] == ["bf", "adf", "df", "com"]
+    assert families["pattern"] == ["whole_pattern"] and families["classical"] == ["bf", "adf", "df", "com", "com_divergence"]
     channels = saved["pattern_channels"]  # float data without a unit: not taken as counts
     assert channels.dims == ("pattern_channel", "scan_y", "scan_x")
     assert not channels.attrs["counts"] and 2 <= channels.sizes["pattern_channel"] <= 32

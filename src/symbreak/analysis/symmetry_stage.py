@@ -56,7 +56,7 @@ DESCRIPTOR_MAPS = (S.BF, S.ADF, S.DF, S.COM_X, S.COM_Y, S.COM_ANGLE, S.LATENT_Z,
 
 def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
     """The descriptors present in ``results``: BF, ADF, DF (counts when their unit says so),
-    COM (vector), rrVAE content latents (channels), angle latent relative to the COM
+    COM (vector; and as its divergence and curl), rrVAE content latents (channels), angle latent relative to the COM
     angle (with the COM vector, whose length sets that angle's certainty),
     reconstruction error, whole-pattern channels (with their shot-noise sd when the
     patterns are counts)."""
@@ -69,6 +69,7 @@ def descriptors(results: xr.Dataset) -> dict[str, Descriptor]:
     if S.COM_X in results and S.COM_Y in results:
         com = np.stack([results[S.COM_Y].values, results[S.COM_X].values])
         out["com"] = Descriptor("vector", com)
+        out["com_divergence"] = Descriptor("field", com)
     if S.LATENT_Z in results:
         out["rrvae_content"] = Descriptor("channels", results[S.LATENT_Z].values)
     if S.LATENT_ANGLE in results and S.COM_ANGLE in results:

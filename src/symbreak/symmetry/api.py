@@ -9,12 +9,13 @@ import numpy as np
 
 from . import reference as R
 from . import score as S
+from .pooling import curl_free_orientation
 from .folding import ScanNeighbours
 from .lattice import Lattice
 
-KINDS = ("scalar", "vector", "angle", "channels")
+KINDS = ("scalar", "vector", "field", "angle", "channels")
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "classical": ("bf", "adf", "df", "com"),
+    "classical": ("bf", "adf", "df", "com", "com_divergence"),
     "rrvae": ("rrvae_content", "rrvae_angle_vs_com", "reconstruction_error"),
     "pattern": ("whole_pattern",),
 }
@@ -24,7 +25,8 @@ EXCLUDE_RADIUS = 1.0  # [Å] around a first-pass anomaly, left out of the refere
 @dataclasses.dataclass(frozen=True)
 class Descriptor:
     """A map to test: ``kind`` in KINDS; ``values`` (ny, nx), (2, ny, nx) for a vector
-    (y, x components) or (c, ny, nx) for channels; ``relative_to`` (ny, nx) [rad] for
+    (y, x components; kind ``field``: the same residual pooled as its divergence and
+    curl, :mod:`symbreak.symmetry.pooling`) or (c, ny, nx) for channels; ``relative_to`` (ny, nx) [rad] for
     an angle measured against another angle; ``vector`` (2, ny, nx) (y, x) when
     ``relative_to`` is that vector's direction (the COM): where it is short its
     direction is uncertain and the angle residual's spread grows as sd / |vector|;
@@ -64,9 +66,12 @@ def residual_of(d: Descriptor, lattice: Lattice, step: tuple[float, float],
     if d.kind == "scalar":
         return R.scalar_residual(d.values, lattice, step, neighbours, exclude,
                                  counts=d.counts)
-    if d.kind == "vector":
-        return R.vector_residual(d.values[0], d.values[1], lattice, step, neighbours,
-                                 exclude)
+    if d.kind in ("vector", "field"):
+        found = R.vector_residual(d.values[0], d.values[1], lattice, step, neighbours,
+                                  exclude)
+        if d.kind == "field":
+            return curl_free_orientation(dataclasses.replace(found, pooling="field"))
+        return found
     if d.kind == "angle":
         return R.angle_residual(d.values, d.relative_to, lattice, step, neighbours, exclude,
                                 direction_sd(d.vector, lattice, step, neighbours, exclude))

@@ -58,16 +58,17 @@ class Residual:
         (c, ny, nx) ``(value - reference) / spread`` [robust sd].
     spread
         (c,) robust spread of the residual, in the map's units.
-    signed
-        A scalar map whose residual keeps its sign near a defect (more or less signal
-        over the whole probe footprint): the score pools the signed residual (a matched
-        filter) instead of its square (see :func:`symbreak.symmetry.score.pooled_score`).
+    pooling
+        How the score pools it over the probe's footprint
+        (:mod:`symbreak.symmetry.pooling`): ``"chi2"`` (squares), ``"signed"`` (a
+        scalar map whose residual keeps its sign near a defect: a matched filter) or
+        ``"field"`` (a vector field: its divergence and curl).
     """
 
     reference: np.ndarray
     residual: np.ndarray
     spread: np.ndarray
-    signed: bool = False
+    pooling: str = "chi2"
 
     @property
     def chi2(self) -> np.ndarray:
@@ -140,12 +141,12 @@ def scalar_residual(values: np.ndarray, lattice: Lattice, step: tuple[float, flo
     """Residual of a scalar map (ny, nx): BF, ADF, reconstruction error. ``counts``:
     the map holds electron counts (Poisson noise): the fit and the residual are those
     of its Anscombe transform, with a spread of at least 1 (the Poisson sd there);
-    the reference is then in that transform's units. The residual is ``signed``: a
+    the reference is then in that transform's units. The residual is pooled signed: a
     defect makes a scalar map brighter or darker over the probe's footprint."""
     found = (channels_residual(anscombe(values), lattice, step, neighbours, exclude,
                                noise_sd=1.0) if counts
              else channels_residual(values, lattice, step, neighbours, exclude))
-    return dataclasses.replace(found, signed=True)
+    return dataclasses.replace(found, pooling="signed")
 
 
 def vector_residual(vy: np.ndarray, vx: np.ndarray, lattice: Lattice,

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage, special, stats
 
 from . import periodic
+from .pooling import footprint_weights, pooled_terms  # noqa: F401 (part of the API)
 from .reference import Residual
 
 FALSE_ALARMS = 0.01  # expected number of null positions above the threshold, whole scan
@@ -51,47 +52,6 @@ def standardise(z: np.ndarray) -> np.ndarray:
     med = np.median(finite)
     scale = periodic.MAD_SCALE * np.median(np.abs(finite - med))
     return (z - max(med, 0.0)) / max(scale, 1.0)
-
-
-def footprint_weights(shape: tuple[int, int], footprint: tuple[float, float]
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of weights, sum of squared weights) (ny, nx) of the Gaussian ``footprint``
-    (sigma in scan pixels) truncated at the scan's edges: near an edge fewer positions
-    are pooled, so the pooled chi2 has fewer degrees of freedom there."""
-    ones = np.ones(shape)
-    w = ndimage.gaussian_filter(ones, footprint, mode="constant")
-    radius = [int(4 * f + 0.5) for f in footprint]
-    ky = np.exp(-0.5 * (np.arange(-radius[0], radius[0] + 1) / max(footprint[0], 1e-12)) ** 2)
-    kx = np.exp(-0.5 * (np.arange(-radius[1], radius[1] + 1) / max(footprint[1], 1e-12)) ** 2)
-    kernel = np.outer(ky / ky.sum(), kx / kx.sum())
-    w2 = ndimage.correlate(ones, kernel ** 2, mode="constant")
-    return w, w2
-
-
-def pooled_terms(r: Residual, footprint: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """(chi2, dof) maps of one residual pooled over a Gaussian ``footprint`` (sigma in
-    scan pixels (y, x); 0: none), cut at the scan's edges.
-
-    * unsigned residuals: the weighted mean of chi2 with weights w (sum 1) is matched to
-      c chi2_nu, c = sum w^2, nu = k / c (returned as chi2 / c with nu dof);
-    * a ``signed`` residual: per channel the matched filter ``z = sum w r / sqrt(sum
-      w^2)`` (N(0, 1) under the null), returned as the sum of z^2 over the k channels
-      with k dof. Where a defect adds or takes
-      signal at every probe of the footprint, the signed sum grows as the number of
-      probes n and its noise as sqrt(n); the sum of squares also adds n noise terms of
-      variance 2 each, so the signed sum keeps sqrt(2 n) times more of a weak signal's
-      significance.
-    """
-    if max(footprint) <= 0:
-        return r.chi2, np.full(r.chi2.shape, float(r.dof))
-    w, w2 = footprint_weights(r.chi2.shape, footprint)
-    if r.signed:
-        z2 = sum(ndimage.gaussian_filter(np.nan_to_num(c), footprint, mode="constant") ** 2
-                 for c in r.residual)
-        return z2 / w2, np.full(r.chi2.shape, float(r.dof))
-    c = w2 / w ** 2
-    chi2 = ndimage.gaussian_filter(r.chi2, footprint, mode="constant") / w
-    return chi2 / c, r.dof / c
 
 
 def chi2_score(chi2: np.ndarray, dof: np.ndarray | float) -> np.ndarray:
