@@ -127,7 +127,10 @@ def make_plan(s: SimulationSettings) -> Plan:
     corner = math.hypot(*half) + max(native) * wavelength * 1e3
     thickness = s.slice_thickness or (2.0 if s.system in MONOLAYERS else 1.0)
     slices = bounds.check_slices(s, specimen.atoms.cell.lengths()[2], thickness)
-    gpts = _grid(s, extent, corner, wavelength, multislice=slices > 1)
+    lengths = atoms.cell.lengths()
+    basis = (atoms.positions[:, 1] / lengths[1], atoms.positions[:, 0] / lengths[0])  # (y, x)
+    gpts = _grid(s, extent, corner, wavelength, multislice=slices > 1, tiling=tiling,
+                 basis=basis)
     probes = math.prod(n + 2 * p for n, p in zip(shape, pad))
     bounds.check_grid(s, gpts, slices, probes)
     bounds.check_source_blur(s, shape, step, pad, tuple(  # type: ignore[arg-type]
@@ -223,9 +226,20 @@ def _check_native_finer(native, k, s: SimulationSettings, wavelength, cell) -> N
 
 
 def _grid(s: SimulationSettings, extent, corner_mrad: float, wavelength: float,
-          multislice: bool) -> tuple[int, int]:
+          multislice: bool, tiling: tuple[int, int] = (1, 1),
+          basis: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, int]:
     """Real-space grid points (y, x) whose antialias cutoff reaches ``corner_mrad``;
-    with more than one slice also no coarser than MULTISLICE_SAMPLING."""
+    with more than one slice also no coarser than MULTISLICE_SAMPLING.
+
+    The automatic grid is a whole number of points per unit cell along each axis (times
+    the ``tiling``), so that every lattice-equivalent atom sits at the same place
+    relative to the grid: a grid incommensurate with the cell samples each atom's sharp
+    potential core at a different sub-pixel offset, and the "perfect" crystal's
+    lattice-equivalent atoms then scatter differently to high angles (1.3-3.3 sigma of
+    the ideal observer at 1e5 e/Å² on graphene), which reads as symmetry breaking. Where
+    a count per cell within 2x puts every atom of the cell's ``basis`` (fractional (y, x)
+    coordinates) on a grid point as well, it is taken, so that atoms related by the
+    crystal's own symmetry (graphene's A and B) are sampled alike too."""
     max_sampling = ANTIALIAS * wavelength / (2 * corner_mrad * 1e-3)
     if s.sampling is not None:
         if s.sampling > max_sampling * (1 + 1e-9):
@@ -238,7 +252,22 @@ def _grid(s: SimulationSettings, extent, corner_mrad: float, wavelength: float,
         return tuple(int(math.ceil(e / s.sampling)) for e in extent)  # type: ignore
     auto = min(max_sampling, MULTISLICE_SAMPLING) if multislice else max_sampling
     # +2: abTEM's cutoff is an integer number of pixels; keep clear of rounding
-    return tuple(_fft_size(math.ceil(e / auto) + 2) for e in extent)  # type: ignore
+    fractions = basis if basis is not None else (np.zeros(1), np.zeros(1))
+    return tuple(_commensurate(math.ceil(e / auto) + 2, t, f)  # type: ignore
+                 for e, t, f in zip(extent, tiling, fractions))
+
+
+def _commensurate(n: int, cells: int, fractions: np.ndarray) -> int:
+    """Grid points along one axis: a multiple m x ``cells`` >= n; of the m up to 2x the
+    least, the first that puts every atom (``fractions`` of the cell) on a grid point,
+    a fast FFT length if one does; else the least m."""
+    cells = max(int(cells), 1)
+    least = -(-n // cells)
+    f = np.asarray(fractions, float) % 1.0
+    exact = [m for m in range(least, 2 * least + 1)
+             if np.max(np.abs(f * m - np.round(f * m))) < 1e-3]
+    fast = [m for m in exact if _fft_size(m * cells) == m * cells]
+    return (fast or exact or [least])[0] * cells
 
 
 def _fft_size(n: int) -> int:
