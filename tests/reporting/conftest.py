@@ -113,10 +113,10 @@ def _with_site_classes(results: xr.Dataset) -> xr.Dataset:
         T.SITE_X: ("site", [0.3, 0.8, 1.3, 1.8], {"units": "Å"}),
         T.SITE_CLASS: ("site", labels), T.SITE_ADF: ("site", [1.0, 1.1, 2.0, 2.1],
                                                      {"units": "intensity"}),
-        T.SITE_LATENT: (("site", "latent"), latent),
-        T.SITE_NOISE: (("site", "latent"), np.full((4, 2), 0.05)),
+        T.SITE_LATENT: (("site", "descriptor"), latent),
+        T.SITE_NOISE: (("site", "descriptor"), np.full((4, 2), 0.05)),
         T.SITE_DISTANCE: (("site", "other_site"), distance),
-        T.CLASS_LATENT: (("class", "latent"), np.array([[0.02, 0.1], [1.05, -0.95]])),
+        T.CLASS_LATENT: (("class", "descriptor"), np.array([[0.02, 0.1], [1.05, -0.95]])),
         T.CLASS_DISTANCE: (("class", "other_class"), np.array([[0.0, 20.0], [20.0, 0.0]])),
         T.THRESHOLD: ((), 4.0),
     })
