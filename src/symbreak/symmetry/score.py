@@ -12,8 +12,8 @@ score is the pooled chi2's exact normal equivalent (the one-sided normal quantil
 tail probability), re-centred and re-scaled by its own median and 1.4826 x MAD over the
 scan so that a descriptor whose residuals are not Gaussian (a noise-free simulation,
 correlated channels) is still on a common footing. A family's score pools the chi2 of
-its descriptors; the combined score takes the better of all descriptors pooled and the
-best one (:func:`family_scores`).
+its descriptors; the combined score is the best of every descriptor, family and all
+pooled, corrected for the number of readings (:func:`family_scores`).
 
 The threshold is the one-sided normal quantile for a false-alarm probability of
 ``FALSE_ALARMS`` (0.01) over the whole scan (Bonferroni over the positions): 4.37 sigma
@@ -138,21 +138,28 @@ def family_scores(residuals: Mapping[str, Residual], families: Mapping[str, Sequ
     """Score per descriptor, per family (those of its descriptors present) and
     ``combined`` [sigma], each pooled over FOOTPRINT [Å].
 
-    ``combined`` takes the stronger of two readings, corrected for having looked twice:
-    every descriptor's chi2 pooled (the most power when the defect shows in all of them)
-    and the best single descriptor, corrected for the number of descriptors (the most
-    power when one descriptor carries the information, where pooling would add the
-    others' noise). So it is never below its best member by more than the two Sidak
-    corrections (:func:`sidak`), and its null is N(0, 1) in the tail as each member's is."""
+    ``combined`` is the best of every reading, corrected for the number of readings
+    (:func:`sidak`): each descriptor alone (the most power when one descriptor carries
+    the information, where pooling would add the others' noise: a light substitution in
+    the dark field), each family of two or more present descriptors pooled (when the
+    information is spread over descriptors of one kind: a vacancy changes BF, ADF, DF and
+    COM at once) and all descriptors pooled. So it is never below any of them by more
+    than one Sidak correction, and, the readings being positively correlated, its null
+    is N(0, 1) or below in the tail."""
     px = (FOOTPRINT / step[0], FOOTPRINT / step[1])
     out = {name: pooled_score([r], px) for name, r in residuals.items()}
+    readings = [out[n] for n in residuals]
+    groups = {tuple(sorted(residuals))} if len(residuals) > 1 else set()
     for family, names in families.items():
-        present = [residuals[n] for n in names if n in residuals]
+        present = [n for n in names if n in residuals]
         if present:
-            out[family] = pooled_score(present, px)
-    pooled = pooled_score(list(residuals.values()), px)
-    best = sidak(np.max([out[n] for n in residuals], axis=0), len(residuals))
-    out["combined"] = sidak(np.maximum(pooled, best), 2)
+            out[family] = pooled_score([residuals[n] for n in present], px)
+        if len(present) > 1 and tuple(sorted(present)) not in groups:
+            groups.add(tuple(sorted(present)))
+            readings.append(out[family])
+    if len(residuals) > 1:
+        readings.append(pooled_score(list(residuals.values()), px))
+    out["combined"] = sidak(np.max(readings, axis=0), len(readings))
     return out
 
 
