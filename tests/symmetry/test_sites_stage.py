@@ -17,8 +17,9 @@ SCAN = ("scan_y", "scan_x")
 MOTIFS = {0: (1.0, (1.0, 0.2)), 1: (0.5, (0.3, 0.7))}
 
 
-def _context(results: xr.Dataset, verdict: str = "ok", metadata=None):
-    fit = SimpleNamespace(verdict=verdict, content_drift_interpolated=0.05)
+def _context(results: xr.Dataset, verdict: str = "ok", metadata=None, explained=None):
+    fit = SimpleNamespace(verdict=verdict, content_drift_interpolated=0.05,
+                          latent_explained=explained)
     data = SimpleNamespace(calibration=SimpleNamespace(scan_step=(STEP, STEP)),
                            metadata=metadata or {})
     return Context(data=data, settings=None, raw_mean=None, work=None, checkpoints=None,
@@ -68,6 +69,16 @@ def test_failed_fit_leaves_its_latents_out_and_says_so():
         out = T._sites(_context(_results(adf, z, vectors), verdict="failed"))
     assert out["site_family"].values.tolist() == [T.CLASSICAL]  # classes from the ADF
     assert out[T.SITE_CLASS].values.tolist() == [0, 0, 1, 1]
+
+
+def test_latents_the_decoder_ignores_are_left_out_and_it_says_so():
+    vectors, basis = synth.rect_lattice()
+    adf, z = crystal(vectors, basis, [0, 1, 0, 1], MOTIFS, shape=(24, 24))
+    with pytest.warns(UserWarning, match="decoder does not use the rrVAE content latents"):
+        out = T._sites(_context(_results(adf, z, vectors), explained=[0.0004, 0.001]))
+    assert out["site_family"].values.tolist() == [T.CLASSICAL]
+    used = T._sites(_context(_results(adf, z, vectors), explained=[0.0004, 0.3]))
+    assert used["site_family"].values.tolist() == [T.CLASSICAL, T.RRVAE]
 
 
 def test_one_cell_periodic_scan_folds_into_the_field_of_view():

@@ -25,6 +25,7 @@ from ..symmetry.lattice import Lattice
 from ..symmetry.patterns import stabilised
 from ..symmetry.radial import NOISE_FREE_FLOOR, radial_profiles
 from ..symmetry.sites import SiteClasses, bandwidth, site_classes
+from ..vae.diagnostics import INFORMATIVE
 from . import schema as S
 from . import symmetry_stage as Y
 from .context import Context, Stage
@@ -101,7 +102,8 @@ def families(ctx: Context, results: xr.Dataset) -> tuple[dict, dict]:
     radial profiles (when the raw data are at hand), BF and ADF (counts
     variance-stabilised, ``2 sqrt(n + 3/8)``: a robust scale of a few counts is
     biased, of their Anscombe transform it is not), and the rrVAE content latents
-    unless its fit failed (then warned)."""
+    unless its fit failed or its decoder uses none of them (then warned; only the
+    latents it uses otherwise)."""
     out, invariance = {}, {}
     radial = radial_maps(ctx, results)
     if radial is not None:
@@ -112,13 +114,28 @@ def families(ctx: Context, results: xr.Dataset) -> tuple[dict, dict]:
     counts = all(shot_noise_counts(results[n]) for n in (S.BF, S.ADF) if n in results)
     out[CLASSICAL] = stabilised(images, True) if counts else images
     if S.LATENT_Z in results:
+        used = used_latents(ctx.fit, results.sizes.get("latent", 0))
         if getattr(ctx.fit, "verdict", None) == "failed":
             warnings.warn("the rrVAE fit failed: its content latents are left out of the "
                           "site classes (a collapsed model's latents are no evidence)")
+        elif not used.any():
+            warnings.warn("the decoder does not use the rrVAE content latents: they are "
+                          "left out of the site classes (a latent the decoder ignores "
+                          "tells no pattern from another)")
         else:
-            out[RRVAE] = results[S.LATENT_Z].values
+            out[RRVAE] = results[S.LATENT_Z].values[used]
             invariance[RRVAE] = invariance_error(ctx.fit, out[RRVAE])
     return out, invariance
+
+
+def used_latents(fit: Any, n_latents: int) -> np.ndarray:
+    """(n_latents,) True for the content latents the decoder uses: each explains more
+    than INFORMATIVE of the patterns' variance in the fit diagnostics; all True when the
+    fit has no such numbers."""
+    explained = getattr(fit, "latent_explained", None)
+    if explained is None or len(explained) != n_latents:
+        return np.ones(n_latents, bool)
+    return np.asarray(explained, float) > INFORMATIVE
 
 
 def radial_maps(ctx: Context, results: xr.Dataset) -> np.ndarray | None:
