@@ -19,7 +19,8 @@ sums are taken as beam fractions (over the scan's mean total) times
 and transformed like counts, so that one unit is the shot noise such a pattern would
 have (:data:`NOISE_FREE_FLOOR`, added to the noise of the sites' folded profiles). The
 sums are one streamed pass over the raw data (:func:`symbreak.engine.map_patterns`,
-chunks within the memory budget).
+chunks within the memory budget) with the weighted-sum kernel of the virtual detectors
+(:func:`symbreak.classical.sums.pattern_sums`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import functools
 
 import numpy as np
 
+from ..classical.sums import exact_columns, kernel_dtype, pad_outputs, pattern_sums
 from ..dataset import Dataset4D
 from ..engine.mapper import map_patterns
 from ..errors import DataError
@@ -55,13 +57,6 @@ def ring_index(pattern_shape: tuple[int, int], center: tuple[float, float],
     return ring
 
 
-def _ring_sums(block: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(a, b, n) ring sums of a block (a, b, ky, kx) of patterns (``weights``: (ky*kx, n)
-    0/1 ring membership)."""
-    a, b = block.shape[:2]
-    return (np.asarray(block, np.float64).reshape(a * b, -1) @ weights).reshape(a, b, -1)
-
-
 def radial_profiles(data: Dataset4D, center: tuple[float, float], counts: bool,
                     n_rings: int = N_RINGS, progress: bool | None = None) -> np.ndarray:
     """(n_rings, scan_y, scan_x) variance-stabilised ring sums of every pattern of
@@ -69,10 +64,11 @@ def radial_profiles(data: Dataset4D, center: tuple[float, float], counts: bool,
     values are electron counts with their Poisson noise (else noise-free: scaled to
     NOISE_FREE_ELECTRONS per pattern)."""
     ring = ring_index(tuple(data.pattern_shape), center, n_rings).ravel()
-    weights = np.zeros((ring.size, n_rings))
+    weights = np.zeros((n_rings, ring.size), dtype=kernel_dtype(data))
     inside = ring >= 0
-    weights[np.nonzero(inside)[0], ring[inside]] = 1.0
-    kernel = functools.partial(_ring_sums, weights=weights)
+    weights[ring[inside], np.nonzero(inside)[0]] = 1.0
+    kernel = functools.partial(pattern_sums, weights=pad_outputs(weights), columns=n_rings,
+                               exact=exact_columns(data, n_rings))
     sums = map_patterns(data, kernel, n_rings, progress=progress, desc="radial profiles")
     sums = np.asarray(sums).reshape(tuple(data.scan_shape) + (n_rings,))
     if not counts:
